@@ -1,0 +1,239 @@
+"""`ml-assets`: what Dagster's own CLI does not do.
+
+    ml-assets demo [--dataset demo|diabetes|breast_cancer] [--days N] [--rows-per-day N]
+    ml-assets generate [--days N] [--rows-per-day N] [--drift-from YYYY-MM-DD] [--last-day YYYY-MM-DD]
+    ml-assets land-sklearn diabetes|breast_cancer [--days N]
+    ml-assets validate-spec [PATH]
+    ml-assets paths
+    ml-assets ui
+
+Everything runs on the embedded default unless the environment says otherwise:
+$ML_ASSETS_HOME (default ./.ml_assets) holds landing files, assets, reports and the Dagster
+instance ($DAGSTER_HOME, default $ML_ASSETS_HOME/dagster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ml_assets.core.spec import PipelineSpec, SpecError, load_spec
+from ml_assets.storage import ml_assets_home
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SPECS = PROJECT_ROOT / "specs"
+DATASETS = {"demo": "demo.yaml", "diabetes": "diabetes.yaml", "breast_cancer": "breast_cancer.yaml"}
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def ensure_dagster_home() -> Path:
+    """$DAGSTER_HOME, defaulting to $ML_ASSETS_HOME/dagster, holding the project's dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or ml_assets_home() / "dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    target = home / "dagster.yaml"
+    source = PROJECT_ROOT / "dagster.yaml"
+    if not target.exists() and source.exists():
+        shutil.copyfile(source, target)
+    return home
+
+
+def _spec_path(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("ML_ASSETS_SPEC") or SPECS / "demo.yaml")
+
+
+def last_complete_day(spec: PipelineSpec) -> dt.date:
+    from ml_assets.defs.assets import daily_partitions
+
+    key = daily_partitions(spec).get_last_partition_key()
+    if key is None:
+        raise SystemExit(f"spec {spec.name}: partitions start {spec.partitions.start_date}, no complete day yet")
+    return dt.date.fromisoformat(key)
+
+
+def generate_demo(spec: PipelineSpec, days: int, rows_per_day: int, last_day: dt.date,
+                  drift_from: dt.date | None, seed: int = 7) -> list[str]:
+    from ml_assets.core.demo_data import generate_day
+    from ml_assets.storage import landing_root, write_landing_file
+
+    landing = landing_root(spec)
+    written = []
+    for i in range(days):
+        day = last_day - dt.timedelta(days=days - 1 - i)
+        df = generate_day(day, rows=rows_per_day, seed=seed, drift_from=drift_from)
+        written.append(str(write_landing_file(landing, day, "events", df, spec.landing.format)))
+    return written
+
+
+def land_sklearn(spec: PipelineSpec, dataset: str, days: int, last_day: dt.date) -> list[str]:
+    from ml_assets.core.demo_data import cut_into_days, sklearn_dataset
+    from ml_assets.storage import landing_root, write_landing_file
+
+    frames = cut_into_days(
+        sklearn_dataset(dataset), last_day, days, seed=spec.seed,
+        id_column=spec.columns.entity_id, time_column=spec.columns.event_time,
+    )
+    landing = landing_root(spec)
+    return [str(write_landing_file(landing, day, "part-0", df, spec.landing.format)) for day, df in frames.items()]
+
+
+def run_graph(spec_path: Path, days: list[str]) -> dict:
+    """Materialize the whole graph through the persistent instance: ingest every day, train on the
+    window ending the last day, score the last day. Returns paths of what was written."""
+    from dagster import DagsterInstance
+
+    from ml_assets.definitions import build_definitions
+    from ml_assets.storage import storage_root
+
+    spec = load_spec(spec_path)
+    defs = build_definitions(spec, str(spec_path))
+    instance = DagsterInstance.get()
+    steps = [("ingest_job", d) for d in days] + [("training_job", days[-1])]
+    steps.append(("scoring_job", days[-1]))
+    for i, (job_name, day) in enumerate(steps, start=1):
+        started = time.monotonic()
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            partition_key=day, instance=instance, raise_on_error=False,
+            # The run's full log is in the instance (and the UI); the terminal shows progress only.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        took = time.monotonic() - started
+        _say(f"[{i}/{len(steps)}] {job_name} {day}: {'ok' if result.success else 'FAILED'} ({took:.1f} s, run {result.run_id[:8]})")
+        if result.success and job_name == "training_job":
+            for event in result.get_asset_materialization_events():
+                if event.asset_key.to_user_string() == "model":
+                    meta = event.materialization.metadata
+                    _say(f"  model {meta['model_version'].value}: selected {meta['selected'].value}; " + ", ".join(
+                        f"{k} {v.value:.4f}" for k, v in meta.items() if k.startswith(("holdout_", "baseline_"))))
+        if not result.success:
+            for event in result.all_events:
+                if event.is_failure and event.step_failure_data is not None:
+                    _say(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}")
+            raise SystemExit(1)
+    base = storage_root() / spec.name
+    return {
+        "predictions": str(base / "batch_predictions" / f"{days[-1]}.parquet"),
+        "report": str(base / "evaluation_report" / "report.html"),
+        "model": str(base / "model.skops"),
+    }
+
+
+def cmd_demo(args) -> None:
+    ensure_dagster_home()
+    spec_path = SPECS / DATASETS[args.dataset] if args.spec is None else Path(args.spec)
+    spec = load_spec(spec_path)
+    days = args.days or spec.training.window_days
+    if days < spec.training.window_days:
+        raise SystemExit(f"--days {days} is shorter than the training window ({spec.training.window_days} days)")
+    last = last_complete_day(spec)
+    _say(f"ML_ASSETS_HOME={ml_assets_home()}  DAGSTER_HOME={os.environ['DAGSTER_HOME']}  spec={spec_path}")
+    if args.dataset == "demo":
+        files = generate_demo(spec, days, args.rows_per_day, last, drift_from=None)
+    else:
+        files = land_sklearn(spec, args.dataset, days, last)
+    _say(f"landed {len(files)} daily file(s) under {Path(files[0]).parent.parent}")
+    day_keys = [(last - dt.timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
+    paths = run_graph(spec_path, day_keys)
+    _say("\nDone. Runs are recorded in the Dagster instance: `ml-assets ui` shows them.")
+    _say(f"  predictions for {day_keys[-1]}: {paths['predictions']}")
+    _say(f"  evaluation report:         {paths['report']}")
+    _say(f"  model (skops):             {paths['model']}")
+
+
+def cmd_generate(args) -> None:
+    spec = load_spec(_spec_path(args.spec))
+    last = dt.date.fromisoformat(args.last_day) if args.last_day else last_complete_day(spec)
+    drift = dt.date.fromisoformat(args.drift_from) if args.drift_from else None
+    files = generate_demo(spec, args.days, args.rows_per_day, last, drift)
+    _say(f"wrote {len(files)} file(s): {files[0]} .. {files[-1]}")
+
+
+def cmd_land_sklearn(args) -> None:
+    spec = load_spec(Path(args.spec) if args.spec else SPECS / DATASETS[args.dataset])
+    last = dt.date.fromisoformat(args.last_day) if args.last_day else last_complete_day(spec)
+    files = land_sklearn(spec, args.dataset, args.days, last)
+    _say(f"wrote {len(files)} file(s): {files[0]} .. {files[-1]}")
+
+
+def cmd_validate_spec(args) -> None:
+    path = _spec_path(args.path)
+    spec = load_spec(path)
+    _say(
+        f"{path}: ok: pipeline '{spec.name}', {spec.task.type}, {len(spec.features)} features "
+        f"(+{len(spec.derived_features)} derived), {len(spec.model.candidates)} candidates, "
+        f"metric {spec.model.metric}, window {spec.training.window_days} d / holdout {spec.training.holdout_days} d"
+    )
+
+
+def cmd_paths(args) -> None:
+    from ml_assets.storage import landing_root, storage_root
+
+    spec_path = _spec_path(None)
+    spec = load_spec(spec_path)
+    _say(f"spec:          {spec_path}")
+    _say(f"ML_ASSETS_HOME {ml_assets_home()}")
+    _say(f"DAGSTER_HOME   {os.environ.get('DAGSTER_HOME') or ml_assets_home() / 'dagster'}")
+    _say(f"landing:       {landing_root(spec)}")
+    _say(f"assets:        {storage_root() / spec.name}")
+
+
+def cmd_ui(args) -> None:
+    ensure_dagster_home()
+    dagster = Path(sys.executable).parent / "dagster"
+    os.execv(str(dagster), [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *args.extra])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="generate demo data and materialize the whole graph (runs show in the UI)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="demo")
+    p.add_argument("--spec", help="spec file (default: the dataset's spec in specs/)")
+    p.add_argument("--days", type=int, help="days of data (default: the spec's training window)")
+    p.add_argument("--rows-per-day", type=int, default=2000)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("generate", help="write demo landing files only")
+    p.add_argument("--spec", help="spec file (default: $ML_ASSETS_SPEC or specs/demo.yaml)")
+    p.add_argument("--days", type=int, default=28)
+    p.add_argument("--rows-per-day", type=int, default=2000)
+    p.add_argument("--last-day", help="YYYY-MM-DD (default: the newest complete day)")
+    p.add_argument("--drift-from", help="YYYY-MM-DD: inject drift from this day onward")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("land-sklearn", help="cut a dataset bundled with scikit-learn into daily landing files")
+    p.add_argument("dataset", choices=["breast_cancer", "diabetes"])
+    p.add_argument("--spec", help="spec file (default: specs/<dataset>.yaml)")
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--last-day", help="YYYY-MM-DD (default: the newest complete day)")
+    p.set_defaults(func=cmd_land_sklearn)
+
+    p = sub.add_parser("validate-spec", help="load and validate a pipeline spec")
+    p.add_argument("path", nargs="?", help="default: $ML_ASSETS_SPEC or specs/demo.yaml")
+    p.set_defaults(func=cmd_validate_spec)
+
+    p = sub.add_parser("paths", help="print where the spec, landing files, assets and instance are")
+    p.set_defaults(func=cmd_paths)
+
+    p = sub.add_parser("ui", help="start the Dagster UI on the local instance (dagster dev)")
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="passed to `dagster dev`")
+    p.set_defaults(func=cmd_ui)
+
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except SpecError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""The pipeline spec: one YAML file that holds every parameter of a pipeline.
+
+Loaded and validated with pydantic. A wrong or missing field raises `SpecError`
+naming the field and the file. `${VAR}` and `${VAR:-default}` in string values are
+replaced from the environment before validation, so one spec serves a laptop
+(local folders) and production (S3) without edits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CLASSIFICATION_METRICS = {"roc_auc": "max", "pr_auc": "max", "log_loss": "min", "f1": "max"}
+REGRESSION_METRICS = {"rmse": "min", "mae": "min", "r2": "max"}
+DERIVED_FEATURES = {"day_of_week": "categorical", "hour_of_day": "numeric", "month": "categorical"}
+# Estimators are named by dotted path; only scikit-learn's own are allowed, so a spec cannot
+# import arbitrary code and the saved model only holds types skops can load safely.
+ALLOWED_ESTIMATOR_PREFIX = "sklearn."
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class SpecError(ValueError):
+    """A spec file that cannot be used; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LandingSpec(_Strict):
+    uri: str = Field(description="Folder or s3:// prefix holding <YYYY-MM-DD>/<file> landing files.")
+    format: Literal["csv", "parquet"] = "csv"
+
+
+class PartitionSpec(_Strict):
+    start_date: dt.date
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class ColumnsSpec(_Strict):
+    entity_id: str
+    event_time: str
+    label: str
+
+
+class TaskSpec(_Strict):
+    type: Literal["binary_classification", "regression"]
+    # The raw label value that counts as the positive class (classification only).
+    positive_label: str | int | bool | None = None
+
+
+class FeatureSpec(_Strict):
+    name: str
+    kind: Literal["numeric", "categorical"]
+    # Row-wise transform applied by the feature module before the model's Pipeline.
+    transform: Literal["none", "log1p"] = "none"
+
+    @model_validator(mode="after")
+    def _transform_fits_kind(self) -> FeatureSpec:
+        if self.transform != "none" and self.kind != "numeric":
+            raise ValueError(f"transform: {self.transform!r} applies to numeric features only")
+        return self
+
+
+class TrainingSpec(_Strict):
+    window_days: int = Field(ge=2, description="Days of features the model trains on (incl. holdout).")
+    holdout_days: int = Field(ge=1, description="The last K days of the window, held out by time.")
+
+    @model_validator(mode="after")
+    def _holdout_inside_window(self) -> TrainingSpec:
+        if self.holdout_days >= self.window_days:
+            raise ValueError(
+                f"holdout_days: {self.holdout_days} must be smaller than window_days ({self.window_days})"
+            )
+        return self
+
+
+class CandidateSpec(_Strict):
+    name: str = Field(pattern=_NAME)
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _estimator_and_params_exist(self) -> CandidateSpec:
+        if not self.estimator.startswith(ALLOWED_ESTIMATOR_PREFIX):
+            raise ValueError(f"estimator {self.estimator!r} must be a scikit-learn class (sklearn.…)")
+        cls = estimator_class(self.estimator)
+        accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        unknown = sorted(set(self.params) - accepted)
+        if unknown:
+            raise ValueError(f"{self.estimator} has no parameter(s) {unknown}; it accepts {sorted(accepted)}")
+        return self
+
+
+class ModelSpec(_Strict):
+    candidates: list[CandidateSpec] = Field(min_length=2)
+    metric: str
+    # Score at or above which a row is predicted positive (classification only).
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_names(cls, value: list[CandidateSpec]) -> list[CandidateSpec]:
+        names = [c.name for c in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"candidate names must be unique; repeated: {dupes}")
+        return value
+
+
+class PipelineSpec(_Strict):
+    name: str = Field(pattern=_NAME)
+    description: str = ""
+    landing: LandingSpec
+    partitions: PartitionSpec
+    columns: ColumnsSpec
+    task: TaskSpec
+    features: list[FeatureSpec] = Field(min_length=1)
+    derived_features: list[Literal["day_of_week", "hour_of_day", "month"]] = Field(default_factory=list)
+    training: TrainingSpec
+    model: ModelSpec
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineSpec:
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"features: repeated names {dupes}")
+        reserved = {self.columns.entity_id, self.columns.event_time, self.columns.label}
+        clash = sorted(reserved & set(names))
+        if clash:
+            raise ValueError(f"features: {clash} is also the entity id, event time or label column")
+        clash = sorted(set(self.derived_features) & set(names))
+        if clash:
+            raise ValueError(f"derived_features: {clash} clashes with a feature of the same name")
+        metrics = CLASSIFICATION_METRICS if self.is_classification else REGRESSION_METRICS
+        if self.model.metric not in metrics:
+            raise ValueError(
+                f"model.metric: {self.model.metric!r} does not fit task {self.task.type!r}; "
+                f"choose one of {sorted(metrics)}"
+            )
+        if self.is_classification and self.task.positive_label is None:
+            raise ValueError("task.positive_label: required for binary_classification")
+        from sklearn.base import is_classifier, is_regressor
+
+        for i, cand in enumerate(self.model.candidates):
+            kind, test = ("classifier", is_classifier) if self.is_classification else ("regressor", is_regressor)
+            if not test(estimator_class(cand.estimator)()):
+                raise ValueError(
+                    f"model.candidates.{i}.estimator: {cand.estimator} ('{cand.name}') is not a {kind}, "
+                    f"as task {self.task.type!r} needs"
+                )
+        return self
+
+    # -- derived views -------------------------------------------------------------------
+    @property
+    def is_classification(self) -> bool:
+        return self.task.type == "binary_classification"
+
+    @property
+    def metric_direction(self) -> str:
+        return {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}[self.model.metric]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        derived = [d for d in self.derived_features if DERIVED_FEATURES[d] == "numeric"]
+        return [f.name for f in self.features if f.kind == "numeric"] + derived
+
+    @property
+    def categorical_features(self) -> list[str]:
+        derived = [d for d in self.derived_features if DERIVED_FEATURES[d] == "categorical"]
+        return [f.name for f in self.features if f.kind == "categorical"] + derived
+
+    @property
+    def model_inputs(self) -> list[str]:
+        return self.numeric_features + self.categorical_features
+
+    def section_hash(self, *sections: str) -> str:
+        """A short, stable hash of some top-level sections: feeds assets' code versions."""
+        data = self.model_dump(mode="json", include=set(sections))
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def spec_hash(self) -> str:
+        return self.section_hash(*type(self).model_fields)
+
+
+def estimator_class(dotted: str) -> type:
+    module_name, _, class_name = dotted.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, class_name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"cannot import estimator {dotted!r}: {exc}") from exc
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _substitute_env(value: Any, where: str, source: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute_env(v, f"{where}.{k}" if where else str(k), source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(v, f"{where}.{i}", source) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise SpecError(f"{source}: field '{where}': environment variable {name} is not set and has no default")
+
+    return _VAR.sub(repl, value)
+
+
+def parse_spec(data: Any, source: str = "<spec>") -> PipelineSpec:
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: the spec must be a YAML mapping, got {type(data).__name__}")
+    data = _substitute_env(data, "", source)
+    try:
+        return PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            # Cross-field checks report their field as "path.to.field: message".
+            if match := re.match(r"^([A-Za-z_][\w.]*): (.*)$", msg, re.S):
+                field = ".".join(filter(None, [field, match.group(1)]))
+                msg = match.group(2)
+            field = field or "(top level)"
+            if err["type"] == "missing":
+                msg = "required field is missing"
+            elif err["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling against the spec reference in README.md)"
+            lines.append(f"  field '{field}': {msg}")
+        raise SpecError(f"{source}: invalid pipeline spec:\n" + "\n".join(lines)) from None
+
+
+def load_spec(path: str | os.PathLike[str]) -> PipelineSpec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(f"{path}: spec file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    return parse_spec(data, source=str(path))

@@ -1,0 +1,173 @@
+"""Training: assemble the time-split training set, fit every candidate Pipeline, pick the best.
+
+Deterministic: candidates get the spec's seed as `random_state`, rows are ordered by
+(day, event time, entity id) before fitting, so the same data, spec and code give
+identical models and predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from ml_assets.core.evaluation import baseline_scores, compute_metrics, predict_scores
+from ml_assets.core.spec import CandidateSpec, PipelineSpec, estimator_class
+
+SPLIT_COLUMN = "_split"
+DAY_COLUMN = "_day"
+# Bump when training logic changes: feeds the model version and the asset's code version.
+TRAINING_LOGIC_VERSION = "1"
+
+
+class TrainingDataError(ValueError):
+    """The training window cannot train a model (too few rows, one class only, ...)."""
+
+
+@dataclass
+class ModelBundle:
+    """Every fitted candidate plus what is needed to reproduce and judge them."""
+
+    pipelines: dict[str, Pipeline]
+    selected: str
+    version: str
+    metrics: dict[str, dict[str, float]]
+    baseline_metrics: dict[str, float]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.pipelines[self.selected]
+
+
+def assemble_training_set(frames: Mapping[str, pd.DataFrame], spec: PipelineSpec) -> pd.DataFrame:
+    """Concatenate the window's daily feature frames; the last `holdout_days` days form the holdout.
+
+    Rows without a label (labels not landed yet) are dropped. The split is by day, never by row.
+    """
+    days = sorted(frames)
+    if len(days) != spec.training.window_days:
+        raise TrainingDataError(
+            f"training window needs {spec.training.window_days} days of features, got {len(days)}: "
+            f"{days[0] if days else '-'} .. {days[-1] if days else '-'}"
+        )
+    holdout = set(days[-spec.training.holdout_days :])
+    parts = []
+    for day in days:
+        part = frames[day].copy()
+        part[DAY_COLUMN] = day
+        part[SPLIT_COLUMN] = "holdout" if day in holdout else "train"
+        parts.append(part)
+    data = pd.concat(parts, ignore_index=True)
+    label = spec.columns.label
+    data = data[data[label].notna()]
+    data = data.sort_values([DAY_COLUMN, spec.columns.event_time, spec.columns.entity_id], kind="stable")
+    data = data.reset_index(drop=True)
+    _check_trainable(data, spec)
+    return data
+
+
+def _check_trainable(data: pd.DataFrame, spec: PipelineSpec) -> None:
+    label = spec.columns.label
+    for split in ("train", "holdout"):
+        part = data[data[SPLIT_COLUMN] == split]
+        if part.empty:
+            raise TrainingDataError(f"the {split} part of the training window has no labelled rows")
+        if spec.is_classification and part[label].nunique() < 2:
+            raise TrainingDataError(
+                f"the {split} part of the training window has only one class "
+                f"({label}={part[label].iloc[0]:g}); it needs both"
+            )
+
+
+def fingerprint(df: pd.DataFrame) -> str:
+    """Content hash of a DataFrame (values and column names, not the index)."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(map(str, df.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def build_pipeline(spec: PipelineSpec, candidate: CandidateSpec) -> Pipeline:
+    numeric = Pipeline(
+        [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
+    )
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    preprocess = ColumnTransformer(
+        [("numeric", numeric, spec.numeric_features), ("categorical", categorical, spec.categorical_features)],
+        remainder="drop",
+    )
+    cls = estimator_class(candidate.estimator)
+    params = dict(candidate.params)
+    if "random_state" in inspect.signature(cls.__init__).parameters:
+        params.setdefault("random_state", spec.seed)
+    return Pipeline([("preprocess", preprocess), ("estimator", cls(**params))])
+
+
+def model_inputs(df: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
+    return df[spec.model_inputs]
+
+
+def better(a: float, b: float, direction: str) -> bool:
+    return a > b if direction == "max" else a < b
+
+
+def train_candidates(training_set: pd.DataFrame, spec: PipelineSpec, log=print) -> ModelBundle:
+    label = spec.columns.label
+    train = training_set[training_set[SPLIT_COLUMN] == "train"]
+    holdout = training_set[training_set[SPLIT_COLUMN] == "holdout"]
+    x_train, y_train = model_inputs(train, spec), train[label].to_numpy()
+    x_hold, y_hold = model_inputs(holdout, spec), holdout[label].to_numpy()
+
+    pipelines: dict[str, Pipeline] = {}
+    metrics: dict[str, dict[str, float]] = {}
+    for i, candidate in enumerate(spec.model.candidates, start=1):
+        log(f"training candidate {i}/{len(spec.model.candidates)} '{candidate.name}' on {len(train)} rows")
+        pipe = build_pipeline(spec, candidate)
+        pipe.fit(x_train, y_train)
+        pipelines[candidate.name] = pipe
+        metrics[candidate.name] = compute_metrics(y_hold, predict_scores(pipe, x_hold, spec), spec)
+        log(f"  '{candidate.name}' holdout {spec.model.metric} = {metrics[candidate.name][spec.model.metric]:.5f}")
+
+    # The first candidate in spec order wins ties, so selection is deterministic.
+    selected = spec.model.candidates[0].name
+    for name in pipelines:
+        if better(metrics[name][spec.model.metric], metrics[selected][spec.model.metric], spec.metric_direction):
+            selected = name
+    baseline = compute_metrics(y_hold, baseline_scores(y_train, len(y_hold), spec), spec)
+
+    data_hash = fingerprint(training_set)
+    first_day, last_day = training_set[DAY_COLUMN].min(), training_set[DAY_COLUMN].max()
+    version_seed = f"{data_hash}:{spec.section_hash('columns', 'features', 'derived_features', 'training', 'model', 'seed', 'task')}:{TRAINING_LOGIC_VERSION}"
+    version = f"{last_day}.{hashlib.sha256(version_seed.encode()).hexdigest()[:8]}"
+    info = {
+        "spec_name": spec.name,
+        "spec_hash": spec.spec_hash,
+        "task": spec.task.type,
+        "metric": spec.model.metric,
+        "threshold": spec.model.threshold,
+        "seed": spec.seed,
+        "window_first_day": str(first_day),
+        "window_last_day": str(last_day),
+        "holdout_first_day": str(holdout[DAY_COLUMN].min()),
+        "train_rows": int(len(train)),
+        "holdout_rows": int(len(holdout)),
+        "training_set_fingerprint": data_hash,
+        "inputs": spec.model_inputs,
+        "label_train_mean": float(np.mean(y_train)),
+    }
+    return ModelBundle(pipelines, selected, version, metrics, baseline, info)

@@ -1,0 +1,178 @@
+"""Where things live, and how bytes get there safely.
+
+* `$ML_ASSETS_HOME` (default `./.ml_assets`) holds everything the embedded default writes.
+* `ML_ASSETS_STORAGE` (default `$ML_ASSETS_HOME/storage`) is the asset store: a folder or `s3://bucket/prefix`.
+* S3 endpoint and credentials come only from the environment: `AWS_ENDPOINT_URL` (or
+  `AWS_ENDPOINT_URL_S3`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`.
+
+Every write is all-or-nothing: local files are written to a temporary name in the same
+folder and renamed; an S3 object only appears once its upload completes. So a failed run
+never leaves a half-written file and never replaces an earlier good one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from upath import UPath
+
+if TYPE_CHECKING:
+    from ml_assets.core.spec import PipelineSpec
+    from ml_assets.core.training import ModelBundle
+
+LANDING_SUFFIXES = {"csv": ".csv", "parquet": ".parquet"}
+
+
+def ml_assets_home() -> Path:
+    return Path(os.environ.get("ML_ASSETS_HOME", ".ml_assets")).expanduser().resolve()
+
+
+def s3_storage_options() -> dict:
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    options: dict = {}
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    return options
+
+
+def resolve_uri(uri: str | os.PathLike[str]) -> UPath:
+    """A local path (relative ones are under $ML_ASSETS_HOME) or an s3:// URI, as a UPath."""
+    uri = str(uri)
+    if uri.startswith("s3://"):
+        return UPath(uri, **s3_storage_options())
+    if "://" in uri and not uri.startswith("file://"):
+        raise ValueError(f"unsupported storage URI {uri!r}: use a local path or s3://bucket/prefix")
+    path = Path(uri.removeprefix("file://")).expanduser()
+    if not path.is_absolute():
+        path = ml_assets_home() / path
+    return UPath(path)
+
+
+def storage_root() -> UPath:
+    return resolve_uri(os.environ.get("ML_ASSETS_STORAGE", str(ml_assets_home() / "storage")))
+
+
+def is_local(path: UPath) -> bool:
+    return path.protocol in ("", "file", "local")
+
+
+def atomic_write_bytes(path: UPath, data: bytes) -> None:
+    if is_local(path):
+        local = Path(path.path)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, local)
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        # One PUT (or one multipart upload): the object appears whole or not at all.
+        path.write_bytes(data)
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False, engine="pyarrow", compression="zstd")
+    return buf.getvalue()
+
+
+def read_parquet(path: UPath) -> pd.DataFrame:
+    with path.open("rb") as f:
+        return pd.read_parquet(f, engine="pyarrow")
+
+
+# -- models: skops, never pickle ------------------------------------------------------------
+# skops refuses to load any type not listed as trusted; we trust scikit-learn's and numpy's
+# own types and nothing else, so a tampered model file cannot run code on load.
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.", "scipy.", "ml_assets.")
+
+
+class UntrustedModelError(ValueError):
+    pass
+
+
+def model_bytes(bundle: ModelBundle) -> bytes:
+    import skops.io as sio
+
+    payload = {
+        "pipelines": bundle.pipelines,
+        "selected": bundle.selected,
+        "version": bundle.version,
+        "metrics": bundle.metrics,
+        "baseline_metrics": bundle.baseline_metrics,
+        "info": bundle.info,
+    }
+    return sio.dumps(payload)
+
+
+def load_model_bytes(data: bytes, source: str) -> ModelBundle:
+    import skops.io as sio
+
+    from ml_assets.core.training import ModelBundle
+
+    untrusted = sio.get_untrusted_types(data=data)
+    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if refused:
+        raise UntrustedModelError(f"{source}: model file holds types that are not trusted: {refused}")
+    payload = sio.loads(data, trusted=untrusted)
+    return ModelBundle(**payload)
+
+
+# -- the landing contract: <landing>/<YYYY-MM-DD>/<any name>.csv|.parquet -----------------------
+class LandingError(ValueError):
+    pass
+
+
+def day_folder(landing: UPath, day: str | dt.date) -> UPath:
+    return landing / (day.isoformat() if isinstance(day, dt.date) else day)
+
+
+def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath], list[str]]:
+    """The day's files of the spec's format, sorted; plus the names ignored (other formats, hidden)."""
+    folder = day_folder(landing, day)
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+    except (FileNotFoundError, NotADirectoryError):
+        entries = []
+    files, ignored = [], []
+    for entry in entries:
+        if entry.name.startswith((".", "_")) or not entry.is_file():
+            continue  # uploads in progress and markers, by convention
+        (files if entry.name.endswith(LANDING_SUFFIXES[fmt]) else ignored).append(entry)
+    if not files:
+        extra = f" (ignored files of another format: {[p.name for p in ignored]})" if ignored else ""
+        raise LandingError(f"no {fmt} landing files for day {day} under {folder}{extra}")
+    return files, [p.name for p in ignored]
+
+
+def read_landing_file(path: UPath, fmt: str) -> pd.DataFrame:
+    """Read one landing file as it is (CSV columns as text; typing is the schema's job)."""
+    try:
+        with path.open("rb") as f:
+            if fmt == "csv":
+                return pd.read_csv(f, dtype=str, keep_default_na=True)
+            return pd.read_parquet(f, engine="pyarrow")
+    except pd.errors.EmptyDataError:
+        raise LandingError(f"{path}: the file is empty (no header, no rows)") from None
+    except pd.errors.ParserError as exc:
+        raise LandingError(f"{path}: cannot parse the file: {exc}".strip()) from None
+    except (OSError, ValueError) as exc:
+        raise LandingError(f"{path}: cannot read the {fmt} file: {exc}") from None
+
+
+def write_landing_file(landing: UPath, day: dt.date, name: str, df: pd.DataFrame, fmt: str) -> UPath:
+    path = day_folder(landing, day) / f"{name}{LANDING_SUFFIXES[fmt]}"
+    data = df.to_csv(index=False).encode() if fmt == "csv" else parquet_bytes(df)
+    atomic_write_bytes(path, data)
+    return path
+
+
+def landing_root(spec: PipelineSpec) -> UPath:
+    return resolve_uri(spec.landing.uri)
