@@ -19,7 +19,6 @@ import datetime as dt
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from ml_assets.core.spec import PipelineSpec, SpecError, load_spec
@@ -90,34 +89,26 @@ def run_graph(spec_path: Path, days: list[str]) -> dict:
     window ending the last day, score the last day. Returns paths of what was written."""
     from dagster import DagsterInstance
 
-    from ml_assets.definitions import build_definitions
+    from ml_assets.runner import JobFailed, run_days
     from ml_assets.storage import storage_root
 
     spec = load_spec(spec_path)
-    defs = build_definitions(spec, str(spec_path))
-    instance = DagsterInstance.get()
-    steps = [("ingest_job", d) for d in days] + [("training_job", days[-1])]
-    steps.append(("scoring_job", days[-1]))
-    for i, (job_name, day) in enumerate(steps, start=1):
-        started = time.monotonic()
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=day, instance=instance, raise_on_error=False,
-            # The run's full log is in the instance (and the UI); the terminal shows progress only.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
-        took = time.monotonic() - started
-        _say(f"[{i}/{len(steps)}] {job_name} {day}: {'ok' if result.success else 'FAILED'} ({took:.1f} s, run {result.run_id[:8]})")
+    steps = [("ingest_job", d) for d in days] + [("training_job", days[-1]), ("scoring_job", days[-1])]
+
+    def progress(i, n, job_name, day, result, took):
+        _say(f"[{i}/{n}] {job_name} {day}: {'ok' if result.success else 'FAILED'} ({took:.1f} s, run {result.run_id[:8]})")
         if result.success and job_name == "training_job":
             for event in result.get_asset_materialization_events():
                 if event.asset_key.to_user_string() == "model":
                     meta = event.materialization.metadata
                     _say(f"  model {meta['model_version'].value}: selected {meta['selected'].value}; " + ", ".join(
                         f"{k} {v.value:.4f}" for k, v in meta.items() if k.startswith(("holdout_", "baseline_"))))
-        if not result.success:
-            for event in result.all_events:
-                if event.is_failure and event.step_failure_data is not None:
-                    _say(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}")
-            raise SystemExit(1)
+
+    try:
+        run_days(spec, str(spec_path), steps, DagsterInstance.get(), progress=progress)
+    except JobFailed as exc:
+        _say(str(exc))
+        raise SystemExit(1) from None
     base = storage_root() / spec.name
     return {
         "predictions": str(base / "batch_predictions" / f"{days[-1]}.parquet"),

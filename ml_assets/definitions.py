@@ -12,7 +12,7 @@ from pathlib import Path
 from dagster import Definitions, definitions
 
 from ml_assets.core.spec import PipelineSpec, load_spec
-from ml_assets.defs.assets import build_assets, daily_partitions
+from ml_assets.defs.assets import build_assets
 from ml_assets.defs.io_managers import ModelStore, ParquetStore, ReportStore
 from ml_assets.defs.jobs import build_jobs
 
@@ -28,7 +28,7 @@ def build_definitions(spec: PipelineSpec, spec_path: str, storage_uri: str | Non
     store = {"base_uri": storage_uri, "prefix": spec.name}
     return Definitions(
         assets=build_assets(spec, spec_path),
-        jobs=build_jobs(daily_partitions(spec)),
+        jobs=build_jobs(),
         resources={
             "io_manager": ParquetStore(**store),
             "model_io_manager": ModelStore(**store),

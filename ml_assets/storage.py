@@ -35,7 +35,9 @@ def ml_assets_home() -> Path:
 
 def s3_storage_options() -> dict:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    options: dict = {}
+    # No listing cache: s3fs would otherwise keep a folder's listing for the life of the process
+    # and miss files that land later (a long-lived code server or daemon would never see them).
+    options: dict = {"use_listings_cache": False}
     if endpoint:
         options["endpoint_url"] = endpoint
     return options
@@ -89,13 +91,26 @@ def read_parquet(path: UPath) -> pd.DataFrame:
 
 
 # -- models: skops, never pickle ------------------------------------------------------------
-# skops refuses to load any type not listed as trusted; we trust scikit-learn's and numpy's
-# own types and nothing else, so a tampered model file cannot run code on load.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.", "scipy.", "ml_assets.")
+# skops refuses to load any type not listed as trusted. Beyond skops' own defaults we trust
+# scikit-learn's classes and numpy's dtype, nothing else: no builtins, no functions, so a
+# tampered model file cannot run code on load.
+_TRUSTED_EXACT = {"numpy.dtype"}
 
 
 class UntrustedModelError(ValueError):
     pass
+
+
+def _is_sklearn_class(dotted: str) -> bool:
+    import importlib
+
+    module, _, name = dotted.rpartition(".")
+    if not module.startswith("sklearn."):
+        return False
+    try:
+        return isinstance(getattr(importlib.import_module(module), name), type)
+    except (ImportError, AttributeError):
+        return False
 
 
 def model_bytes(bundle: ModelBundle) -> bytes:
@@ -118,7 +133,7 @@ def load_model_bytes(data: bytes, source: str) -> ModelBundle:
     from ml_assets.core.training import ModelBundle
 
     untrusted = sio.get_untrusted_types(data=data)
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    refused = [t for t in untrusted if t not in _TRUSTED_EXACT and not _is_sklearn_class(t)]
     if refused:
         raise UntrustedModelError(f"{source}: model file holds types that are not trusted: {refused}")
     payload = sio.loads(data, trusted=untrusted)
@@ -141,6 +156,10 @@ def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath],
         entries = sorted(folder.iterdir(), key=lambda p: p.name)
     except (FileNotFoundError, NotADirectoryError):
         entries = []
+    except PermissionError as exc:
+        raise LandingError(f"access denied listing {folder} (check the credentials in the environment): {exc}") from None
+    if not entries and not landing.exists():
+        raise LandingError(f"the landing location {landing} does not exist (no such folder or bucket)")
     files, ignored = [], []
     for entry in entries:
         if entry.name.startswith((".", "_")) or not entry.is_file():
@@ -163,6 +182,8 @@ def read_landing_file(path: UPath, fmt: str) -> pd.DataFrame:
         raise LandingError(f"{path}: the file is empty (no header, no rows)") from None
     except pd.errors.ParserError as exc:
         raise LandingError(f"{path}: cannot parse the file: {exc}".strip()) from None
+    except PermissionError as exc:
+        raise LandingError(f"{path}: access denied (check the credentials in the environment): {exc}") from None
     except (OSError, ValueError) as exc:
         raise LandingError(f"{path}: cannot read the {fmt} file: {exc}") from None
 

@@ -32,9 +32,10 @@ class NotMaterializedError(FileNotFoundError):
 def _missing(context: InputContext, path: UPath) -> NotMaterializedError:
     what = context.asset_key.to_user_string() if context.has_asset_key else "input"
     part = f" partition {context.asset_partition_key}" if context.has_asset_partitions and len(context.asset_partition_keys) == 1 else ""
-    return NotMaterializedError(
-        f"{what}{part} has not been materialized (nothing at {path}); materialize it first"
-    )
+    hint = "materialize it first"
+    if what == "training_set":
+        hint = "model and evaluation_report train on the NEWEST day's training_set: run training_job for the newest partition"
+    return NotMaterializedError(f"{what}{part} has not been materialized (nothing at {path}); {hint}")
 
 
 class ParquetIOManager(UPathIOManager):

@@ -1,0 +1,92 @@
+"""The documented commands, run as a user runs them: real `dagster` and `ml-assets` processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import AssetKey, DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+
+from ml_assets_tests.conftest import LAST_DAY, PROJECT_ROOT, VENV_BIN, write_spec
+
+pytestmark = pytest.mark.cli
+
+
+def _run(args: list[str], env: dict, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture
+def cli_env(tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_ASSETS_", "DAGSTER_", "AWS_"))}
+    env["ML_ASSETS_HOME"] = str(tmp_path / "home")
+    # Without DAGSTER_HOME the dagster CLI makes a temporary instance in the working directory.
+    env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    (tmp_path / "dagster_home").mkdir()
+    return env
+
+
+def test_definitions_validate(cli_env):
+    proc = _run([str(VENV_BIN / "dagster"), "definitions", "validate", "-m", "ml_assets"], cli_env)
+    assert "All code locations passed validation" in proc.stdout + proc.stderr
+
+
+def test_definitions_validate_names_the_bad_field(cli_env, tmp_path):
+    _, path = write_spec(tmp_path)
+    path.write_text(path.read_text().replace("metric: roc_auc", "metric: accuracy"))
+    cli_env["ML_ASSETS_SPEC"] = str(path)
+    proc = _run([str(VENV_BIN / "dagster"), "definitions", "validate", "-m", "ml_assets"], cli_env, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert str(path) in out and "field 'model.metric'" in out and "'accuracy' does not fit task" in out
+
+
+def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
+    home = Path(cli_env["ML_ASSETS_HOME"])
+    del cli_env["DAGSTER_HOME"]  # ml-assets picks its default: $ML_ASSETS_HOME/dagster
+    proc = _run([str(VENV_BIN / "ml-assets"), "demo", "--rows-per-day", "200"], cli_env, timeout=600)
+    day = LAST_DAY.isoformat()
+    assert f"predictions for {day}:" in proc.stdout and "[30/30] scoring_job" in proc.stdout
+    store = home / "storage" / "demo_churn"
+    preds = pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")
+    report = json.loads((store / "evaluation_report" / "report.json").read_text())
+    assert (preds["model_version"] == report["model_version"]).all()
+    assert str(store / "evaluation_report" / "report.html") in proc.stdout
+
+    # The runs are in the persistent instance under $ML_ASSETS_HOME/dagster, so the UI shows them.
+    dagster_home = home / "dagster"
+    assert (dagster_home / "dagster.yaml").exists()
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+        assert len(instance.get_runs()) == 30
+        assert day in instance.get_materialized_partitions(AssetKey("batch_predictions"))
+
+    # The README's Dagster CLI commands, against the same instance and store.
+    cli_env["DAGSTER_HOME"] = str(dagster_home)
+    dagster = str(VENV_BIN / "dagster")
+    before = (store / "batch_predictions" / f"{day}.parquet").stat().st_mtime_ns
+    _run([dagster, "asset", "materialize", "-m", "ml_assets", "--select", "features,batch_predictions", "--partition", day], cli_env)
+    assert (store / "batch_predictions" / f"{day}.parquet").stat().st_mtime_ns > before
+    _run([dagster, "job", "execute", "-m", "ml_assets", "-j", "training_job", "--tags", json.dumps({"dagster/partition": day})], cli_env)
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+        jobs = [r.job_name for r in instance.get_runs(limit=2)]
+        assert jobs[0] == "training_job" and jobs[1] == "__ASSET_JOB"
+    again = pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")
+    pd.testing.assert_frame_equal(preds, again)  # same data, spec and code: same predictions
+
+
+def test_validate_spec_and_paths(cli_env):
+    proc = _run([str(VENV_BIN / "ml-assets"), "validate-spec", "specs/diabetes.yaml"], cli_env)
+    assert "ok: pipeline 'diabetes', regression" in proc.stdout
+    proc = _run([str(VENV_BIN / "ml-assets"), "paths"], cli_env)
+    assert f"{cli_env['ML_ASSETS_HOME']}/landing/demo_churn" in proc.stdout
+    proc = _run([str(VENV_BIN / "ml-assets"), "validate-spec", "specs/nope.yaml"], cli_env, check=False)
+    assert proc.returncode == 1 and "specs/nope.yaml: spec file not found" in proc.stderr

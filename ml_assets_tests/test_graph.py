@@ -1,0 +1,203 @@
+"""The asset graph, run in process against a real (ephemeral) Dagster instance on local storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from ml_assets.definitions import build_definitions
+from ml_assets.runner import JobFailed, run_days
+from ml_assets.storage import storage_root
+from ml_assets_tests.conftest import day_keys, graph_steps, land_demo_days, small_demo_spec
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+def _snapshot(root) -> dict[str, str]:
+    """Hash of every file under the asset store: proves nothing was overwritten or left behind."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_definitions_load_for_the_default_spec():
+    from ml_assets.definitions import defs
+
+    loaded = defs()
+    keys = {k.to_user_string() for k in loaded.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions"}
+    for key in keys:
+        spec = loaded.resolve_assets_def(key).specs_by_key[AssetKey(key)]
+        assert spec.description and spec.group_name and spec.kinds and spec.code_version, key
+    assert {"ingest_job", "training_job", "scoring_job", "full_pipeline_job"} <= {j.name for j in loaded.resolve_all_job_defs()}
+
+
+def test_whole_graph_leaves_report_and_predictions_with_model_version(home, tmp_path, instance):
+    spec, path = small_demo_spec(tmp_path)
+    days = day_keys(6)
+    land_demo_days(spec, days)
+    run_days(spec, str(path), graph_steps(days), instance)
+
+    base = storage_root() / spec.name
+    preds = pd.read_parquet(base / "batch_predictions" / f"{days[-1]}.parquet")
+    assert list(preds.columns) == ["customer_id", "event_time", "score", "prediction", "model_version"]
+    assert preds["score"].between(0, 1).all() and len(preds) > 100
+    report = json.loads((base / "evaluation_report" / "report.json").read_text())
+    assert preds["model_version"].unique().tolist() == [report["model_version"]]
+    assert (base / "evaluation_report" / "report.html").read_text().startswith("<!doctype html>")
+    assert report["training"]["window_first_day"] == days[0] and report["training"]["window_last_day"] == days[-1]
+
+    # The runs and their metadata are in the instance: the UI shows the same numbers.
+    event = instance.get_latest_materialization_event(AssetKey("batch_predictions"))
+    assert event.asset_materialization.metadata["model_version"].value == report["model_version"]
+    assert instance.get_materialized_partitions(AssetKey("raw_data")) == set(days)
+    # The training window came through the partition mapping: exactly the 6 days.
+    training = pd.read_parquet(base / "training_set" / f"{days[-1]}.parquet")
+    assert sorted(training["_day"].unique()) == days
+
+
+def test_training_twice_gives_identical_predictions(home, tmp_path, instance):
+    spec, path = small_demo_spec(tmp_path)
+    days = day_keys(6)
+    land_demo_days(spec, days)
+    run_days(spec, str(path), graph_steps(days), instance)
+    pred_path = storage_root() / spec.name / "batch_predictions" / f"{days[-1]}.parquet"
+    first = pd.read_parquet(pred_path)
+
+    # Retrain from the same data, spec and code into a separate store, then score again.
+    other = tmp_path / "second-store"
+    steps = graph_steps(days)
+    run_days(spec, str(path), steps, instance, storage_uri=str(other))
+    second = pd.read_parquet(other / spec.name / "batch_predictions" / f"{days[-1]}.parquet")
+    pd.testing.assert_frame_equal(first, second, check_exact=True)
+
+
+@pytest.fixture
+def trained(home, tmp_path, instance):
+    """A store with 6 good days ingested, a model and predictions; returns (spec, path, days)."""
+    spec, path = small_demo_spec(tmp_path)
+    days = day_keys(6)
+    land_demo_days(spec, days)
+    run_days(spec, str(path), graph_steps(days), instance)
+    return spec, path, days
+
+
+def _landing_file(spec, day):
+    from ml_assets.storage import landing_root
+
+    return landing_root(spec) / day / "events.csv"
+
+
+def _rewrite(path, edit):
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(edit(lines)) + "\n")
+
+
+BAD_FILES = {
+    "missing column": (
+        lambda lines: [",".join(c for i, c in enumerate(l.split(",")) if i != 6) for l in lines],  # drop 'plan'
+        ["events.csv", "'plan'", "missing"],
+    ),
+    "wrong type": (
+        lambda lines: [lines[0], lines[1].replace(lines[1].split(",")[2], "ten", 1), *lines[2:]],
+        ["events.csv", "column 'tenure_days' (numeric)", "'ten'", "not numbers"],
+    ),
+    "unparseable row": (
+        lambda lines: [*lines[:5], lines[5] + ",extra,fields", *lines[6:]],
+        ["events.csv", "cannot parse", "line 6"],
+    ),
+    "no rows": (lambda lines: lines[:1], ["events.csv", "no rows"]),
+    "empty file": (lambda lines: [], ["events.csv", "empty"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_landing_file_fails_clearly_and_loses_nothing(trained, instance, case):
+    spec, path, days = trained
+    edit, expected = BAD_FILES[case]
+    root = storage_root() / spec.name
+    before = _snapshot(root)
+    # A day that was good before gets a bad file: its earlier raw_data must survive untouched.
+    _rewrite(_landing_file(spec, days[-1]), edit)
+    with pytest.raises(JobFailed) as exc:
+        run_days(spec, str(path), [("scoring_job", days[-1])], instance)
+    message = str(exc.value)
+    for text in expected:
+        assert text in message, message
+    assert days[-1] in message
+    assert _snapshot(root) == before  # nothing overwritten, no temporary or partial file left
+
+
+def test_day_without_files_fails_clearly(trained, instance):
+    spec, path, days = trained
+    empty_day = (dt.date.fromisoformat(days[0]) - dt.timedelta(days=1)).isoformat()
+    with pytest.raises(JobFailed, match=f"no csv landing files for day {empty_day} under"):
+        run_days(spec, str(path), [("ingest_job", empty_day)], instance)
+
+
+def test_spec_naming_a_column_the_data_lacks(home, tmp_path, instance):
+    spec, path = small_demo_spec(tmp_path)
+    land_demo_days(spec, day_keys(1))
+    spec2, path2 = small_demo_spec(
+        tmp_path, features=[*[f.model_dump() for f in spec.features], {"name": "contract_type", "kind": "categorical"}]
+    )
+    with pytest.raises(JobFailed) as exc:
+        run_days(spec2, str(path2), [("ingest_job", day_keys(1)[0])], instance)
+    assert "['contract_type'] named in the spec are missing" in str(exc.value)
+    assert str(path2) in str(exc.value)
+
+
+def test_failed_training_keeps_the_current_model(trained, instance):
+    spec, path, days = trained
+    root = storage_root() / spec.name
+    model_before = (root / "model.skops").read_bytes()
+    # The newest day is re-landed with one class only; with a one-day holdout the model cannot be
+    # judged, so training must fail and the current model must stay.
+    new_day = days[-1]
+    _rewrite(_landing_file(spec, new_day), lambda ls: [ls[0]] + [l.rsplit(",", 1)[0] + ",0" for l in ls[1:]])
+    spec1, path1 = small_demo_spec(path.parent, training={"window_days": 6, "holdout_days": 1})
+    run_days(spec1, str(path1), [("ingest_job", new_day)], instance)
+    with pytest.raises(JobFailed, match="only one class"):
+        run_days(spec1, str(path1), [("training_job", new_day)], instance)
+    assert (root / "model.skops").read_bytes() == model_before
+
+
+def test_files_of_another_format_and_hidden_files_are_ignored(trained, instance):
+    spec, path, days = trained
+    folder = _landing_file(spec, days[0]).parent
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".upload-in-progress.csv").write_text("garbage")
+    (folder / "notes.parquet").write_bytes(b"not for this spec")
+    result = run_days(spec, str(path), [("ingest_job", days[0])], instance)[0]
+    meta = next(
+        e.materialization.metadata for e in result.get_asset_materialization_events()
+        if e.asset_key == AssetKey("raw_data")
+    )
+    assert meta["ignored_files"].value == ["notes.parquet"]
+
+
+def test_full_pipeline_job_runs_one_day(trained, instance):
+    spec, path, days = trained
+    result = run_days(spec, str(path), [("full_pipeline_job", days[-1])], instance)[0]
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions"}
+
+
+def test_definitions_build_for_every_spec_without_code_change(tmp_path):
+    from ml_assets_tests.conftest import SPECS
+    from ml_assets.core.spec import load_spec
+
+    for name in ("demo", "diabetes", "breast_cancer"):
+        defs = build_definitions(load_spec(SPECS / f"{name}.yaml"), name)
+        assert defs.resolve_job_def("full_pipeline_job") is not None

@@ -1,0 +1,65 @@
+"""The S3 path against a real S3 HTTP endpoint on loopback (moto's server in its own process)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance
+
+from ml_assets.runner import JobFailed, run_days
+from ml_assets_tests.conftest import day_keys, graph_steps, land_demo_days, small_demo_spec
+
+pytestmark = pytest.mark.s3
+
+
+def _keys(client, bucket, prefix=""):
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+
+
+def test_graph_on_s3_landing_and_storage(home, tmp_path, s3_env, monkeypatch):
+    client, bucket = s3_env
+    monkeypatch.setenv("ML_ASSETS_STORAGE", f"s3://{bucket}/assets")
+    monkeypatch.setenv("ML_ASSETS_LANDING", f"s3://{bucket}/landing/demo")
+    spec, path = small_demo_spec(tmp_path)
+    assert spec.landing.uri == f"s3://{bucket}/landing/demo"
+    days = day_keys(6)
+    land_demo_days(spec, days)  # through the landing contract, into S3
+    assert f"landing/demo/{days[0]}/events.csv" in _keys(client, bucket, "landing/")
+
+    with DagsterInstance.ephemeral() as instance:
+        run_days(spec, str(path), graph_steps(days), instance)
+
+        keys = _keys(client, bucket, "assets/")
+        prefix = f"assets/{spec.name}"
+        for day in days:
+            assert f"{prefix}/raw_data/{day}.parquet" in keys
+            assert f"{prefix}/features/{day}.parquet" in keys
+        assert f"{prefix}/model.skops" in keys
+        assert f"{prefix}/evaluation_report/report.html" in keys
+        body = client.get_object(Bucket=bucket, Key=f"{prefix}/batch_predictions/{days[-1]}.parquet")["Body"].read()
+        preds = pd.read_parquet(io.BytesIO(body))
+        report = json.loads(client.get_object(Bucket=bucket, Key=f"{prefix}/evaluation_report/report.json")["Body"].read())
+        assert (preds["model_version"] == report["model_version"]).all() and len(preds) > 100
+        assert not any(k.endswith(".tmp") for k in keys)
+
+        # Bad input on the S3 path: clear error, nothing in the bucket changes.
+        client.put_object(Bucket=bucket, Key=f"landing/demo/{days[-1]}/late.csv", Body=b"customer_id,event_time\nC1,2026-01-01\n")
+        before = _keys(client, bucket, "assets/")
+        with pytest.raises(JobFailed) as exc:
+            run_days(spec, str(path), [("scoring_job", days[-1])], instance)
+        assert f"s3://{bucket}/landing/demo/{days[-1]}/late.csv" in str(exc.value)
+        assert "missing" in str(exc.value)
+        assert _keys(client, bucket, "assets/") == before
+
+
+def test_missing_bucket_fails_with_a_clear_error(home, tmp_path, s3_env, monkeypatch):
+    client, bucket = s3_env
+    monkeypatch.setenv("ML_ASSETS_LANDING", "s3://no-such-bucket-for-ml-assets/landing")
+    spec, path = small_demo_spec(tmp_path)
+    with DagsterInstance.ephemeral() as instance, pytest.raises(JobFailed) as exc:
+        run_days(spec, str(path), [("ingest_job", day_keys(1)[0])], instance)
+    assert "landing location s3://no-such-bucket-for-ml-assets/landing does not exist" in str(exc.value)
