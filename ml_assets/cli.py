@@ -179,7 +179,8 @@ def cmd_paths(args) -> None:
 def cmd_ui(args) -> None:
     ensure_dagster_home()
     dagster = Path(sys.executable).parent / "dagster"
-    os.execv(str(dagster), [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *args.extra])
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    os.execv(str(dagster), [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *extra])
 
 
 def main(argv: list[str] | None = None) -> None:

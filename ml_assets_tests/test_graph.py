@@ -201,3 +201,12 @@ def test_definitions_build_for_every_spec_without_code_change(tmp_path):
     for name in ("demo", "diabetes", "breast_cancer"):
         defs = build_definitions(load_spec(SPECS / f"{name}.yaml"), name)
         assert defs.resolve_job_def("full_pipeline_job") is not None
+
+
+def test_scoring_refuses_a_model_trained_for_other_inputs(trained, instance, tmp_path):
+    spec, path, days = trained
+    fewer = [f.model_dump() for f in spec.features if f.name != "device"]
+    spec2, path2 = small_demo_spec(tmp_path, features=fewer)
+    with pytest.raises(JobFailed) as exc:
+        run_days(spec2, str(path2), [("scoring_job", days[-1])], instance)
+    assert "was trained on inputs" in str(exc.value) and "training_job" in str(exc.value)

@@ -222,6 +222,12 @@ def build_assets(spec: PipelineSpec, spec_path: str) -> list[AssetsDefinition]:
     def batch_predictions(
         context: AssetExecutionContext, features: pd.DataFrame, model: ModelBundle
     ) -> pd.DataFrame:
+        if model.info.get("inputs") != spec.model_inputs:
+            raise _fail(
+                f"batch_predictions {context.partition_key}: the model ({model.version}) was trained on inputs "
+                f"{model.info.get('inputs')}, but the spec now lists {spec.model_inputs} {in_spec}; "
+                "re-materialize training_set, model and evaluation_report (training_job) first"
+            )
         preds = score_frame(model, features, spec)
         context.add_output_metadata(
             {
