@@ -15,6 +15,7 @@ from ml_assets.core.spec import PipelineSpec, load_spec
 from ml_assets.defs.assets import build_assets
 from ml_assets.defs.io_managers import ModelStore, ParquetStore, ReportStore
 from ml_assets.defs.jobs import build_jobs
+from ml_assets.defs.resources import MlflowRegistry
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = PROJECT_ROOT / "specs" / "demo.yaml"
@@ -24,15 +25,24 @@ def spec_path_from_env() -> Path:
     return Path(os.environ.get("ML_ASSETS_SPEC", str(DEFAULT_SPEC)))
 
 
-def build_definitions(spec: PipelineSpec, spec_path: str, storage_uri: str | None = None) -> Definitions:
+def build_definitions(
+    spec: PipelineSpec,
+    spec_path: str,
+    storage_uri: str | None = None,
+    tracking_uri: str | None = None,
+    asset_checks: list | None = None,
+) -> Definitions:
     store = {"base_uri": storage_uri, "prefix": spec.name}
+    mlflow = MlflowRegistry(tracking_uri=tracking_uri, experiment_name=spec.name, model_name=spec.registered_model_name)
     return Definitions(
-        assets=build_assets(spec, spec_path),
+        assets=build_assets(spec, spec_path, asset_checks or []),
+        asset_checks=asset_checks or [],
         jobs=build_jobs(),
         resources={
             "io_manager": ParquetStore(**store),
             "model_io_manager": ModelStore(**store),
             "report_io_manager": ReportStore(**store),
+            "mlflow": mlflow,
         },
     )
 

@@ -30,6 +30,8 @@ def run_days(
     steps: Sequence[tuple[str, str]],
     instance: DagsterInstance,
     storage_uri: str | None = None,
+    tracking_uri: str | None = None,
+    asset_checks: list | None = None,
     progress: Callable | None = None,
 ) -> list[ExecuteInProcessResult]:
     """Run each (job name, partition day) in order, in process, recorded in `instance`.
@@ -37,7 +39,7 @@ def run_days(
     Stops at the first failure with `JobFailed`, whose message holds each failed step's error.
     The run's full log stays in the instance; the console only shows warnings.
     """
-    defs = build_definitions(spec, spec_path, storage_uri=storage_uri)
+    defs = build_definitions(spec, spec_path, storage_uri=storage_uri, tracking_uri=tracking_uri, asset_checks=asset_checks)
     results = []
     for i, (job_name, day) in enumerate(steps, start=1):
         started = time.monotonic()

@@ -113,6 +113,18 @@ def _is_sklearn_class(dotted: str) -> bool:
         return False
 
 
+def untrusted_types_or_raise(data: bytes | None, source: str, declared: list[str] | None = None) -> list[str]:
+    """The types skops must be told to trust for `data` (or the `declared` list), if our policy
+    allows every one of them; else `UntrustedModelError` naming the refused types."""
+    import skops.io as sio
+
+    types = list(declared or []) if data is None else sio.get_untrusted_types(data=data)
+    refused = [t for t in types if t not in _TRUSTED_EXACT and not _is_sklearn_class(t)]
+    if refused:
+        raise UntrustedModelError(f"{source}: model holds types that are not trusted: {refused}")
+    return types
+
+
 def model_bytes(bundle: ModelBundle) -> bytes:
     import skops.io as sio
 
@@ -132,11 +144,7 @@ def load_model_bytes(data: bytes, source: str) -> ModelBundle:
 
     from ml_assets.core.training import ModelBundle
 
-    untrusted = sio.get_untrusted_types(data=data)
-    refused = [t for t in untrusted if t not in _TRUSTED_EXACT and not _is_sklearn_class(t)]
-    if refused:
-        raise UntrustedModelError(f"{source}: model file holds types that are not trusted: {refused}")
-    payload = sio.loads(data, trusted=untrusted)
+    payload = sio.loads(data, trusted=untrusted_types_or_raise(data, source))
     return ModelBundle(**payload)
 
 

@@ -36,7 +36,7 @@ def home(tmp_path, monkeypatch) -> Path:
     """A fresh $ML_ASSETS_HOME; no S3 or spec settings leak in from the caller's environment."""
     home = tmp_path / "home"
     monkeypatch.setenv("ML_ASSETS_HOME", str(home))
-    for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING", "ML_ASSETS_SPEC", "DAGSTER_HOME"):
+    for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING", "ML_ASSETS_SPEC", "DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(var, raising=False)
     return home
 

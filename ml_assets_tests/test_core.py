@@ -111,7 +111,7 @@ def test_training_is_deterministic_and_beats_baseline(tmp_path):
     b = train_candidates(data.copy(), spec, log=lambda _: None)
     assert a.version == b.version
     holdout = data[data[SPLIT_COLUMN] == "holdout"]
-    pd.testing.assert_frame_equal(score_frame(a, holdout, spec), score_frame(b, holdout, spec))
+    pd.testing.assert_frame_equal(score_frame(a.pipeline, a.version, holdout, spec), score_frame(b.pipeline, b.version, holdout, spec))
     assert a.metrics[a.selected]["roc_auc"] > a.baseline_metrics["roc_auc"] + 0.05
     assert set(a.metrics) == {"logistic_regression", "gradient_boosting"}
 
@@ -149,7 +149,7 @@ def test_model_format_round_trips_and_refuses_foreign_types(tmp_path):
     bundle = train_candidates(data, spec, log=lambda _: None)
     loaded = load_model_bytes(model_bytes(bundle), "m.skops")
     holdout = data[data[SPLIT_COLUMN] == "holdout"]
-    pd.testing.assert_frame_equal(score_frame(bundle, holdout, spec), score_frame(loaded, holdout, spec))
+    pd.testing.assert_frame_equal(score_frame(bundle.pipeline, "1", holdout, spec), score_frame(loaded.pipeline, "1", holdout, spec))
 
     import skops.io as sio
     from sklearn.pipeline import FunctionTransformer

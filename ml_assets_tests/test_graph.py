@@ -74,13 +74,19 @@ def test_training_twice_gives_identical_predictions(home, tmp_path, instance):
     run_days(spec, str(path), graph_steps(days), instance)
     pred_path = storage_root() / spec.name / "batch_predictions" / f"{days[-1]}.parquet"
     first = pd.read_parquet(pred_path)
+    first_model = json.loads((storage_root() / spec.name / "evaluation_report" / "report.json").read_text())
 
-    # Retrain from the same data, spec and code into a separate store, then score again.
+    # Retrain from the same partitions, spec and code into a separate store and MLflow, then score.
     other = tmp_path / "second-store"
-    steps = graph_steps(days)
-    run_days(spec, str(path), steps, instance, storage_uri=str(other))
+    run_days(spec, str(path), graph_steps(days), instance, storage_uri=str(other),
+             tracking_uri=f"sqlite:///{tmp_path / 'second-mlflow.db'}")
     second = pd.read_parquet(other / spec.name / "batch_predictions" / f"{days[-1]}.parquet")
+    second_model = json.loads((other / spec.name / "evaluation_report" / "report.json").read_text())
+    # Byte-identical predictions (and the same registry version number, as each store is new).
     pd.testing.assert_frame_equal(first, second, check_exact=True)
+    assert first["score"].to_numpy().tobytes() == second["score"].to_numpy().tobytes()
+    assert first_model["training"]["model_fingerprint"] == second_model["training"]["model_fingerprint"]
+    assert first_model["training"]["training_set_fingerprint"] == second_model["training"]["training_set_fingerprint"]
 
 
 @pytest.fixture

@@ -172,6 +172,8 @@ def build_report(bundle: ModelBundle, holdout: pd.DataFrame, spec: PipelineSpec)
         "metric_direction": spec.metric_direction,
         "selected": bundle.selected,
         "model_version": bundle.version,
+        "registered_model": bundle.info.get("registered_model"),
+        "promotion": bundle.info.get("promotion"),
         "candidates": candidates,
         "baseline": {"metrics": bundle.baseline_metrics},
         "feature_importance": dict(sorted(importances.items(), key=lambda kv: -kv[1])),
@@ -213,17 +215,29 @@ def render_html(data: dict[str, Any], plots: dict[str, bytes]) -> str:
         for n, b in plots.items()
     )
     t = data["training"]
+    promotion = ""
+    if data.get("promotion"):
+        p = data["promotion"]
+        items = "".join(
+            f"<li>{'&#10003;' if r['passed'] else '&#10007;'} {html.escape(r['name'])}: {html.escape(r['detail'])}</li>"
+            for r in p["rules"]
+        )
+        promotion = (
+            f"<h2>Promotion</h2><p>Version {html.escape(str(data['model_version']))} of "
+            f"<b>{html.escape(str(data.get('registered_model')))}</b> is now <b>{html.escape(p['alias'])}</b>.</p><ul>{items}</ul>"
+        )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Evaluation report: {html.escape(data['spec'])}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}tr.base{{color:#666}}figure{{display:inline-block;margin:0 1em 1em 0}}</style>
 </head><body>
 <h1>Evaluation report: {html.escape(data['spec'])}</h1>
-<p>Model version <b>{html.escape(data['model_version'])}</b>: candidate <b>{html.escape(data['selected'])}</b>,
+<p>Model version <b>{html.escape(str(data['model_version']))}</b>: candidate <b>{html.escape(data['selected'])}</b>,
 selected by {html.escape(data['metric'])} ({'higher' if data['metric_direction'] == 'max' else 'lower'} is better) on the holdout
 ({html.escape(t['holdout_first_day'])} .. {html.escape(t['window_last_day'])}, {t['holdout_rows']} rows).
 Trained on {t['train_rows']} rows from {html.escape(t['window_first_day'])}. Training set fingerprint
 <code>{html.escape(t['training_set_fingerprint'][:16])}</code>, seed {t['seed']}.</p>
+{promotion}
 <h2>Holdout metrics</h2>
 <table><tr><th>candidate</th>{head}</tr>{''.join(rows)}</table>
 {confusion}

@@ -6,19 +6,19 @@ import pandas as pd
 
 from ml_assets.core.evaluation import predict_scores
 from ml_assets.core.spec import PipelineSpec
-from ml_assets.core.training import ModelBundle, model_inputs
+from ml_assets.core.training import model_inputs
 
 
-def score_frame(bundle: ModelBundle, features: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
+def score_frame(pipeline, model_version: str, features: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
     """Columns: entity id, event time, score, prediction, model_version.
 
     For classification `score` is the positive-class probability and `prediction` is
     1 where score >= the spec's threshold; for regression both hold the predicted value.
     """
     cols = spec.columns
-    score = predict_scores(bundle.pipeline, model_inputs(features, spec), spec)
+    score = predict_scores(pipeline, model_inputs(features, spec), spec)
     out = pd.DataFrame({cols.entity_id: features[cols.entity_id], cols.event_time: features[cols.event_time]})
     out["score"] = score
     out["prediction"] = (score >= spec.model.threshold).astype("int64") if spec.is_classification else score
-    out["model_version"] = bundle.version
+    out["model_version"] = str(model_version)
     return out.reset_index(drop=True)

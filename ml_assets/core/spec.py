@@ -130,6 +130,14 @@ class ModelSpec(_Strict):
         return value
 
 
+class RegistrySpec(_Strict):
+    # The registered model in MLflow's registry; default: the pipeline's name.
+    model_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    # A challenger may be this much worse than the champion (in the metric's units) and still
+    # replace it: 0 means "at least as good".
+    tolerance: float = Field(default=0.0, ge=0)
+
+
 class PipelineSpec(_Strict):
     name: str = Field(pattern=_NAME)
     description: str = ""
@@ -141,6 +149,7 @@ class PipelineSpec(_Strict):
     derived_features: list[Literal["day_of_week", "hour_of_day", "month"]] = Field(default_factory=list)
     training: TrainingSpec
     model: ModelSpec
+    registry: RegistrySpec = Field(default_factory=RegistrySpec)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -183,6 +192,10 @@ class PipelineSpec(_Strict):
     @property
     def metric_direction(self) -> str:
         return {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}[self.model.metric]
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.registry.model_name or self.name
 
     @property
     def numeric_features(self) -> list[str]:

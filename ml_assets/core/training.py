@@ -126,48 +126,81 @@ def better(a: float, b: float, direction: str) -> bool:
     return a > b if direction == "max" else a < b
 
 
-def train_candidates(training_set: pd.DataFrame, spec: PipelineSpec, log=print) -> ModelBundle:
+def split(training_set: pd.DataFrame, spec: PipelineSpec):
+    """(x_train, y_train, x_holdout, y_holdout) from a training set made by `assemble_training_set`."""
     label = spec.columns.label
     train = training_set[training_set[SPLIT_COLUMN] == "train"]
     holdout = training_set[training_set[SPLIT_COLUMN] == "holdout"]
-    x_train, y_train = model_inputs(train, spec), train[label].to_numpy()
-    x_hold, y_hold = model_inputs(holdout, spec), holdout[label].to_numpy()
+    return model_inputs(train, spec), train[label].to_numpy(), model_inputs(holdout, spec), holdout[label].to_numpy()
 
-    pipelines: dict[str, Pipeline] = {}
-    metrics: dict[str, dict[str, float]] = {}
-    for i, candidate in enumerate(spec.model.candidates, start=1):
-        log(f"training candidate {i}/{len(spec.model.candidates)} '{candidate.name}' on {len(train)} rows")
-        pipe = build_pipeline(spec, candidate)
-        pipe.fit(x_train, y_train)
-        pipelines[candidate.name] = pipe
-        metrics[candidate.name] = compute_metrics(y_hold, predict_scores(pipe, x_hold, spec), spec)
-        log(f"  '{candidate.name}' holdout {spec.model.metric} = {metrics[candidate.name][spec.model.metric]:.5f}")
 
-    # The first candidate in spec order wins ties, so selection is deterministic.
+def train_candidate(training_set: pd.DataFrame, spec: PipelineSpec, candidate: CandidateSpec):
+    """Fit one candidate on the train days; return (pipeline, its holdout metrics)."""
+    x_train, y_train, x_hold, y_hold = split(training_set, spec)
+    pipe = build_pipeline(spec, candidate)
+    pipe.fit(x_train, y_train)
+    return pipe, compute_metrics(y_hold, predict_scores(pipe, x_hold, spec), spec)
+
+
+def select_best(metrics: Mapping[str, Mapping[str, float]], spec: PipelineSpec) -> str:
+    """The best candidate by the spec's metric; the first in spec order wins ties (deterministic)."""
     selected = spec.model.candidates[0].name
-    for name in pipelines:
-        if better(metrics[name][spec.model.metric], metrics[selected][spec.model.metric], spec.metric_direction):
-            selected = name
-    baseline = compute_metrics(y_hold, baseline_scores(y_train, len(y_hold), spec), spec)
+    for cand in spec.model.candidates:
+        if better(metrics[cand.name][spec.model.metric], metrics[selected][spec.model.metric], spec.metric_direction):
+            selected = cand.name
+    return selected
 
+
+def training_info(training_set: pd.DataFrame, spec: PipelineSpec) -> dict[str, Any]:
+    """What identifies a training: the window, the data's content hash, the spec, the code version."""
+    train = training_set[training_set[SPLIT_COLUMN] == "train"]
+    holdout = training_set[training_set[SPLIT_COLUMN] == "holdout"]
     data_hash = fingerprint(training_set)
-    first_day, last_day = training_set[DAY_COLUMN].min(), training_set[DAY_COLUMN].max()
-    version_seed = f"{data_hash}:{spec.section_hash('columns', 'features', 'derived_features', 'training', 'model', 'seed', 'task')}:{TRAINING_LOGIC_VERSION}"
-    version = f"{last_day}.{hashlib.sha256(version_seed.encode()).hexdigest()[:8]}"
-    info = {
+    model_spec_hash = spec.section_hash("columns", "features", "derived_features", "training", "model", "seed", "task")
+    version_seed = f"{data_hash}:{model_spec_hash}:{TRAINING_LOGIC_VERSION}"
+    last_day = str(training_set[DAY_COLUMN].max())
+    return {
         "spec_name": spec.name,
         "spec_hash": spec.spec_hash,
         "task": spec.task.type,
         "metric": spec.model.metric,
         "threshold": spec.model.threshold,
         "seed": spec.seed,
-        "window_first_day": str(first_day),
-        "window_last_day": str(last_day),
+        "window_first_day": str(training_set[DAY_COLUMN].min()),
+        "window_last_day": last_day,
         "holdout_first_day": str(holdout[DAY_COLUMN].min()),
         "train_rows": int(len(train)),
         "holdout_rows": int(len(holdout)),
         "training_set_fingerprint": data_hash,
+        # Same data + same model-relevant spec + same training code => same fingerprint and predictions.
+        "model_fingerprint": f"{last_day}.{hashlib.sha256(version_seed.encode()).hexdigest()[:8]}",
         "inputs": spec.model_inputs,
-        "label_train_mean": float(np.mean(y_train)),
+        "label_train_mean": float(np.mean(train[spec.columns.label].to_numpy())),
     }
-    return ModelBundle(pipelines, selected, version, metrics, baseline, info)
+
+
+def assemble_bundle(
+    training_set: pd.DataFrame, spec: PipelineSpec, fitted: Mapping[str, tuple[Pipeline, dict[str, float]]]
+) -> ModelBundle:
+    """Select the best of the fitted candidates and compute the baseline on the same holdout."""
+    _, y_train, _, y_hold = split(training_set, spec)
+    metrics = {name: m for name, (_, m) in fitted.items()}
+    baseline = compute_metrics(y_hold, baseline_scores(y_train, len(y_hold), spec), spec)
+    info = training_info(training_set, spec)
+    return ModelBundle(
+        pipelines={name: p for name, (p, _) in fitted.items()},
+        selected=select_best(metrics, spec),
+        version=info["model_fingerprint"],
+        metrics=metrics,
+        baseline_metrics=baseline,
+        info=info,
+    )
+
+
+def train_candidates(training_set: pd.DataFrame, spec: PipelineSpec, log=print) -> ModelBundle:
+    """All candidates one after another (the asset graph trains them in parallel steps instead)."""
+    fitted = {}
+    for i, candidate in enumerate(spec.model.candidates, start=1):
+        log(f"training candidate {i}/{len(spec.model.candidates)} '{candidate.name}'")
+        fitted[candidate.name] = train_candidate(training_set, spec, candidate)
+    return assemble_bundle(training_set, spec, fitted)

@@ -6,35 +6,29 @@ code versions.
 """
 
 
-import base64
-import time
+import warnings
 
 import pandas as pd
 from dagster import (
+    BetaWarning,
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
     DailyPartitionsDefinition,
     Failure,
-    LastPartitionMapping,
     MetadataValue,
     TimeWindowPartitionMapping,
     asset,
 )
 
-from ml_assets.core.evaluation import EvaluationReport, build_report
 from ml_assets.core.features import build_features
 from ml_assets.core.schema import SchemaError, enforce_schema
 from ml_assets.core.scoring import score_frame
 from ml_assets.core.spec import PipelineSpec
-from ml_assets.core.training import (
-    SPLIT_COLUMN,
-    TRAINING_LOGIC_VERSION,
-    ModelBundle,
-    TrainingDataError,
-    assemble_training_set,
-    train_candidates,
-)
+from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set
+from ml_assets.defs.resources import MlflowRegistry
+from ml_assets.defs.training import build_training_assets, guarded_check_keys
+from ml_assets.registry import RegistryError
 from ml_assets.storage import LandingError, landing_root, list_landing_files, read_landing_file
 
 
@@ -44,12 +38,22 @@ def daily_partitions(spec: PipelineSpec) -> DailyPartitionsDefinition:
     )
 
 
+def _rolling_window(days: int) -> TimeWindowPartitionMapping:
+    # allow_nonexistent_upstream_partitions: a window reaching before the start date yields fewer
+    # days, which assemble_training_set reports plainly, instead of Dagster's out-of-range error.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        return TimeWindowPartitionMapping(
+            start_offset=-(days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+        )
+
+
 def _fail(message: str, **metadata) -> Failure:
     # allow_retries=False: bad data does not get better by retrying.
     return Failure(description=message, metadata=metadata, allow_retries=False)
 
 
-def build_assets(spec: PipelineSpec, spec_path: str) -> list[AssetsDefinition]:
+def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[AssetsDefinition]:
     daily = daily_partitions(spec)
     landing = landing_root(spec)
     window = spec.training.window_days
@@ -114,13 +118,7 @@ def build_assets(spec: PipelineSpec, spec_path: str) -> list[AssetsDefinition]:
         group_name="training",
         kinds={"pandas", "parquet"},
         code_version=f"1-{spec.section_hash('training', 'columns')}",
-        ins={
-            "features": AssetIn(
-                partition_mapping=TimeWindowPartitionMapping(
-                    start_offset=-(window - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
-                )
-            )
-        },
+        ins={"features": AssetIn(partition_mapping=_rolling_window(window))},
         description=(
             f"The training window ending on this day: the last {window} days of features with labels; "
             f"the last {spec.training.holdout_days} days are the holdout (split by time, never by row)."
@@ -143,109 +141,45 @@ def build_assets(spec: PipelineSpec, spec_path: str) -> list[AssetsDefinition]:
         return data
 
     @asset(
-        group_name="training",
-        kinds={"scikitlearn"},
-        io_manager_key="model_io_manager",
-        code_version=f"{TRAINING_LOGIC_VERSION}-{spec.section_hash('model', 'seed', 'task')}",
-        ins={"training_set": AssetIn(partition_mapping=LastPartitionMapping())},
-        description=(
-            "Every model candidate of the spec trained on the newest training_set, each a scikit-learn "
-            "Pipeline (preprocessing + estimator); the best on the holdout by the spec's metric is selected. "
-            "Stored with skops (no pickle)."
-        ),
-    )
-    def model(context: AssetExecutionContext, training_set: pd.DataFrame) -> ModelBundle:
-        started = time.monotonic()
-        try:
-            bundle = train_candidates(training_set, spec, log=context.log.info)
-        except (TrainingDataError, ValueError) as exc:
-            raise _fail(f"model: training failed: {exc} {in_spec}") from None
-        metric = spec.model.metric
-        context.add_output_metadata(
-            {
-                "model_version": bundle.version,
-                "selected": bundle.selected,
-                f"holdout_{metric}": MetadataValue.float(bundle.metrics[bundle.selected][metric]),
-                f"baseline_{metric}": MetadataValue.float(bundle.baseline_metrics[metric]),
-                "candidates": MetadataValue.md(
-                    "| candidate | " + metric + " |\n|---|---|\n"
-                    + "\n".join(f"| {n} | {m[metric]:.5f} |" for n, m in bundle.metrics.items())
-                ),
-                "window": f"{bundle.info['window_first_day']} .. {bundle.info['window_last_day']}",
-                "training_set_fingerprint": bundle.info["training_set_fingerprint"],
-                "train_seconds": MetadataValue.float(round(time.monotonic() - started, 2)),
-            }
-        )
-        return bundle
-
-    @asset(
-        group_name="training",
-        kinds={"html", "json"},
-        io_manager_key="report_io_manager",
-        code_version="1",
-        ins={"training_set": AssetIn(partition_mapping=LastPartitionMapping())},
-        description=(
-            "Holdout evaluation of every candidate beside the trivial baseline: metrics, confusion matrix, "
-            "calibration/ROC or residual plots, permutation importances. JSON + self-contained HTML."
-        ),
-    )
-    def evaluation_report(
-        context: AssetExecutionContext, model: ModelBundle, training_set: pd.DataFrame
-    ) -> EvaluationReport:
-        holdout = training_set[training_set[SPLIT_COLUMN] == "holdout"]
-        if bundle_mismatch := _window_mismatch(model, training_set):
-            raise _fail(f"evaluation_report: {bundle_mismatch}; re-materialize model first")
-        report = build_report(model, holdout, spec)
-        metric = spec.model.metric
-        plot = next(n for n in ("calibration.png", "residuals.png") if n in report.plots)
-        png = base64.b64encode(report.plots[plot]).decode()
-        context.add_output_metadata(
-            {
-                "model_version": model.version,
-                "selected": model.selected,
-                f"holdout_{metric}": MetadataValue.float(report.data["candidates"][model.selected]["metrics"][metric]),
-                f"baseline_{metric}": MetadataValue.float(report.data["baseline"]["metrics"][metric]),
-                "plot": MetadataValue.md(f"![{plot}](data:image/png;base64,{png})"),
-            }
-        )
-        return report
-
-    @asset(
         partitions_def=daily,
         group_name="scoring",
         kinds={"pandas", "parquet"},
-        code_version="1",
+        code_version="2",
+        deps=["model"],
         description=(
-            "One day's features scored by the model: entity id, event time, score, prediction, model_version."
+            "One day's features scored by the MLflow registry's `champion` (models:/<name>@champion): "
+            "entity id, event time, score, prediction, model_version (the registry version used)."
         ),
     )
     def batch_predictions(
-        context: AssetExecutionContext, features: pd.DataFrame, model: ModelBundle
+        context: AssetExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry
     ) -> pd.DataFrame:
-        if model.info.get("inputs") != spec.model_inputs:
+        registry = mlflow.registry()
+        try:
+            champion = registry.champion()
+        except RegistryError as exc:
+            raise _fail(f"batch_predictions {context.partition_key}: cannot load the champion: {exc}") from None
+        if champion is None:
             raise _fail(
-                f"batch_predictions {context.partition_key}: the model ({model.version}) was trained on inputs "
-                f"{model.info.get('inputs')}, but the spec now lists {spec.model_inputs} {in_spec}; "
-                "re-materialize training_set, model and evaluation_report (training_job) first"
+                f"batch_predictions {context.partition_key}: registered model '{registry.model_name}' has no "
+                f"champion at {registry.tracking_uri}; materialize model (training_job) first, or see the "
+                "evaluation report for why the last model was held back"
             )
-        preds = score_frame(model, features, spec)
+        if champion.inputs is not None and champion.inputs != spec.model_inputs:
+            raise _fail(
+                f"batch_predictions {context.partition_key}: the champion (v{champion.version}) was trained on inputs "
+                f"{champion.inputs}, but the spec now lists {spec.model_inputs} {in_spec}; "
+                "train a model for this spec (training_job) first"
+            )
+        preds = score_frame(champion.pipeline, champion.version, features, spec)
         context.add_output_metadata(
             {
-                "model_version": model.version,
+                "model_name": champion.name,
+                "model_version": champion.version,
+                "model_fingerprint": champion.tags.get("model_fingerprint", ""),
                 "mean_score": MetadataValue.float(float(preds["score"].mean()) if len(preds) else 0.0),
             }
         )
         return preds
 
-    return [raw_data, features, training_set, model, evaluation_report, batch_predictions]
-
-
-def _window_mismatch(bundle: ModelBundle, training_set: pd.DataFrame) -> str | None:
-    from ml_assets.core.training import fingerprint
-
-    if bundle.info.get("training_set_fingerprint") != fingerprint(training_set):
-        return (
-            f"the stored model {bundle.version} was trained on another training_set than the newest "
-            f"one (window ending {training_set['_day'].max()})"
-        )
-    return None
+    return [raw_data, features, training_set, *build_training_assets(spec, spec_path, guarded_check_keys(asset_checks)), batch_predictions]

@@ -55,9 +55,15 @@ class ParquetIOManager(UPathIOManager):
 
 
 class ModelIOManager(UPathIOManager):
-    """Models as skops files: loading never executes code from the file."""
+    """Models as skops files: loading never executes code from the file.
+
+    Also carries the candidate models between the training steps of one run, under `_runs/<run id>/`.
+    """
 
     extension = ".skops"
+
+    def get_op_output_relative_path(self, context: InputContext | OutputContext) -> UPath:
+        return UPath("_runs", *context.get_identifier())
 
     def dump_to_path(self, context: OutputContext, obj: ModelBundle, path: UPath) -> None:
         atomic_write_bytes(path, model_bytes(obj))

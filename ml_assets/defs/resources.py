@@ -1,0 +1,29 @@
+"""Resources: MLflow tracking + registry.
+
+Why not dagster-mlflow's `mlflow_tracking` resource: it is a legacy `@resource` that, in every step
+process, looks up "the" MLflow run of the Dagster run by tag and creates one when none is found.
+With candidates training in parallel steps, two processes can both find none and create two runs;
+and its `end_mlflow_on_run_finished` hook ends the run after whichever step it sees last, which is
+wrong with parallel steps and checks (dagster issue #21872). So this small ConfigurableResource
+wraps `MlflowClient`: one step creates the run, the others find it after it by tag (they depend on
+that step), and the run is ended explicitly, FAILED by a failure hook.
+"""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from ml_assets.registry import Registry, default_tracking_uri
+
+
+class MlflowRegistry(ConfigurableResource):
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking/registry URI; default $MLFLOW_TRACKING_URI, else SQLite under $ML_ASSETS_HOME/mlflow.",
+    )
+    experiment_name: str = Field(description="MLflow experiment that holds the training runs.")
+    model_name: str = Field(description="Registered model that training adds versions to.")
+
+    def registry(self) -> Registry:
+        return Registry(self.tracking_uri or default_tracking_uri(), self.experiment_name, self.model_name)
