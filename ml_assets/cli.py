@@ -5,6 +5,9 @@
     ml-assets land-sklearn diabetes|breast_cancer [--days N]
     ml-assets validate-spec [PATH]
     ml-assets paths
+    ml-assets rollback --to VERSION --reason TEXT
+    ml-assets models
+    ml-assets mlflow-ui [--port 5000]
     ml-assets ui
 
 Everything runs on the embedded default unless the environment says otherwise:
@@ -176,6 +179,53 @@ def cmd_paths(args) -> None:
     _say(f"assets:        {storage_root() / spec.name}")
 
 
+def _registry(spec_arg: str | None):
+    from ml_assets.registry import Registry, default_tracking_uri
+
+    spec = load_spec(_spec_path(spec_arg))
+    return Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
+
+
+def cmd_rollback(args) -> None:
+    from ml_assets.registry import RegistryError
+
+    registry = _registry(args.spec)
+    try:
+        previous = registry.rollback(args.to, args.reason)
+    except RegistryError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    _say(f"{registry.model_name}: champion v{previous or '-'} -> v{args.to} ({registry.tracking_uri})")
+    _say("The next scoring run (scoring_job, or batch_predictions) uses it.")
+
+
+def cmd_models(args) -> None:
+    from ml_assets.registry import RegistryError
+
+    registry = _registry(args.spec)
+    try:
+        rows = registry.versions()
+    except RegistryError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    _say(f"{registry.model_name} at {registry.tracking_uri}")
+    _say(f"{'version':>7}  {'aliases':<20} {'created':<16}  {'window':<23}  {'fingerprint':<19}  champion history")
+    for r in rows:
+        t = r["tags"]
+        window = f"{t.get('window_first_day', '?')}..{t.get('window_last_day', '?')}"
+        note = f"{t.get('champion.set_at', '')} {t.get('champion.reason', '')}".strip()
+        _say(f"{r['version']:>7}  {','.join(r['aliases']) or '-':<20} {r['created']:<16}  {window:<23}  "
+             f"{t.get('model_fingerprint', '?'):<19}  {note[:80]}")
+
+
+def cmd_mlflow_ui(args) -> None:
+    from ml_assets.registry import default_tracking_uri
+
+    uri = default_tracking_uri()
+    if not uri.startswith("sqlite:"):
+        raise SystemExit(f"MLFLOW_TRACKING_URI is {uri}: open that server's UI instead")
+    mlflow = Path(sys.executable).parent / "mlflow"
+    os.execv(str(mlflow), [str(mlflow), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(args.port)])
+
+
 def cmd_ui(args) -> None:
     ensure_dagster_home()
     dagster = Path(sys.executable).parent / "dagster"
@@ -215,6 +265,20 @@ def main(argv: list[str] | None = None) -> None:
 
     p = sub.add_parser("paths", help="print where the spec, landing files, assets and instance are")
     p.set_defaults(func=cmd_paths)
+
+    p = sub.add_parser("rollback", help="move the registry's `champion` alias to an earlier version")
+    p.add_argument("--to", required=True, metavar="VERSION", help="registered model version to serve again")
+    p.add_argument("--reason", required=True, help="why (recorded on the version and in the model's history)")
+    p.add_argument("--spec", help="spec file (default: $ML_ASSETS_SPEC or specs/demo.yaml)")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("models", help="list the registered model's versions, aliases and champion history")
+    p.add_argument("--spec", help="spec file (default: $ML_ASSETS_SPEC or specs/demo.yaml)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("mlflow-ui", help="open the MLflow UI on the local store ($ML_ASSETS_HOME/mlflow)")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_mlflow_ui)
 
     p = sub.add_parser("ui", help="start the Dagster UI on the local instance (dagster dev)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="passed to `dagster dev`")

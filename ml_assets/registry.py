@@ -261,7 +261,7 @@ class Registry:
         return previous
 
     def rollback(self, version: str, reason: str, actor: str | None = None) -> str | None:
-        versions = {mv.version for mv in self._call("listing versions", self.client.search_model_versions, f"name='{self.model_name}'")}
+        versions = {str(mv.version) for mv in self._call("listing versions", self.client.search_model_versions, f"name='{self.model_name}'")}
         if str(version) not in versions:
             raise RegistryError(
                 f"model {self.model_name} has no version {version}; versions: {sorted(versions, key=int)}"
@@ -277,7 +277,7 @@ class Registry:
         rows = []
         for mv in self._call("listing versions", self.client.search_model_versions, f"name='{self.model_name}'"):
             rows.append({
-                "version": mv.version,
+                "version": str(mv.version),
                 "aliases": sorted(aliases.get(str(mv.version), [])),
                 "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M"),
                 "run_id": mv.run_id,

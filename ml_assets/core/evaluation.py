@@ -224,7 +224,8 @@ def render_html(data: dict[str, Any], plots: dict[str, bytes]) -> str:
         )
         promotion = (
             f"<h2>Promotion</h2><p>Version {html.escape(str(data['model_version']))} of "
-            f"<b>{html.escape(str(data.get('registered_model')))}</b> is now <b>{html.escape(p['alias'])}</b>.</p><ul>{items}</ul>"
+            f"<b>{html.escape(str(data.get('registered_model')))}</b> is now <b>{html.escape(p['alias'])}</b>: "
+            f"{html.escape(p['summary'])}.</p><ul>{items}</ul>"
         )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Evaluation report: {html.escape(data['spec'])}</title>

@@ -1,8 +1,10 @@
 """Jobs: named selections of the asset graph, launchable from the UI and the CLI."""
 
-from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, Config, Failure, OpExecutionContext, define_asset_job, job, op
+from pydantic import Field
+
+from ml_assets.registry import RegistryError
 
 INGEST = AssetSelection.assets("raw_data", "features")
 TRAINING = AssetSelection.assets("training_set", "model", "evaluation_report")
@@ -30,4 +32,26 @@ def build_jobs():
             "full_pipeline_job", selection=AssetSelection.all(),
             description="The whole graph for one day (earlier days of the training window must already be ingested).",
         ),
+        rollback_job,
     ]
+
+
+class RollbackConfig(Config):
+    to_version: str = Field(description="The registered model version that becomes `champion` again.")
+    reason: str = Field(description="Why: recorded on the version and in the registered model's history.")
+
+
+@op(required_resource_keys={"mlflow"}, description="Move the `champion` alias to an earlier version, recording who, when and why.")
+def set_champion(context: OpExecutionContext, config: RollbackConfig) -> None:
+    registry = context.resources.mlflow.registry()
+    actor = context.run.tags.get("user") or f"dagster run {context.run_id}"
+    try:
+        previous = registry.rollback(config.to_version, config.reason, actor=actor)
+    except RegistryError as exc:
+        raise Failure(description=f"rollback failed: {exc}", allow_retries=False) from None
+    context.log.info(f"{registry.model_name}: champion v{previous} -> v{config.to_version} ({config.reason})")
+
+
+@job(description="Roll the serving model back: set `champion` to an earlier version (config: to_version, reason).")
+def rollback_job():
+    set_champion()
