@@ -106,17 +106,22 @@ def run_graph(spec_path: Path, days: list[str]) -> dict:
                     meta = event.materialization.metadata
                     _say(f"  model {meta['model_version'].value}: selected {meta['selected'].value}; " + ", ".join(
                         f"{k} {v.value:.4f}" for k, v in meta.items() if k.startswith(("holdout_", "baseline_"))))
+                    _say(f"  {meta['promotion'].value}")
 
     try:
         run_days(spec, str(spec_path), steps, DagsterInstance.get(), progress=progress)
     except JobFailed as exc:
         _say(str(exc))
         raise SystemExit(1) from None
+    from ml_assets.registry import CHAMPION, Registry, default_tracking_uri
+
     base = storage_root() / spec.name
+    registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
+    champion = registry.alias_version(CHAMPION)
     return {
         "predictions": str(base / "batch_predictions" / f"{days[-1]}.parquet"),
         "report": str(base / "evaluation_report" / "report.html"),
-        "model": str(base / "model.skops"),
+        "registry": f"{registry.model_name} v{champion} is champion, at {registry.tracking_uri}",
     }
 
 
@@ -136,10 +141,10 @@ def cmd_demo(args) -> None:
     _say(f"landed {len(files)} daily file(s) under {Path(files[0]).parent.parent}")
     day_keys = [(last - dt.timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
     paths = run_graph(spec_path, day_keys)
-    _say("\nDone. Runs are recorded in the Dagster instance: `ml-assets ui` shows them.")
+    _say("\nDone. Dagster runs: `ml-assets ui`; MLflow runs and the model registry: `ml-assets mlflow-ui`.")
     _say(f"  predictions for {day_keys[-1]}: {paths['predictions']}")
     _say(f"  evaluation report:         {paths['report']}")
-    _say(f"  model (skops):             {paths['model']}")
+    _say(f"  registered model:          {paths['registry']}")
 
 
 def cmd_generate(args) -> None:
@@ -194,6 +199,9 @@ def cmd_rollback(args) -> None:
         previous = registry.rollback(args.to, args.reason)
     except RegistryError as exc:
         raise SystemExit(f"error: {exc}") from None
+    if previous == str(args.to):
+        _say(f"{registry.model_name}: v{args.to} is already champion; nothing changed")
+        return
     _say(f"{registry.model_name}: champion v{previous or '-'} -> v{args.to} ({registry.tracking_uri})")
     _say("The next scoring run (scoring_job, or batch_predictions) uses it.")
 

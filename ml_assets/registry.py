@@ -266,6 +266,9 @@ class Registry:
             raise RegistryError(
                 f"model {self.model_name} has no version {version}; versions: {sorted(versions, key=int)}"
             )
+        current = self.alias_version(CHAMPION)
+        if current == str(version):
+            return current  # already serving: nothing to move, nothing to record
         actor = actor or os.environ.get("ML_ASSETS_ACTOR") or getpass.getuser()
         return self.set_alias(CHAMPION, str(version), f"rollback: {reason}", actor)
 

@@ -56,6 +56,7 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     proc = _run([str(VENV_BIN / "ml-assets"), "demo", "--rows-per-day", "200"], cli_env, timeout=600)
     day = LAST_DAY.isoformat()
     assert f"predictions for {day}:" in proc.stdout and "[30/30] scoring_job" in proc.stdout
+    assert "model 1: selected" in proc.stdout
     store = home / "storage" / "demo_churn"
     preds = pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")
     report = json.loads((store / "evaluation_report" / "report.json").read_text())
@@ -75,12 +76,44 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     before = (store / "batch_predictions" / f"{day}.parquet").stat().st_mtime_ns
     _run([dagster, "asset", "materialize", "-m", "ml_assets", "--select", "features,batch_predictions", "--partition", day], cli_env)
     assert (store / "batch_predictions" / f"{day}.parquet").stat().st_mtime_ns > before
+    # `dagster job execute` uses the multiprocess executor: each candidate trains in its own process.
     _run([dagster, "job", "execute", "-m", "ml_assets", "-j", "training_job", "--tags", json.dumps({"dagster/partition": day})], cli_env)
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
-        jobs = [r.job_name for r in instance.get_runs(limit=2)]
-        assert jobs[0] == "training_job" and jobs[1] == "__ASSET_JOB"
+        runs = instance.get_runs(limit=2)
+        assert [r.job_name for r in runs] == ["training_job", "__ASSET_JOB"]
+        spans = _step_spans(instance, runs[0].run_id)
+    a, b = spans["model.train_logistic_regression"], spans["model.train_gradient_boosting"]
+    assert a[0] < b[1] and b[0] < a[1], f"candidate steps did not overlap: {spans}"
+    assert a[2] != b[2], "candidate steps ran in the same process"
+
+    # Same data, spec and code: version 2 has the same fingerprint, is promoted, scores identically.
+    proc = _run([str(VENV_BIN / "ml-assets"), "models"], cli_env)
+    assert "2  champion" in proc.stdout
+    _run([dagster, "asset", "materialize", "-m", "ml_assets", "--select", "batch_predictions", "--partition", day], cli_env)
     again = pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")
-    pd.testing.assert_frame_equal(preds, again)  # same data, spec and code: same predictions
+    assert set(again["model_version"]) == {"2"}
+    pd.testing.assert_frame_equal(preds.drop(columns="model_version"), again.drop(columns="model_version"))
+
+    # Rollback, as documented: the next scoring run uses version 1 again.
+    proc = _run([str(VENV_BIN / "ml-assets"), "rollback", "--to", "1", "--reason", "drill"], cli_env)
+    assert "champion v2 -> v1" in proc.stdout
+    _run([dagster, "asset", "materialize", "-m", "ml_assets", "--select", "batch_predictions", "--partition", day], cli_env)
+    assert set(pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")["model_version"]) == {"1"}
+
+
+def _step_spans(instance, run_id: str) -> dict[str, tuple[float, float, int]]:
+    """step key -> (start time, end time, pid) from the run's event log."""
+    from dagster import DagsterEventType
+
+    starts, spans = {}, {}
+    for record in instance.all_logs(run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}):
+        event = record.dagster_event
+        if event.event_type == DagsterEventType.STEP_START:
+            starts[event.step_key] = (record.timestamp, event.pid)
+        else:
+            start, pid = starts[event.step_key]
+            spans[event.step_key] = (start, record.timestamp, pid)
+    return spans
 
 
 def test_validate_spec_and_paths(cli_env):
