@@ -15,7 +15,7 @@ from ml_assets.definitions import build_definitions
 from ml_assets.registry import CHALLENGER, CHAMPION, Registry, RegistryError, default_tracking_uri
 from ml_assets.runner import JobFailed, run_days
 from ml_assets.storage import storage_root
-from ml_assets_tests.conftest import day_keys, graph_steps, land_demo_days, small_demo_spec
+from ml_assets_tests.conftest import day_keys, land_demo_days, small_demo_spec
 
 WEAK = [  # one-split trees: better than the baseline, worse than the demo spec's candidates
     {"name": "stump", "estimator": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 1}},
