@@ -12,7 +12,8 @@ from pathlib import Path
 from dagster import Definitions, definitions
 
 from ml_assets.core.spec import PipelineSpec, load_spec
-from ml_assets.defs.assets import build_assets
+from ml_assets.defs.assets import build_assets, daily_partitions
+from ml_assets.defs.checks import build_checks
 from ml_assets.defs.io_managers import ModelStore, ParquetStore, ReportStore
 from ml_assets.defs.jobs import build_jobs
 from ml_assets.defs.resources import MlflowRegistry
@@ -32,11 +33,15 @@ def build_definitions(
     tracking_uri: str | None = None,
     asset_checks: list | None = None,
 ) -> Definitions:
+    """`asset_checks` are added to the spec's own checks; blocking ones on raw_data/features/
+    training_set also guard training and scoring."""
     store = {"base_uri": storage_uri, "prefix": spec.name}
     mlflow = MlflowRegistry(tracking_uri=tracking_uri, experiment_name=spec.name, model_name=spec.registered_model_name)
+    checks, monitoring = build_checks(spec, daily_partitions(spec), ParquetStore(**store).base_path())
+    checks = [*checks, *(asset_checks or [])]
     return Definitions(
-        assets=build_assets(spec, spec_path, asset_checks or []),
-        asset_checks=asset_checks or [],
+        assets=[*build_assets(spec, spec_path, checks), *monitoring],
+        asset_checks=checks,
         jobs=build_jobs(),
         resources={
             "io_manager": ParquetStore(**store),

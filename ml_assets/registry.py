@@ -29,6 +29,7 @@ import pandas as pd
 from ml_assets.storage import ml_assets_home
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+_PROFILES: dict[tuple[str, str], dict] = {}  # (tracking uri, run id) -> profile; a run's artifacts never change
 PACKAGES = ["ml-assets", "dagster", "mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "skops"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -244,6 +245,19 @@ class Registry:
     def champion(self) -> ChampionModel | None:
         version = self.alias_version(CHAMPION)
         return None if version is None else self.load_version(version)
+
+    def champion_profile(self) -> tuple[str, dict] | None:
+        """(version, training reference profile) of the champion, or None without a champion."""
+        version = self.alias_version(CHAMPION)
+        if version is None:
+            return None
+        run_id = self._call("reading the model version", self.client.get_model_version, self.model_name, version).run_id
+        key = (self.tracking_uri, run_id)
+        if key not in _PROFILES:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = self._call("downloading the reference profile", self.client.download_artifacts, run_id, "reference/profile.json", tmp)
+                _PROFILES[key] = json.loads(Path(local).read_text())
+        return version, _PROFILES[key]
 
     def set_alias(self, alias: str, version: str, reason: str, actor: str) -> str | None:
         """Point `alias` at `version`, recording who, when and why. Returns the previous version."""

@@ -196,6 +196,27 @@ def read_landing_file(path: UPath, fmt: str) -> pd.DataFrame:
         raise LandingError(f"{path}: cannot read the {fmt} file: {exc}") from None
 
 
+QUARANTINE = "_quarantine"
+
+
+def quarantine_file(landing: UPath, day: str, path: UPath, reason: str) -> UPath:
+    """Move a rejected landing file to <landing>/_quarantine/<day>/ with <name>.reason.txt beside it.
+
+    Never deletes: a file already quarantined under that name is kept, and the new one gets a
+    time-stamped name. Put a fixed file back into <landing>/<day>/ and re-materialize the day.
+    """
+    folder = landing / QUARANTINE / day
+    dest = folder / path.name
+    if dest.exists():
+        dest = folder / f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%f')}-{path.name}"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    atomic_write_bytes(folder / f"{dest.name}.reason.txt", f"{stamp} rejected {path}:\n{reason}\n".encode())
+    if is_local(path):
+        Path(dest.path).parent.mkdir(parents=True, exist_ok=True)
+    path.fs.mv(path.path, dest.path)
+    return dest
+
+
 def write_landing_file(landing: UPath, day: dt.date, name: str, df: pd.DataFrame, fmt: str) -> UPath:
     path = day_folder(landing, day) / f"{name}{LANDING_SUFFIXES[fmt]}"
     data = df.to_csv(index=False).encode() if fmt == "csv" else parquet_bytes(df)

@@ -36,7 +36,7 @@ def test_definitions_load_for_the_default_spec():
 
     loaded = defs()
     keys = {k.to_user_string() for k in loaded.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions"}
+    assert keys == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift", "drift_report"}
     for key in keys:
         spec = loaded.resolve_assets_def(key).specs_by_key[AssetKey(key)]
         assert spec.description and spec.group_name and spec.kinds and spec.code_version, key
@@ -141,8 +141,12 @@ def test_bad_landing_file_fails_clearly_and_loses_nothing(trained, instance, cas
     message = str(exc.value)
     for text in expected:
         assert text in message, message
-    assert days[-1] in message
+    assert days[-1] in message and "all 1 landing file(s) rejected" in message
     assert _snapshot(root) == before  # nothing overwritten, no temporary or partial file left
+    # The bad file is not lost: it is in quarantine, with its reason beside it.
+    quarantine = _landing_file(spec, days[-1]).parent.parent / "_quarantine" / days[-1]
+    assert (quarantine / "events.csv").exists()
+    assert any(text in (quarantine / "events.csv.reason.txt").read_text() for text in expected[1:] or expected)
 
 
 def test_day_without_files_fails_clearly(trained, instance):
@@ -197,7 +201,7 @@ def test_full_pipeline_job_runs_one_day(trained, instance):
     spec, path, days = trained
     result = run_days(spec, str(path), [("full_pipeline_job", days[-1])], instance)[0]
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions"}
+    assert materialized == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift", "drift_report"}
 
 
 def test_definitions_build_for_every_spec_without_code_change(tmp_path):

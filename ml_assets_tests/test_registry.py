@@ -7,7 +7,15 @@ import json
 
 import pandas as pd
 import pytest
-from dagster import AssetCheckResult, AssetCheckSeverity, DagsterInstance, asset_check
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetSelection,
+    DagsterInstance,
+    Definitions,
+    asset_check,
+    define_asset_job,
+)
 
 from ml_assets.core.gate import decide
 from ml_assets.defs.assets import daily_partitions
@@ -122,7 +130,7 @@ def test_useless_model_is_held_back_by_the_baseline_rule(landed, instance):
         _score(useless, path, instance)
 
 
-def test_failed_blocking_check_on_training_data_holds_the_model_back(landed, instance):
+def test_days_failing_a_blocking_check_are_left_out_of_training(landed, instance):
     spec, path = _spec(landed)
     bad_day = DAYS[2]
 
@@ -139,12 +147,32 @@ def test_failed_blocking_check_on_training_data_holds_the_model_back(landed, ins
                 run_days(spec, str(path), [("ingest_job", day)], instance, **checks)
         else:
             run_days(spec, str(path), [("ingest_job", day)], instance, **checks)
-    # A later training run (its own run, as a schedule would start it) still sees the failure.
+    # A later training run (its own run, as a schedule would start it) leaves the day out.
+    run_days(spec, str(path), [("training_job", DAYS[-1])], instance, **checks)
+    training = pd.read_parquet(storage_root() / spec.name / "training_set" / f"{DAYS[-1]}.parquet")
+    assert bad_day not in set(training["_day"]) and len(set(training["_day"])) == len(DAYS) - 1
+    assert _registry(spec).alias_version(CHAMPION) == "1"
+
+
+def test_failed_unpartitioned_blocking_check_holds_the_model_back(landed, instance):
+    spec, path = _spec(landed)
+
+    @asset_check(asset="features", blocking=True)
+    def features_source_audited():
+        # e.g. an upstream audit that judges the whole asset, not one day
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, description="source under audit")
+
+    checks = {"asset_checks": [features_source_audited]}
+    run_days(spec, str(path), [("ingest_job", d) for d in DAYS], instance)
+    audit = define_asset_job("audit_job", selection=AssetSelection.checks(features_source_audited))
+    defs = Definitions.merge(build_definitions(spec, str(path), **checks), Definitions(jobs=[audit]))
+    result = defs.resolve_job_def("audit_job").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success  # the check failed (blocking), as intended
     run_days(spec, str(path), [("training_job", DAYS[-1])], instance, **checks)
     report = _report(spec)
     held = [r for r in report["promotion"]["rules"] if not r["passed"]]
     assert [r["name"] for r in held] == ["checks"]
-    assert f"features:features_not_corrupt ({bad_day})" in held[0]["detail"]
+    assert "features:features_source_audited" in held[0]["detail"]
     assert _registry(spec).alias_version(CHAMPION) is None
 
 

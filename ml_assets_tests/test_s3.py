@@ -46,13 +46,24 @@ def test_graph_on_s3_landing_and_storage(home, tmp_path, s3_env, monkeypatch):
         assert (preds["model_version"] == report["model_version"]).all() and len(preds) > 100
         assert not any(k.endswith(".tmp") for k in keys)
 
-        # Bad input on the S3 path: clear error, nothing in the bucket changes.
-        client.put_object(Bucket=bucket, Key=f"landing/demo/{days[-1]}/late.csv", Body=b"customer_id,event_time\nC1,2026-01-01\n")
+        # A bad file on the S3 path is quarantined (moved, with its reason), the day is built
+        # from the good file; a day with only bad files fails clearly and changes nothing.
+        bad = b"customer_id,event_time\nC1,2026-01-01\n"
+        client.put_object(Bucket=bucket, Key=f"landing/demo/{days[-1]}/late.csv", Body=bad)
+        run_days(spec, str(path), [("ingest_job", days[-1])], instance)
+        landing = _keys(client, bucket, "landing/")
+        assert f"landing/demo/{days[-1]}/late.csv" not in landing
+        moved = f"landing/demo/_quarantine/{days[-1]}/late.csv"
+        assert client.get_object(Bucket=bucket, Key=moved)["Body"].read() == bad
+        reason = client.get_object(Bucket=bucket, Key=moved + ".reason.txt")["Body"].read().decode()
+        assert "missing" in reason and "tenure_days" in reason
+
+        client.delete_object(Bucket=bucket, Key=f"landing/demo/{days[0]}/events.csv")
+        client.put_object(Bucket=bucket, Key=f"landing/demo/{days[0]}/only.csv", Body=bad)
         before = _keys(client, bucket, "assets/")
         with pytest.raises(JobFailed) as exc:
-            run_days(spec, str(path), [("scoring_job", days[-1])], instance)
-        assert f"s3://{bucket}/landing/demo/{days[-1]}/late.csv" in str(exc.value)
-        assert "missing" in str(exc.value)
+            run_days(spec, str(path), [("ingest_job", days[0])], instance)
+        assert f"s3://{bucket}/landing/demo/{days[0]}/only.csv" in str(exc.value) and "all 1 landing file(s) rejected" in str(exc.value)
         assert _keys(client, bucket, "assets/") == before
 
 

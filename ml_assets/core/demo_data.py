@@ -38,7 +38,7 @@ def generate_day(
 
     tenure_days = rng.gamma(shape=2.0, scale=180.0, size=n).round()
     base_charge = np.select([plan == "basic", plan == "standard"], [20.0, 45.0], 80.0)
-    monthly_charges = (base_charge * (1 + 0.4 * drift) + rng.normal(0, 6, n)).round(2)
+    monthly_charges = np.clip(base_charge * (1 + 0.4 * drift) + rng.normal(0, 6, n), 1.0, None).round(2)
     support_calls = rng.poisson(0.8 + 0.6 * drift, size=n).astype(float)
     last_login_days = rng.exponential(6.0, size=n).round(1)
     last_login_days[rng.random(n) < 0.12] = np.nan  # never logged in on this device

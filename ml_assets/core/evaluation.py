@@ -56,7 +56,7 @@ def compute_metrics(y: np.ndarray, score: np.ndarray, spec: PipelineSpec) -> dic
 
 
 @dataclass
-class EvaluationReport:
+class HtmlReport:
     data: dict[str, Any]
     plots: dict[str, bytes]  # file name -> PNG bytes
     html: str
@@ -144,7 +144,7 @@ def permutation_importances(pipeline, x: pd.DataFrame, y: np.ndarray, spec: Pipe
     return {col: float(v) for col, v in zip(x.columns, result.importances_mean, strict=True)}
 
 
-def build_report(bundle: ModelBundle, holdout: pd.DataFrame, spec: PipelineSpec) -> EvaluationReport:
+def build_report(bundle: ModelBundle, holdout: pd.DataFrame, spec: PipelineSpec) -> HtmlReport:
     from ml_assets.core.training import model_inputs
 
     y = holdout[spec.columns.label].to_numpy(dtype="float64")
@@ -179,7 +179,7 @@ def build_report(bundle: ModelBundle, holdout: pd.DataFrame, spec: PipelineSpec)
         "feature_importance": dict(sorted(importances.items(), key=lambda kv: -kv[1])),
         "training": bundle.info,
     }
-    return EvaluationReport(data=data, plots=plots, html=render_html(data, plots))
+    return HtmlReport(data=data, plots=plots, html=render_html(data, plots))
 
 
 def _fmt(v: Any) -> str:

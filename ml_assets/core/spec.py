@@ -76,11 +76,22 @@ class FeatureSpec(_Strict):
     kind: Literal["numeric", "categorical"]
     # Row-wise transform applied by the feature module before the model's Pipeline.
     transform: Literal["none", "log1p"] = "none"
+    # Data contract, checked on raw_data (blocking): value range, null rate, allowed categories.
+    min: float | None = None
+    max: float | None = None
+    max_null_rate: float | None = Field(default=None, ge=0, le=1)
+    allowed: list[str] | None = None
 
     @model_validator(mode="after")
     def _transform_fits_kind(self) -> FeatureSpec:
         if self.transform != "none" and self.kind != "numeric":
             raise ValueError(f"transform: {self.transform!r} applies to numeric features only")
+        if self.kind == "numeric" and self.allowed is not None:
+            raise ValueError("allowed: applies to categorical features only (use min/max for numeric ones)")
+        if self.kind == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError("min: min/max apply to numeric features only (use allowed for categorical ones)")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min: {self.min} is above max {self.max}")
         return self
 
 
@@ -130,6 +141,43 @@ class ModelSpec(_Strict):
         return value
 
 
+class DriftLimits(_Strict):
+    psi: float = Field(gt=0)
+    ks: float = Field(gt=0, le=1)
+
+
+class ValidationSpec(_Strict):
+    # Row count of one day (raw_data and features); outside it the day is blocked.
+    min_rows: int = Field(default=1, ge=1)
+    max_rows: int | None = Field(default=None, ge=1)
+    # Null rate allowed for a feature that does not set its own max_null_rate.
+    max_null_rate: float = Field(default=0.5, ge=0, le=1)
+    # Statistical bounds learned from the champion's training reference (WARN): a day's mean and
+    # quantiles may move by `stat_tolerance` reference standard deviations, its standard deviation
+    # by that fraction of the reference's.
+    stat_tolerance: float = Field(default=0.5, gt=0)
+    # Per-feature drift of a day against the champion's training reference: WARN above
+    # drift_warn, ERROR (blocking) above drift_error. KS applies to numeric features.
+    drift_warn: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.1, ks=0.1))
+    # Below this many rows a day's PSI/KS is mostly sampling noise (PSI over 10 bins is ~10/rows
+    # for identical distributions), so drift is not judged; the check says so.
+    drift_min_rows: int = Field(default=200, ge=1)
+    drift_error: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.25, ks=0.2))
+    # Drift of the day's scores against the holdout's scores (the prediction-drift check).
+    prediction_drift_warn: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.1, ks=0.1))
+    prediction_drift_error: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.25, ks=0.2))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValidationSpec:
+        if self.max_rows is not None and self.max_rows < self.min_rows:
+            raise ValueError(f"max_rows: {self.max_rows} is below min_rows {self.min_rows}")
+        for warn, error, name in ((self.drift_warn, self.drift_error, "drift_error"),
+                                  (self.prediction_drift_warn, self.prediction_drift_error, "prediction_drift_error")):
+            if error.psi < warn.psi or error.ks < warn.ks:
+                raise ValueError(f"{name}: must not be below the matching warn limits")
+        return self
+
+
 class RegistrySpec(_Strict):
     # The registered model in MLflow's registry; default: the pipeline's name.
     model_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -150,6 +198,7 @@ class PipelineSpec(_Strict):
     training: TrainingSpec
     model: ModelSpec
     registry: RegistrySpec = Field(default_factory=RegistrySpec)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
     seed: int = 0
 
     @model_validator(mode="after")

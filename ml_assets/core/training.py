@@ -49,10 +49,13 @@ class ModelBundle:
         return self.pipelines[self.selected]
 
 
-def assemble_training_set(frames: Mapping[str, pd.DataFrame], spec: PipelineSpec) -> pd.DataFrame:
+def assemble_training_set(
+    frames: Mapping[str, pd.DataFrame], spec: PipelineSpec, excluded: set[str] = frozenset()
+) -> pd.DataFrame:
     """Concatenate the window's daily feature frames; the last `holdout_days` days form the holdout.
 
-    Rows without a label (labels not landed yet) are dropped. The split is by day, never by row.
+    Rows without a label (labels not landed yet) are dropped, and so are `excluded` days (data that
+    failed a blocking check). The split is by calendar day, never by row.
     """
     days = sorted(frames)
     if len(days) != spec.training.window_days:
@@ -63,6 +66,8 @@ def assemble_training_set(frames: Mapping[str, pd.DataFrame], spec: PipelineSpec
     holdout = set(days[-spec.training.holdout_days :])
     parts = []
     for day in days:
+        if day in excluded:
+            continue
         part = frames[day].copy()
         part[DAY_COLUMN] = day
         part[SPLIT_COLUMN] = "holdout" if day in holdout else "train"

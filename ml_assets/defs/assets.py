@@ -27,9 +27,16 @@ from ml_assets.core.scoring import score_frame
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set
 from ml_assets.defs.resources import MlflowRegistry
-from ml_assets.defs.training import build_training_assets, guarded_check_keys
+from ml_assets.defs.training import blocking_check_failures, build_training_assets, guarded_check_keys
 from ml_assets.registry import RegistryError
-from ml_assets.storage import LandingError, landing_root, list_landing_files, read_landing_file
+from ml_assets.storage import (
+    QUARANTINE,
+    LandingError,
+    landing_root,
+    list_landing_files,
+    quarantine_file,
+    read_landing_file,
+)
 
 
 def daily_partitions(spec: PipelineSpec) -> DailyPartitionsDefinition:
@@ -56,6 +63,7 @@ def _fail(message: str, **metadata) -> Failure:
 def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[AssetsDefinition]:
     daily = daily_partitions(spec)
     landing = landing_root(spec)
+    guarded = guarded_check_keys(asset_checks)
     window = spec.training.window_days
     in_spec = f"(spec: {spec_path})"
 
@@ -75,27 +83,31 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
             files, ignored = list_landing_files(landing, day, spec.landing.format)
         except LandingError as exc:
             raise _fail(f"raw_data {day}: {exc}") from None
-        frames, problems = [], []
+        frames, quarantined = [], []
         for i, path in enumerate(files, start=1):
             context.log.info(f"reading landing file {i}/{len(files)}: {path}")
             try:
                 frames.append(enforce_schema(read_landing_file(path, spec.landing.format), spec, str(path)))
-            except SchemaError as exc:
-                problems.append(str(exc))
-            except LandingError as exc:
-                problems.append(str(exc))
-        if problems:
+            except (SchemaError, LandingError) as exc:
+                # A structurally bad file is set aside with its reason, never deleted; the day is
+                # built from the good files.
+                dest = quarantine_file(landing, day, path, str(exc))
+                context.log.warning(f"quarantined {path} -> {dest}: {exc}")
+                quarantined.append({"file": str(path), "quarantined_to": str(dest), "reason": str(exc)})
+        if not frames:
             # Nothing is written: the day's earlier good output, if any, stays as it was.
             raise _fail(
-                f"raw_data {day}: {len(problems)} of {len(files)} landing file(s) rejected {in_spec}:\n"
-                + "\n".join(f"- {p}" for p in problems),
-                rejected_files=MetadataValue.int(len(problems)),
+                f"raw_data {day}: all {len(files)} landing file(s) rejected {in_spec}; moved to "
+                f"{landing / QUARANTINE / day} with a .reason.txt each (fix a file, put it back, re-materialize the day):\n"
+                + "\n".join(f"- {q['reason']}" for q in quarantined),
+                quarantined=MetadataValue.json(quarantined),
             )
         df = pd.concat(frames, ignore_index=True)
         local_day = df[spec.columns.event_time].dt.tz_convert(spec.partitions.timezone).dt.date.astype(str)
         context.add_output_metadata(
             {
-                "files": MetadataValue.json([str(p) for p in files]),
+                "files": MetadataValue.json([str(p) for p in files if str(p) not in {q["file"] for q in quarantined}]),
+                "quarantined": MetadataValue.json(quarantined),
                 "ignored_files": MetadataValue.json(ignored),
                 "rows_outside_day": MetadataValue.int(int((local_day != day).sum())),
                 "labelled_rows": MetadataValue.int(int(df[spec.columns.label].notna().sum())),
@@ -125,8 +137,12 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
         ),
     )
     def training_set(context: AssetExecutionContext, features: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        blocked = {day: blocking_check_failures(context.instance, guarded, [day], strict_day=True) for day in features}
+        blocked = {day: fails for day, fails in blocked.items() if fails}
+        for day, fails in sorted(blocked.items()):
+            context.log.warning(f"training_set {context.partition_key}: day {day} left out: blocking checks failed: {', '.join(fails)}")
         try:
-            data = assemble_training_set(features, spec)
+            data = assemble_training_set(features, spec, excluded=set(blocked))
         except TrainingDataError as exc:
             raise _fail(f"training_set {context.partition_key}: {exc} {in_spec}") from None
         counts = data[SPLIT_COLUMN].value_counts()
@@ -136,6 +152,7 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
                 "holdout_rows": MetadataValue.int(int(counts.get("holdout", 0))),
                 "first_day": min(features),
                 "last_day": max(features),
+                "excluded_days": MetadataValue.json({d: f for d, f in sorted(blocked.items())}),
             }
         )
         return data
@@ -154,6 +171,11 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
     def batch_predictions(
         context: AssetExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry
     ) -> pd.DataFrame:
+        if failed := blocking_check_failures(context.instance, guarded, [context.partition_key], strict_day=True):
+            raise _fail(
+                f"batch_predictions {context.partition_key}: not scored: blocking checks failed on this day's data: "
+                f"{', '.join(failed)}. Fix the data (see the check results), re-materialize the day, then score it."
+            )
         registry = mlflow.registry()
         try:
             champion = registry.champion()

@@ -12,7 +12,7 @@ from dagster import ConfigurableIOManagerFactory, InputContext, MetadataValue, O
 from pydantic import Field
 from upath import UPath
 
-from ml_assets.core.evaluation import EvaluationReport
+from ml_assets.core.evaluation import HtmlReport
 from ml_assets.core.training import ModelBundle
 from ml_assets.storage import (
     atomic_write_bytes,
@@ -81,7 +81,7 @@ class ReportIOManager(UPathIOManager):
 
     extension = ""
 
-    def dump_to_path(self, context: OutputContext, obj: EvaluationReport, path: UPath) -> None:
+    def dump_to_path(self, context: OutputContext, obj: HtmlReport, path: UPath) -> None:
         for name, png in obj.plots.items():
             atomic_write_bytes(path / name, png)
         atomic_write_bytes(path / "report.html", obj.html.encode())

@@ -6,16 +6,16 @@ from pydantic import Field
 
 from ml_assets.registry import RegistryError
 
-INGEST = AssetSelection.assets("raw_data", "features")
+INGEST = AssetSelection.assets("raw_data", "features", "feature_drift")
 TRAINING = AssetSelection.assets("training_set", "model", "evaluation_report")
-SCORING = AssetSelection.assets("raw_data", "features", "batch_predictions")
+SCORING = AssetSelection.assets("raw_data", "features", "feature_drift", "batch_predictions")
 
 
 def build_jobs():
     return [
         define_asset_job(
             "ingest_job", selection=INGEST,
-            description="Land one day: raw_data -> features.",
+            description="Land one day: raw_data -> features (+ feature_drift), with their checks.",
         ),
         define_asset_job(
             "training_job", selection=TRAINING,
@@ -26,11 +26,15 @@ def build_jobs():
         ),
         define_asset_job(
             "scoring_job", selection=SCORING,
-            description="Score one day with the current model: raw_data -> features -> batch_predictions.",
+            description="Score one day with the champion: raw_data -> features (+ feature_drift) -> batch_predictions, with their checks.",
         ),
         define_asset_job(
             "full_pipeline_job", selection=AssetSelection.all(),
             description="The whole graph for one day (earlier days of the training window must already be ingested).",
+        ),
+        define_asset_job(
+            "monitoring_job", selection=AssetSelection.assets("drift_report"),
+            description="Rebuild the drift monitoring page from every day's feature_drift.",
         ),
         rollback_job,
     ]

@@ -25,8 +25,9 @@ from dagster import (
     op,
 )
 
-from ml_assets.core.evaluation import EvaluationReport, build_report, compute_metrics, predict_scores
+from ml_assets.core.evaluation import HtmlReport, build_report, compute_metrics, predict_scores
 from ml_assets.core.gate import decide
+from ml_assets.core.profile import build_profile
 from ml_assets.core.spec import CandidateSpec, PipelineSpec
 from ml_assets.core.training import (
     SPLIT_COLUMN,
@@ -71,8 +72,9 @@ def guarded_check_keys(asset_checks) -> list[AssetCheckKey]:
     )
 
 
-def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str]) -> list[str]:
-    """Blocking checks on the training data whose latest result (overall, or for a window day) failed at ERROR."""
+def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str], strict_day: bool = False) -> list[str]:
+    """Blocking checks on the training data whose latest result (overall, or for a window day) failed at ERROR.
+    With `strict_day`, only results for those days count (not unpartitioned ones)."""
     from dagster import AssetCheckSeverity
     from dagster._core.event_api import PartitionKeyFilter
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -81,17 +83,16 @@ def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str]
         return []
     storage = instance.event_log_storage
     failures = set()
-    for day in [None, *days]:
-        latest = storage.get_latest_asset_check_execution_by_key(
-            keys, partition_filter=PartitionKeyFilter(key=day) if day else None
-        )
+    for day in ([] if strict_day else [None]) + list(days):
+        # key=None selects the results of unpartitioned checks; a day, that day's results.
+        latest = storage.get_latest_asset_check_execution_by_key(keys, partition_filter=PartitionKeyFilter(key=day))
         for key, record in latest.items():
             evaluation = record.evaluation
             if (
                 record.status == AssetCheckExecutionRecordStatus.FAILED
                 and evaluation is not None
                 and evaluation.severity == AssetCheckSeverity.ERROR
-                and (day is None or record.partition in (day, None))
+                and record.partition == day
             ):
                 failures.add(f"{key.asset_key.to_user_string()}:{key.name}" + (f" ({record.partition})" if record.partition else ""))
     return sorted(failures)
@@ -182,6 +183,10 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
                 f"baseline.holdout_{metric}": bundle.baseline_metrics[metric],
             })
             registry.set_run_tags(run_id, {"selected_candidate": bundle.selected})
+            # The training reference that the data checks and drift measure new days against.
+            x_train = split(training_set, spec)[0]
+            registry.log_dict(run_id, build_profile(x_train, spec, scores=predict_scores(bundle.pipeline, x_hold, spec)),
+                              "reference/profile.json")
             # The serving champion, re-scored on THIS holdout: the comparison is on the same rows.
             champion = registry.champion()
             champion_metric = None
@@ -272,7 +277,7 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
     )
     def evaluation_report(
         context: AssetExecutionContext, model: ModelBundle, training_set: pd.DataFrame, mlflow: MlflowRegistry
-    ) -> EvaluationReport:
+    ) -> HtmlReport:
         if model.info.get("training_set_fingerprint") != fingerprint(training_set):
             raise _fail(
                 f"evaluation_report: the stored model {model.version} was trained on another training_set than the "

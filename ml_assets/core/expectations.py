@@ -1,0 +1,195 @@
+"""Great Expectations 1.x suites built from the spec (and the champion's training reference),
+run on a DataFrame in memory, with every failure rendered as a line a person can act on.
+
+Three suites:
+* `raw_suite`: the data contract on raw_data (columns, types, ids and times present, row count,
+  null rates, value ranges, allowed categories): a failure is an ERROR and blocks the day.
+* `features_suite`: model inputs present with the right types and row count: ERROR, blocking.
+* `statistics_suite`: each numeric feature's mean, standard deviation and quantiles against the
+  bounds learned from the training reference: a deviation is a WARN.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.core.spec import PipelineSpec
+
+STAT_QUANTILES = (0.05, 0.5, 0.95)
+
+
+@dataclass
+class Outcome:
+    success: bool
+    failures: list[str] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)  # GX's validation result, JSON-ready
+    evaluated: int = 0
+
+
+def _gx():
+    import great_expectations as gx
+
+    return gx
+
+
+def raw_suite(spec: PipelineSpec):
+    gx = _gx()
+    e = gx.expectations
+    cols, v = spec.columns, spec.validation
+    exps = [
+        e.ExpectColumnToExist(column=cols.entity_id),
+        e.ExpectColumnValuesToNotBeNull(column=cols.entity_id),
+        e.ExpectColumnToExist(column=cols.event_time),
+        e.ExpectColumnValuesToNotBeNull(column=cols.event_time),
+        e.ExpectTableRowCountToBeBetween(min_value=v.min_rows, max_value=v.max_rows),
+    ]
+    for f in spec.features:
+        exps.append(e.ExpectColumnToExist(column=f.name))
+        exps.append(e.ExpectColumnValuesToBeInTypeList(
+            column=f.name, type_list=["float64"] if f.kind == "numeric" else ["object", "str", "string"]))
+        max_null = v.max_null_rate if f.max_null_rate is None else f.max_null_rate
+        if max_null < 1:
+            exps.append(e.ExpectColumnValuesToNotBeNull(column=f.name, mostly=1 - max_null))
+        if f.min is not None or f.max is not None:
+            exps.append(e.ExpectColumnValuesToBeBetween(column=f.name, min_value=f.min, max_value=f.max))
+        if f.allowed is not None:
+            exps.append(e.ExpectColumnValuesToBeInSet(column=f.name, value_set=list(f.allowed)))
+    return gx.ExpectationSuite(name=f"{spec.name}.raw_data", expectations=exps)
+
+
+def features_suite(spec: PipelineSpec):
+    gx = _gx()
+    e = gx.expectations
+    v = spec.validation
+    exps = [e.ExpectTableRowCountToBeBetween(min_value=v.min_rows, max_value=v.max_rows)]
+    for name in spec.numeric_features:
+        exps += [e.ExpectColumnToExist(column=name), e.ExpectColumnValuesToBeInTypeList(column=name, type_list=["float64"])]
+    for name in spec.categorical_features:
+        exps += [e.ExpectColumnToExist(column=name), e.ExpectColumnValuesToBeInTypeList(column=name, type_list=["object", "str", "string"])]
+    return gx.ExpectationSuite(name=f"{spec.name}.features", expectations=exps)
+
+
+def statistics_suite(spec: PipelineSpec, profile: dict[str, Any]):
+    """Bounds learned from the reference: mean within `stat_tolerance` reference standard
+    deviations, standard deviation within that fraction of the reference's, and each checked
+    quantile q between the reference's quantiles at q-0.05 and q+0.05, widened by the same margin
+    (so counts and other discrete features do not trip on a jump between adjacent values)."""
+    gx = _gx()
+    e = gx.expectations
+    tol = spec.validation.stat_tolerance
+    exps = []
+    for f in spec.features:
+        ref = profile["features"].get(f.name)
+        if f.kind != "numeric" or not ref or "mean" not in ref:
+            continue
+        margin = tol * ref["std"] if ref["std"] > 0 else tol * max(abs(ref["mean"]), 1.0)
+        exps.append(e.ExpectColumnMeanToBeBetween(column=f.name, min_value=ref["mean"] - margin, max_value=ref["mean"] + margin))
+        exps.append(e.ExpectColumnStdevToBeBetween(column=f.name, min_value=ref["std"] * (1 - tol), max_value=ref["std"] * (1 + tol)))
+        exps.append(e.ExpectColumnQuantileValuesToBeBetween(
+            column=f.name,
+            quantile_ranges={
+                "quantiles": list(STAT_QUANTILES),
+                "value_ranges": [
+                    [_ref_q(ref, q - 0.05) - margin, _ref_q(ref, q + 0.05) + margin] for q in STAT_QUANTILES
+                ],
+            },
+        ))
+    return gx.ExpectationSuite(name=f"{spec.name}.features.statistics", expectations=exps)
+
+
+def _ref_q(ref: dict[str, Any], q: float) -> float:
+    return ref["quantiles"][str(round(min(max(q, 0.0), 1.0), 2))]
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _fmt(x) -> str:
+    return f"{x:.4g}" if isinstance(x, (int, float, np.number)) and not isinstance(x, bool) else repr(x)
+
+
+def describe_failure(kind: str, kwargs: dict, result: dict) -> str:
+    """One line saying what was expected and what was observed."""
+    col = kwargs.get("column")
+    observed = result.get("observed_value")
+    pct = result.get("unexpected_percent")
+    examples = [v for v in (result.get("partial_unexpected_list") or [])[:3]]
+    if kind == "expect_column_to_exist":
+        return f"column `{col}` is missing"
+    if kind == "expect_column_values_to_not_be_null":
+        allowed = 1 - (kwargs.get("mostly") or 1.0)
+        return f"null rate of `{col}`: {(pct or 0) / 100:.3g} > {allowed:.3g}"
+    if kind == "expect_column_values_to_be_between":
+        return (f"`{col}`: {pct:.3g}% of values outside [{_fmt(kwargs.get('min_value'))}, "
+                f"{_fmt(kwargs.get('max_value'))}], e.g. {', '.join(map(_fmt, examples))}")
+    if kind == "expect_column_values_to_be_in_set":
+        return f"`{col}`: {pct:.3g}% of values not in {kwargs.get('value_set')}, e.g. {', '.join(map(_fmt, examples))}"
+    if kind == "expect_column_values_to_be_in_type_list":
+        return f"`{col}` has type {observed}, expected one of {kwargs.get('type_list')}"
+    if kind == "expect_table_row_count_to_be_between":
+        return f"row count {observed} outside [{kwargs.get('min_value')}, {kwargs.get('max_value') or 'no limit'}]"
+    if kind == "expect_column_quantile_values_to_be_between":
+        qr = kwargs["quantile_ranges"]
+        parts = [
+            f"q{q:g}={_fmt(v)} not in [{_fmt(lo)}, {_fmt(hi)}]"
+            for q, v, (lo, hi) in zip(qr["quantiles"], (observed or {}).get("values", []), qr["value_ranges"], strict=False)
+            if not lo <= v <= hi
+        ]
+        return f"quantiles of `{col}`: " + "; ".join(parts)
+    if kind in ("expect_column_mean_to_be_between", "expect_column_stdev_to_be_between"):
+        stat = "mean" if "mean" in kind else "standard deviation"
+        return f"{stat} of `{col}`: {_fmt(observed)} not in [{_fmt(kwargs.get('min_value'))}, {_fmt(kwargs.get('max_value'))}]"
+    return f"{kind} failed on `{col}`: observed {observed!r}"
+
+
+def validate(df: pd.DataFrame, suite) -> Outcome:
+    """Run `suite` on `df` in an ephemeral GX context (nothing is stored by GX itself)."""
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch_def = (
+        context.data_sources.add_pandas("ml_assets")
+        .add_dataframe_asset("frame")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    missing = {
+        exp.column for exp in suite.expectations
+        if type(exp).__name__ == "ExpectColumnToExist" and exp.column not in df.columns
+    }
+    if missing:
+        # Expectations on a missing column only raise; report the missing column itself.
+        suite = gx.ExpectationSuite(name=suite.name, expectations=[
+            exp for exp in suite.expectations
+            if getattr(exp, "column", None) not in missing or type(exp).__name__ == "ExpectColumnToExist"
+        ])
+    if not suite.expectations:
+        return Outcome(success=True, result={"suite": suite.name, "results": []})
+    result = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(suite)
+    failures = []
+    for r in result.results:
+        if r.success:
+            continue
+        config = r.expectation_config
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            failures.append(f"{config.type} on `{config.kwargs.get('column')}` raised: {r.exception_info.get('exception_message')}")
+        else:
+            failures.append(describe_failure(config.type, dict(config.kwargs), dict(r.result)))
+    payload = _jsonable(result.to_json_dict())
+    json.dumps(payload)  # fail here, not in storage, if anything is still not JSON
+    return Outcome(success=bool(result.success), failures=failures, result=payload, evaluated=len(result.results))

@@ -1,0 +1,123 @@
+"""The training reference profile and drift against it: PSI and KS, pure functions.
+
+A profile summarises the rows a model was trained on: per numeric feature its mean, standard
+deviation, quantiles, decile bin edges with their shares, and a fixed-size sample (for KS); per
+categorical feature the share of each category. Drift of a new day is measured against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.core.spec import PipelineSpec
+
+SAMPLE_SIZE = 5000
+QUANTILES = tuple(round(q, 2) for q in np.linspace(0, 1, 21))  # 0.00, 0.05, ..., 1.00
+OTHER = "__other__"
+MISSING = "__missing__"
+_EPS = 1e-4
+
+
+def _numeric_profile(values: pd.Series, rng: np.random.Generator) -> dict[str, Any]:
+    present = values.dropna().to_numpy(dtype="float64")
+    out: dict[str, Any] = {"kind": "numeric", "null_rate": float(values.isna().mean()), "rows": int(len(values))}
+    if len(present) == 0:
+        return out
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, 11)[1:-1]))
+    sample = present if len(present) <= SAMPLE_SIZE else np.sort(rng.choice(present, SAMPLE_SIZE, replace=False))
+    out.update({
+        "mean": float(present.mean()),
+        "std": float(present.std()),
+        "min": float(present.min()),
+        "max": float(present.max()),
+        "quantiles": {str(q): float(np.quantile(present, q)) for q in QUANTILES},
+        "bin_edges": edges.tolist(),
+        "bin_shares": _bin_shares(present, edges).tolist(),
+        "sample": sample.tolist(),
+    })
+    return out
+
+
+def _categorical_profile(values: pd.Series, max_categories: int = 50) -> dict[str, Any]:
+    shares = values.fillna(MISSING).astype(str).value_counts(normalize=True)
+    top = shares.head(max_categories)
+    cats = {str(k): float(v) for k, v in top.items()}
+    if len(shares) > max_categories:
+        cats[OTHER] = float(shares.iloc[max_categories:].sum())
+    return {"kind": "categorical", "null_rate": float(values.isna().mean()), "rows": int(len(values)), "shares": cats}
+
+
+def _bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    return counts / max(len(values), 1)
+
+
+def build_profile(frame: pd.DataFrame, spec: PipelineSpec, scores: np.ndarray | None = None) -> dict[str, Any]:
+    """The reference profile of the model inputs in `frame` (and of the model's `scores`, if given)."""
+    rng = np.random.default_rng(spec.seed)
+    features = {}
+    for name in spec.numeric_features:
+        features[name] = _numeric_profile(frame[name], rng)
+    for name in spec.categorical_features:
+        features[name] = _categorical_profile(frame[name])
+    profile: dict[str, Any] = {"rows": int(len(frame)), "features": features}
+    if scores is not None:
+        profile["scores"] = _numeric_profile(pd.Series(scores, dtype="float64"), rng)
+    return profile
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index between two share vectors over the same bins."""
+    e = np.clip(np.asarray(expected, dtype="float64"), _EPS, None)
+    a = np.clip(np.asarray(actual, dtype="float64"), _EPS, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def ks_statistic(reference_sample: np.ndarray, values: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs."""
+    ref = np.sort(np.asarray(reference_sample, dtype="float64"))
+    new = np.sort(np.asarray(values, dtype="float64"))
+    if len(ref) == 0 or len(new) == 0:
+        return 0.0
+    grid = np.concatenate([ref, new])
+    cdf_ref = np.searchsorted(ref, grid, side="right") / len(ref)
+    cdf_new = np.searchsorted(new, grid, side="right") / len(new)
+    return float(np.max(np.abs(cdf_ref - cdf_new)))
+
+
+def drift_of(reference: dict[str, Any], values: pd.Series) -> dict[str, float | None]:
+    """PSI (and KS for numeric features) of `values` against one feature's reference profile."""
+    if reference["kind"] == "numeric":
+        present = values.dropna().to_numpy(dtype="float64")
+        if "bin_edges" not in reference or len(present) == 0:
+            return {"psi": None, "ks": None}
+        edges = np.asarray(reference["bin_edges"])
+        return {
+            "psi": psi(reference["bin_shares"], _bin_shares(present, edges)),
+            "ks": ks_statistic(np.asarray(reference["sample"]), present),
+        }
+    shares = values.fillna(MISSING).astype(str).value_counts(normalize=True)
+    known = set(reference["shares"]) - {OTHER}
+    actual = {k: float(shares.get(k, 0.0)) for k in known}
+    actual[OTHER] = float(shares[[k for k in shares.index if k not in known]].sum())
+    expected = {k: reference["shares"].get(k, 0.0) for k in actual}
+    keys = sorted(actual)
+    return {"psi": psi([expected[k] for k in keys], [actual[k] for k in keys]), "ks": None}
+
+
+def feature_drift(frame: pd.DataFrame, profile: dict[str, Any], warn: dict[str, float], error: dict[str, float]) -> pd.DataFrame:
+    """One row per feature: psi, ks, and status (ok / warn / error) against the thresholds."""
+    rows = []
+    for name, ref in profile["features"].items():
+        if name not in frame.columns:
+            continue
+        d = drift_of(ref, frame[name])
+        status = "ok"
+        for level, limits in (("warn", warn), ("error", error)):
+            if any(d[m] is not None and d[m] > limits[m] for m in ("psi", "ks") if m in limits):
+                status = level
+        rows.append({"feature": name, "kind": ref["kind"], "psi": d["psi"], "ks": d["ks"], "status": status})
+    return pd.DataFrame(rows, columns=["feature", "kind", "psi", "ks", "status"])

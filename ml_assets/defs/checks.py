@@ -1,0 +1,229 @@
+"""Asset checks on every daily partition, from the spec's Great Expectations suites and the
+champion's training reference; and `feature_drift`, the per-day drift figures kept as data.
+
+| check | on | severity | blocking |
+|---|---|---|---|
+| raw_data_contract | raw_data | ERROR | yes: the day is not trained on or scored |
+| features_contract | features | ERROR | yes |
+| features_statistics | features | WARN | no |
+| features_drift | features | WARN above drift_warn, ERROR above drift_error | yes (at ERROR) |
+| batch_predictions_drift | batch_predictions | WARN / ERROR | no (nothing is downstream) |
+
+Every result (GX's validation JSON, or the drift table) is written beside the partition it judged:
+`<store>/<spec>/validation/<asset>/<day>/<check>.json`.
+"""
+
+import base64
+import json
+import warnings
+
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetIn,
+    MetadataValue,
+    PreviewWarning,
+    asset,
+    asset_check,
+)
+from upath import UPath
+
+from ml_assets.core.evaluation import HtmlReport
+from ml_assets.core.features import build_features
+from ml_assets.core.monitoring import drift_page
+from ml_assets.core.expectations import features_suite, raw_suite, statistics_suite, validate
+from ml_assets.core.profile import drift_of, feature_drift
+from ml_assets.core.spec import PipelineSpec
+from ml_assets.defs.resources import MlflowRegistry
+from ml_assets.registry import RegistryError
+from ml_assets.storage import atomic_write_bytes
+
+DRIFT_COLUMNS = ["day", "feature", "kind", "psi", "ks", "status", "reference_version"]
+
+
+def _save(base: UPath, asset_name: str, day: str, check: str, payload: dict) -> UPath:
+    path = base / "validation" / asset_name / day / f"{check}.json"
+    atomic_write_bytes(path, json.dumps(payload, indent=1, sort_keys=True, default=str).encode())
+    return path
+
+
+def _result(outcome, severity: AssetCheckSeverity, path: UPath, extra: dict | None = None) -> AssetCheckResult:
+    return AssetCheckResult(
+        passed=outcome.success,
+        severity=severity,
+        description="; ".join(outcome.failures)[:2000] if outcome.failures else None,
+        metadata={
+            "failures": MetadataValue.md("\n".join(f"- {f}" for f in outcome.failures) or "none"),
+            "failed_expectations": len(outcome.failures),
+            "expectations": outcome.evaluated,
+            "validation_result": MetadataValue.path(str(path)),
+            **(extra or {}),
+        },
+    )
+
+
+def _reference(mlflow: MlflowRegistry, context) -> tuple[str, dict] | None:
+    try:
+        return mlflow.registry().champion_profile()
+    except RegistryError as exc:
+        context.log.warning(f"no training reference (MLflow unavailable): {exc}")
+        return None
+
+
+def _drift_severity(table: pd.DataFrame) -> tuple[bool, AssetCheckSeverity]:
+    if (table["status"] == "error").any():
+        return False, AssetCheckSeverity.ERROR
+    return not (table["status"] == "warn").any(), AssetCheckSeverity.WARN
+
+
+def _drift_lines(table: pd.DataFrame) -> list[str]:
+    bad = table[table["status"] != "ok"]
+    return [
+        f"`{r.feature}` ({r.status}): PSI {r.psi:.3f}" + (f", KS {r.ks:.3f}" if pd.notna(r.ks) else "")
+        for r in bad.itertuples()
+    ]
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    def f(x):
+        return "" if pd.isna(x) else f"{x:.3f}"
+
+    rows = [f"| {r.feature} | {r.kind} | {f(r.psi)} | {f(r.ks)} | {r.status} |" for r in table.itertuples()]
+    return "| feature | kind | PSI | KS | status |\n|---|---|---|---|---|\n" + "\n".join(rows)
+
+
+def build_checks(spec: PipelineSpec, daily, base: UPath):
+    """The spec's checks. `base` is the asset store folder of this spec (validation results go there)."""
+    v = spec.validation
+    warn = v.drift_warn.model_dump()
+    error = v.drift_error.model_dump()
+    drift_features = [f.name for f in spec.features]  # calendar-derived features drift by construction
+
+    def drift_table(frame: pd.DataFrame, day: str, reference) -> pd.DataFrame:
+        if reference is None:
+            return pd.DataFrame(columns=DRIFT_COLUMNS)
+        version, profile = reference
+        profile = {**profile, "features": {k: p for k, p in profile["features"].items() if k in drift_features}}
+        table = feature_drift(frame, profile, warn, error)
+        table.insert(0, "day", day)
+        table["reference_version"] = version
+        return table[DRIFT_COLUMNS]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)  # partitioned checks: one day per evaluation
+
+        @asset_check(asset="raw_data", blocking=True, partitions_def=daily,
+                     description="Data contract from the spec (columns, types, ids/times present, row count, null rates, ranges, allowed categories). ERROR: the day is not trained on or scored.")
+        def raw_data_contract(context: AssetCheckExecutionContext, raw_data: pd.DataFrame) -> AssetCheckResult:
+            outcome = validate(raw_data, raw_suite(spec))
+            path = _save(base, "raw_data", context.partition_key, "raw_data_contract", outcome.result)
+            return _result(outcome, AssetCheckSeverity.ERROR, path)
+
+        @asset_check(asset="features", blocking=True, partitions_def=daily,
+                     description="Every model input present with its type; row count. ERROR: the day is not trained on or scored.")
+        def features_contract(context: AssetCheckExecutionContext, features: pd.DataFrame) -> AssetCheckResult:
+            outcome = validate(features, features_suite(spec))
+            path = _save(base, "features", context.partition_key, "features_contract", outcome.result)
+            return _result(outcome, AssetCheckSeverity.ERROR, path)
+
+        @asset_check(asset="features", blocking=False, partitions_def=daily,
+                     description="Mean, standard deviation and quantiles of each numeric feature within bounds learned from the champion's training reference (WARN).")
+        def features_statistics(context: AssetCheckExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
+            reference = _reference(mlflow, context)
+            if reference is None:
+                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={"reference": "none yet (no champion)"})
+            outcome = validate(features, statistics_suite(spec, reference[1]))
+            path = _save(base, "features", context.partition_key, "features_statistics", outcome.result)
+            return _result(outcome, AssetCheckSeverity.WARN, path, {"reference_version": reference[0]})
+
+        @asset_check(asset="features", blocking=True, partitions_def=daily,
+                     description="Per-feature drift against the champion's training reference: PSI (categorical and binned numeric) and KS (numeric). WARN above validation.drift_warn, ERROR (blocking) above validation.drift_error.")
+        def features_drift(context: AssetCheckExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
+            if len(features) < v.drift_min_rows:
+                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={
+                    "skipped": f"{len(features)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift"})
+            table = drift_table(features, context.partition_key, _reference(mlflow, context))
+            if table.empty:
+                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={"reference": "none yet (no champion)"})
+            passed, severity = _drift_severity(table)
+            path = _save(base, "features", context.partition_key, "features_drift", {"drift": table.to_dict(orient="records"), "warn": warn, "error": error})
+            lines = _drift_lines(table)
+            return AssetCheckResult(
+                passed=passed, severity=severity, description="; ".join(lines) or None,
+                metadata={
+                    "drifting": MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none"),
+                    "max_psi": MetadataValue.float(float(table["psi"].max())),
+                    "max_ks": MetadataValue.float(float(table["ks"].max(skipna=True))) if table["ks"].notna().any() else MetadataValue.float(0.0),
+                    "drift": MetadataValue.md(_markdown(table)),
+                    "reference_version": table["reference_version"].iloc[0],
+                    "validation_result": MetadataValue.path(str(path)),
+                },
+            )
+
+        @asset_check(asset="batch_predictions", blocking=False, partitions_def=daily,
+                     description="Drift of the day's score distribution against the champion's holdout scores (PSI and KS).")
+        def batch_predictions_drift(context: AssetCheckExecutionContext, batch_predictions: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
+            if len(batch_predictions) < v.drift_min_rows:
+                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={
+                    "skipped": f"{len(batch_predictions)} rows < validation.drift_min_rows ({v.drift_min_rows})"})
+            reference = _reference(mlflow, context)
+            if reference is None or "scores" not in reference[1]:
+                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={"reference": "none"})
+            d = drift_of(reference[1]["scores"], batch_predictions["score"])
+            limits = {"warn": v.prediction_drift_warn.model_dump(), "error": v.prediction_drift_error.model_dump()}
+            status = "ok"
+            for level in ("warn", "error"):
+                if any(d[m] is not None and d[m] > limits[level][m] for m in ("psi", "ks")):
+                    status = level
+            path = _save(base, "batch_predictions", context.partition_key, "batch_predictions_drift", {**d, "status": status, "limits": limits})
+            return AssetCheckResult(
+                passed=status == "ok",
+                severity=AssetCheckSeverity.ERROR if status == "error" else AssetCheckSeverity.WARN,
+                description=None if status == "ok" else f"score distribution drifted ({status}): PSI {d['psi']:.3f}, KS {d['ks']:.3f}",
+                metadata={"psi": MetadataValue.float(d["psi"] or 0.0), "ks": MetadataValue.float(d["ks"] or 0.0),
+                          "reference_version": reference[0], "validation_result": MetadataValue.path(str(path))},
+            )
+
+    @asset(
+        name="feature_drift",
+        partitions_def=daily,
+        group_name="monitoring",
+        kinds={"pandas", "parquet"},
+        code_version="1",
+        description=(
+            "Per-feature drift of the day's features against the champion's training reference (PSI, KS, "
+            "status), kept per day so it can be plotted over time. Built from raw_data with the same feature "
+            "module, so a day whose drift check blocks `features` consumers still gets its figures."
+        ),
+    )
+    def feature_drift_daily(context: AssetExecutionContext, raw_data: pd.DataFrame, mlflow: MlflowRegistry) -> pd.DataFrame:
+        features = build_features(raw_data, spec)
+        table = drift_table(features, context.partition_key, _reference(mlflow, context))
+        context.add_output_metadata({"drifting_features": MetadataValue.json(table.loc[table["status"] != "ok", "feature"].tolist())})
+        return table
+
+    @asset(
+        group_name="monitoring",
+        kinds={"html"},
+        io_manager_key="report_io_manager",
+        code_version="1",
+        ins={"feature_drift": AssetIn(metadata={"allow_missing_partitions": True})},
+        description="The drift monitoring page: per-feature PSI and KS over every measured day, with the flagged days. HTML + PNG.",
+    )
+    def drift_report(context: AssetExecutionContext, feature_drift: dict[str, pd.DataFrame]) -> HtmlReport:
+        days = [df for df in feature_drift.values() if df is not None and not df.empty]
+        history = pd.concat(days, ignore_index=True) if days else pd.DataFrame(columns=DRIFT_COLUMNS)
+        page = drift_page(history, spec)
+        plot = page.plots.get("psi_over_time.png")
+        context.add_output_metadata({
+            "days": page.data["days"],
+            "flagged": MetadataValue.int(len(page.data["flagged"])),
+            **({"psi_over_time": MetadataValue.md(f"![psi](data:image/png;base64,{base64.b64encode(plot).decode()})")} if plot else {}),
+        })
+        return page
+
+    checks = [raw_data_contract, features_contract, features_statistics, features_drift, batch_predictions_drift]
+    return checks, [feature_drift_daily, drift_report]

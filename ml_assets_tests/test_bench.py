@@ -1,0 +1,15 @@
+"""Benchmarks are not tests: this only runs each once at a tiny size so they never rot."""
+
+import subprocess
+import sys
+
+from ml_assets_tests.conftest import PROJECT_ROOT
+
+
+def test_benchmarks_smoke(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--output", str(out)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert "| 2,000 | features_drift (PSI + KS) |" in text and "**all checks**" in text
