@@ -14,6 +14,7 @@ def _over_time(history: pd.DataFrame, metric: str, warn: float, error: float) ->
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -23,6 +24,9 @@ def _over_time(history: pd.DataFrame, metric: str, warn: float, error: float) ->
     ax.axhline(error, color="red", ls="--", lw=1, label=f"error {error:g}")
     ax.set(ylabel=metric.upper(), title=f"{metric.upper()} against the champion's training reference, per day")
     ax.legend(fontsize=7, ncol=2, loc="upper left")
+    # One tick label per day at most, as dates (matplotlib would label a 2-day span by hour).
+    ax.xaxis.set_major_locator(matplotlib.dates.DayLocator(interval=max(1, history["day"].nunique() // 10)))
+    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m-%d"))
     fig.autofmt_xdate()
     return _png(fig)
 
