@@ -41,6 +41,15 @@ def home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture
+def instance():
+    """An ephemeral Dagster instance (in memory), for in-process runs."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
 def write_spec(tmp_path: Path, base: str = "demo", **overrides) -> tuple[PipelineSpec, Path]:
     """A copy of a shipped spec with some top-level sections replaced/merged; returns (spec, path)."""
     data = yaml.safe_load((SPECS / f"{base}.yaml").read_text())

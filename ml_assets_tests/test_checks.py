@@ -8,7 +8,7 @@ import json
 
 import pandas as pd
 import pytest
-from dagster import AssetCheckKey, AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey
 
 from ml_assets.core.demo_data import generate_day
 from ml_assets.definitions import build_definitions
@@ -17,12 +17,6 @@ from ml_assets.storage import QUARANTINE, landing_root, storage_root, write_land
 from ml_assets_tests.conftest import day_keys, graph_steps, land_demo_days, small_demo_spec
 
 DAYS = day_keys(6)
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as inst:
-        yield inst
 
 
 @pytest.fixture

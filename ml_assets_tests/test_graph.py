@@ -8,18 +8,12 @@ import json
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey
 
 from ml_assets.definitions import build_definitions
 from ml_assets.runner import JobFailed, run_days
 from ml_assets.storage import storage_root
 from ml_assets_tests.conftest import day_keys, graph_steps, land_demo_days, small_demo_spec
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as inst:
-        yield inst
 
 
 def _snapshot(root) -> dict[str, str]:

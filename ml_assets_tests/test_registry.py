@@ -11,7 +11,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetSelection,
-    DagsterInstance,
     Definitions,
     asset_check,
     define_asset_job,
@@ -34,12 +33,6 @@ USELESS = [  # constant scores: no better than the trivial baseline
     {"name": "most_frequent", "estimator": "sklearn.dummy.DummyClassifier", "params": {"strategy": "most_frequent"}},
 ]
 DAYS = day_keys(6)
-
-
-@pytest.fixture
-def instance():
-    with DagsterInstance.ephemeral() as inst:
-        yield inst
 
 
 @pytest.fixture
