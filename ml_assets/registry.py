@@ -215,16 +215,15 @@ class Registry:
     def alias_version(self, alias: str) -> str | None:
         from mlflow.exceptions import MlflowException
 
-        try:
-            return str(self.client.get_model_version_by_alias(self.model_name, alias).version)
-        except MlflowException as exc:
-            if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
-                return None
-            raise self._wrap(f"looking up alias {alias}", exc) from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith(("requests", "urllib3", "sqlalchemy")):
-                raise self._wrap(f"looking up alias {alias}", exc) from exc
-            raise
+        def get() -> str | None:
+            try:
+                return str(self.client.get_model_version_by_alias(self.model_name, alias).version)
+            except MlflowException as exc:
+                if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+                    return None  # no such alias (or model) yet: not an error
+                raise
+
+        return self._call(f"looking up alias {alias}", get)
 
     def load_version(self, version: str) -> ChampionModel:
         import mlflow

@@ -108,6 +108,15 @@ def drift_of(reference: dict[str, Any], values: pd.Series) -> dict[str, float | 
     return {"psi": psi([expected[k] for k in keys], [actual[k] for k in keys]), "ks": None}
 
 
+def drift_status(d: dict[str, float | None], warn: dict[str, float], error: dict[str, float]) -> str:
+    """"error" if PSI or KS is above its error limit, else "warn" above its warn limit, else "ok"."""
+    status = "ok"
+    for level, limits in (("warn", warn), ("error", error)):
+        if any(d.get(m) is not None and d[m] > limits[m] for m in ("psi", "ks") if m in limits):
+            status = level
+    return status
+
+
 def feature_drift(frame: pd.DataFrame, profile: dict[str, Any], warn: dict[str, float], error: dict[str, float]) -> pd.DataFrame:
     """One row per feature: psi, ks, and status (ok / warn / error) against the thresholds."""
     rows = []
@@ -115,9 +124,5 @@ def feature_drift(frame: pd.DataFrame, profile: dict[str, Any], warn: dict[str, 
         if name not in frame.columns:
             continue
         d = drift_of(ref, frame[name])
-        status = "ok"
-        for level, limits in (("warn", warn), ("error", error)):
-            if any(d[m] is not None and d[m] > limits[m] for m in ("psi", "ks") if m in limits):
-                status = level
-        rows.append({"feature": name, "kind": ref["kind"], "psi": d["psi"], "ks": d["ks"], "status": status})
+        rows.append({"feature": name, "kind": ref["kind"], "psi": d["psi"], "ks": d["ks"], "status": drift_status(d, warn, error)})
     return pd.DataFrame(rows, columns=["feature", "kind", "psi", "ks", "status"])

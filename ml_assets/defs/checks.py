@@ -35,7 +35,7 @@ from ml_assets.core.evaluation import HtmlReport
 from ml_assets.core.features import build_features
 from ml_assets.core.monitoring import drift_page
 from ml_assets.core.expectations import features_suite, raw_suite, statistics_suite, validate
-from ml_assets.core.profile import drift_of, feature_drift
+from ml_assets.core.profile import drift_of, drift_status, feature_drift
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.defs.resources import MlflowRegistry
 from ml_assets.registry import RegistryError
@@ -174,10 +174,7 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
                 return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={"reference": "none"})
             d = drift_of(reference[1]["scores"], batch_predictions["score"])
             limits = {"warn": v.prediction_drift_warn.model_dump(), "error": v.prediction_drift_error.model_dump()}
-            status = "ok"
-            for level in ("warn", "error"):
-                if any(d[m] is not None and d[m] > limits[level][m] for m in ("psi", "ks")):
-                    status = level
+            status = drift_status(d, limits["warn"], limits["error"])
             path = _save(base, "batch_predictions", context.partition_key, "batch_predictions_drift", {**d, "status": status, "limits": limits})
             return AssetCheckResult(
                 passed=status == "ok",
