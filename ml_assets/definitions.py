@@ -16,7 +16,10 @@ from ml_assets.defs.assets import build_assets, daily_partitions
 from ml_assets.defs.checks import build_checks
 from ml_assets.defs.io_managers import ModelStore, ParquetStore, ReportStore
 from ml_assets.defs.jobs import build_jobs
+from ml_assets.defs.policies import apply_policies
 from ml_assets.defs.resources import MlflowRegistry
+from ml_assets.defs.schedules import build_schedules
+from ml_assets.defs.sensors import build_alert_sensor, build_automation_sensor, build_landing_sensor
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = PROJECT_ROOT / "specs" / "demo.yaml"
@@ -37,12 +40,17 @@ def build_definitions(
     training_set also guard training and scoring."""
     store = {"base_uri": storage_uri, "prefix": spec.name}
     mlflow = MlflowRegistry(tracking_uri=tracking_uri, experiment_name=spec.name, model_name=spec.registered_model_name)
-    checks, monitoring = build_checks(spec, daily_partitions(spec), ParquetStore(**store).base_path())
+    daily = daily_partitions(spec)
+    checks, monitoring = build_checks(spec, daily, ParquetStore(**store).base_path())
     checks = [*checks, *(asset_checks or [])]
     return Definitions(
-        assets=[*build_assets(spec, spec_path, checks), *monitoring],
+        # Automation conditions and freshness policies come from the spec's `automation`
+        # section, applied here to every asset at once (see defs/policies.py).
+        assets=apply_policies([*build_assets(spec, spec_path, checks), *monitoring], spec),
         asset_checks=checks,
         jobs=build_jobs(),
+        sensors=[build_landing_sensor(spec, daily), build_automation_sensor(spec), build_alert_sensor(spec)],
+        schedules=build_schedules(spec, daily),
         resources={
             "io_manager": ParquetStore(**store),
             "model_io_manager": ModelStore(**store),

@@ -35,7 +35,27 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class RegistryError(RuntimeError):
-    """MLflow could not be reached or refused an operation; the message says which and where."""
+    """MLflow could not be reached or refused an operation; the message says which and where.
+
+    `transient` is True when trying again later may succeed (server unreachable, timeouts,
+    5xx, a locked database): Dagster's retry policy then retries the step. A refusal (no such
+    version, bad parameter, permission) is not transient."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+# MLflow error codes that mean "the server could not do it now", not "this is wrong".
+_TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED", "ABORTED"}
+
+
+def _is_transient(exc: Exception) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, MlflowException):
+        return exc.error_code in _TRANSIENT_CODES
+    return True  # OSError and the HTTP/DB client errors: the service did not answer
 
 
 def default_tracking_uri() -> str:
@@ -100,7 +120,9 @@ class Registry:
 
     # -- errors ------------------------------------------------------------------------------
     def _wrap(self, what: str, exc: Exception) -> RegistryError:
-        return RegistryError(f"MLflow at {self.tracking_uri}: {what} failed: {type(exc).__name__}: {str(exc)[:500]}")
+        return RegistryError(
+            f"MLflow at {self.tracking_uri}: {what} failed: {type(exc).__name__}: {str(exc)[:500]}", _is_transient(exc)
+        )
 
     def _call(self, what: str, fn, *args, **kwargs):
         from mlflow.exceptions import MlflowException

@@ -66,6 +66,8 @@ def write_spec(tmp_path: Path, base: str = "demo", **overrides) -> tuple[Pipelin
 def small_demo_spec(tmp_path: Path, **overrides) -> tuple[PipelineSpec, Path]:
     """The demo spec with a short window so the graph runs in seconds."""
     overrides.setdefault("training", {"window_days": 6, "holdout_days": 2})
+    # Transient failures retry fast in tests (the shipped default backs off from 10 s).
+    overrides.setdefault("automation", {"retries": {"max_retries": 1, "delay_seconds": 0.2}})
     return write_spec(tmp_path, "demo", **overrides)
 
 

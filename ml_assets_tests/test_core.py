@@ -100,8 +100,14 @@ def test_training_set_splits_by_time(tmp_path):
     assert holdout_days == set(days[-2:])
     assert data.loc[data[SPLIT_COLUMN] == "train", "_day"].max() < min(holdout_days)
 
-    with pytest.raises(TrainingDataError, match="needs 6 days of features, got 5"):
-        assemble_training_set(dict(list(_window(spec, days).items())[1:]), spec)
+    # A day without data (an outage) is skipped; the holdout stays the window's last calendar days.
+    gap = {d: f for d, f in _window(spec, days).items() if d != days[-1]}
+    data = assemble_training_set(gap, spec, last_day=days[-1])
+    assert set(data.loc[data[SPLIT_COLUMN] == "holdout", "_day"]) == {days[-2]}
+    assert set(data["_day"]) == set(days[:-1])
+    # With the whole holdout missing, the error says which part is empty.
+    with pytest.raises(TrainingDataError, match="holdout part of the training window has no labelled rows"):
+        assemble_training_set({d: f for d, f in gap.items() if d != days[-2]}, spec, last_day=days[-1])
 
 
 def test_training_is_deterministic_and_beats_baseline(tmp_path):

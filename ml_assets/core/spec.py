@@ -186,6 +186,64 @@ class RegistrySpec(_Strict):
     tolerance: float = Field(default=0.0, ge=0)
 
 
+def _valid_cron(value: str) -> str:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if not is_valid_cron_string(value):
+        raise ValueError(f"{value!r} is not a cron expression (e.g. '0 3 * * 1': Mondays 03:00)")
+    return value
+
+
+class FreshnessLimit(_Strict):
+    # An asset not materialized for `fail_after_hours` shows as failing freshness in the UI
+    # (`warn_after_hours`: warning). Dagster evaluates this at most once a minute.
+    fail_after_hours: float = Field(ge=1 / 60)
+    warn_after_hours: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> FreshnessLimit:
+        if self.warn_after_hours is not None and self.warn_after_hours >= self.fail_after_hours:
+            raise ValueError(f"warn_after_hours: {self.warn_after_hours} must be below fail_after_hours ({self.fail_after_hours})")
+        return self
+
+
+class FreshnessSpec(_Strict):
+    batch_predictions: FreshnessLimit = Field(default_factory=lambda: FreshnessLimit(fail_after_hours=26, warn_after_hours=24))
+    model: FreshnessLimit = Field(default_factory=lambda: FreshnessLimit(fail_after_hours=8 * 24, warn_after_hours=7 * 24))
+
+
+class RetrySpec(_Strict):
+    # Steps that touch storage (S3) or MLflow retry transient failures: delay, 2*delay, 4*delay...
+    # (+/- jitter). Bad data is never retried: it fails at once with its reason.
+    max_retries: int = Field(default=3, ge=0, le=10)
+    delay_seconds: float = Field(default=10, ge=0)
+
+
+class AutomationSpec(_Strict):
+    # Start the landing sensor, the automation-condition sensor and the run-failure alert
+    # sensor as RUNNING when the code location first loads (they can be toggled in the UI).
+    enabled: bool = True
+    # Start the fallback schedules (retraining_schedule, scoring_schedule) as RUNNING.
+    schedules_enabled: bool = False
+    # How often the landing sensor lists the landing location, and how far before the newest
+    # file it still looks for files it has not seen (slow uploads, clock skew, moved-in files).
+    landing_sensor_interval_seconds: int = Field(default=30, ge=1)
+    landing_lookback_seconds: int = Field(default=3600, ge=1)
+    # How often declarative automation evaluates the graph.
+    automation_interval_seconds: int = Field(default=30, ge=1)
+    # Retraining cron (default: Mondays 03:00) and scoring cron (daily 06:00), in `timezone`
+    # (default: partitions.timezone). Retraining also runs when a blocking drift check fails.
+    retrain_cron: str = "0 3 * * 1"
+    scoring_cron: str = "0 6 * * *"
+    timezone: str | None = None
+    retrain_on_drift: bool = True
+    freshness: FreshnessSpec = Field(default_factory=FreshnessSpec)
+    retries: RetrySpec = Field(default_factory=RetrySpec)
+
+    _cron = field_validator("retrain_cron", "scoring_cron")(classmethod(lambda cls, v: _valid_cron(v)))
+    _tz = field_validator("timezone")(classmethod(lambda cls, v: v if v is None else PartitionSpec._known_timezone(v)))
+
+
 class PipelineSpec(_Strict):
     name: str = Field(pattern=_NAME)
     description: str = ""
@@ -199,6 +257,7 @@ class PipelineSpec(_Strict):
     model: ModelSpec
     registry: RegistrySpec = Field(default_factory=RegistrySpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    automation: AutomationSpec = Field(default_factory=AutomationSpec)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -241,6 +300,10 @@ class PipelineSpec(_Strict):
     @property
     def metric_direction(self) -> str:
         return {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}[self.model.metric]
+
+    @property
+    def automation_timezone(self) -> str:
+        return self.automation.timezone or self.partitions.timezone
 
     @property
     def registered_model_name(self) -> str:

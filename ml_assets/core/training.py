@@ -7,6 +7,7 @@ identical models and predictions.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import inspect
 from collections.abc import Mapping
@@ -49,21 +50,30 @@ class ModelBundle:
         return self.pipelines[self.selected]
 
 
-def assemble_training_set(
-    frames: Mapping[str, pd.DataFrame], spec: PipelineSpec, excluded: set[str] = frozenset()
-) -> pd.DataFrame:
-    """Concatenate the window's daily feature frames; the last `holdout_days` days form the holdout.
+def window_days(last_day: str, spec: PipelineSpec) -> list[str]:
+    """The calendar days of the training window ending on `last_day`."""
+    last = dt.date.fromisoformat(last_day)
+    n = spec.training.window_days
+    return [(last - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)]
 
-    Rows without a label (labels not landed yet) are dropped, and so are `excluded` days (data that
-    failed a blocking check). The split is by calendar day, never by row.
+
+def assemble_training_set(
+    frames: Mapping[str, pd.DataFrame], spec: PipelineSpec, excluded: set[str] = frozenset(),
+    last_day: str | None = None,
+) -> pd.DataFrame:
+    """Concatenate the window's daily feature frames; the last `holdout_days` calendar days of the
+    window (ending on `last_day`, default the newest frame) form the holdout.
+
+    Days with no data are simply absent (an outage does not stop retraining); rows without a label
+    (labels not landed yet) are dropped, and so are `excluded` days (data that failed a blocking
+    check). The split is by calendar day, never by row; each part must keep labelled rows of
+    every class, or TrainingDataError says which part lacks them.
     """
-    days = sorted(frames)
-    if len(days) != spec.training.window_days:
-        raise TrainingDataError(
-            f"training window needs {spec.training.window_days} days of features, got {len(days)}: "
-            f"{days[0] if days else '-'} .. {days[-1] if days else '-'}"
-        )
-    holdout = set(days[-spec.training.holdout_days :])
+    if not frames:
+        raise TrainingDataError("the training window has no days of features")
+    calendar = window_days(last_day or max(frames), spec)
+    days = [d for d in sorted(frames) if d in calendar]
+    holdout = set(calendar[-spec.training.holdout_days :])
     parts = []
     for day in days:
         if day in excluded:
@@ -72,6 +82,8 @@ def assemble_training_set(
         part[DAY_COLUMN] = day
         part[SPLIT_COLUMN] = "holdout" if day in holdout else "train"
         parts.append(part)
+    if not parts:
+        raise TrainingDataError(f"every day of the training window {calendar[0]} .. {calendar[-1]} is excluded or missing")
     data = pd.concat(parts, ignore_index=True)
     label = spec.columns.label
     data = data[data[label].notna()]

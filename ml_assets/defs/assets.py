@@ -25,8 +25,9 @@ from ml_assets.core.features import build_features
 from ml_assets.core.schema import SchemaError, enforce_schema
 from ml_assets.core.scoring import score_frame
 from ml_assets.core.spec import PipelineSpec
-from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set
-from ml_assets.defs.resources import MlflowRegistry
+from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set, window_days
+from ml_assets.defs.policies import step_retry_policy
+from ml_assets.defs.resources import MlflowRegistry, mlflow_failure
 from ml_assets.defs.training import blocking_check_failures, build_training_assets, guarded_check_keys
 from ml_assets.registry import RegistryError
 from ml_assets.storage import (
@@ -62,12 +63,14 @@ def _fail(message: str, **metadata) -> Failure:
 
 def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[AssetsDefinition]:
     daily = daily_partitions(spec)
+    retry = step_retry_policy(spec)
     landing = landing_root(spec)
     guarded = guarded_check_keys(asset_checks)
     window = spec.training.window_days
     in_spec = f"(spec: {spec_path})"
 
     @asset(
+        retry_policy=retry,
         partitions_def=daily,
         group_name="ingest",
         kinds={"pandas", "parquet"},
@@ -116,6 +119,7 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
         return df
 
     @asset(
+        retry_policy=retry,
         partitions_def=daily,
         group_name="features",
         kinds={"pandas", "parquet"},
@@ -126,11 +130,13 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
         return build_features(raw_data, spec)
 
     @asset(
+        retry_policy=retry,
         partitions_def=daily,
         group_name="training",
         kinds={"pandas", "parquet"},
-        code_version=f"1-{spec.section_hash('training', 'columns')}",
-        ins={"features": AssetIn(partition_mapping=_rolling_window(window))},
+        code_version=f"2-{spec.section_hash('training', 'columns')}",
+        # A day of the window with no data is skipped (reported as missing_days), not an error.
+        ins={"features": AssetIn(partition_mapping=_rolling_window(window), metadata={"allow_missing_partitions": True})},
         description=(
             f"The training window ending on this day: the last {window} days of features with labels; "
             f"the last {spec.training.holdout_days} days are the holdout (split by time, never by row)."
@@ -142,22 +148,25 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
         for day, fails in sorted(blocked.items()):
             context.log.warning(f"training_set {context.partition_key}: day {day} left out: blocking checks failed: {', '.join(fails)}")
         try:
-            data = assemble_training_set(features, spec, excluded=set(blocked))
+            data = assemble_training_set(features, spec, excluded=set(blocked), last_day=context.partition_key)
         except TrainingDataError as exc:
             raise _fail(f"training_set {context.partition_key}: {exc} {in_spec}") from None
         counts = data[SPLIT_COLUMN].value_counts()
+        calendar = window_days(context.partition_key, spec)
         context.add_output_metadata(
             {
                 "train_rows": MetadataValue.int(int(counts.get("train", 0))),
                 "holdout_rows": MetadataValue.int(int(counts.get("holdout", 0))),
-                "first_day": min(features),
-                "last_day": max(features),
+                "first_day": calendar[0],
+                "last_day": calendar[-1],
+                "missing_days": MetadataValue.json([d for d in calendar if d not in features]),
                 "excluded_days": MetadataValue.json({d: f for d, f in sorted(blocked.items())}),
             }
         )
         return data
 
     @asset(
+        retry_policy=retry,
         partitions_def=daily,
         group_name="scoring",
         kinds={"pandas", "parquet"},
@@ -180,7 +189,7 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
         try:
             champion = registry.champion()
         except RegistryError as exc:
-            raise _fail(f"batch_predictions {context.partition_key}: cannot load the champion: {exc}") from None
+            raise mlflow_failure(f"batch_predictions {context.partition_key}: cannot load the champion: {exc}", exc) from None
         if champion is None:
             raise _fail(
                 f"batch_predictions {context.partition_key}: registered model '{registry.model_name}' has no "

@@ -37,6 +37,7 @@ from ml_assets.core.monitoring import drift_page
 from ml_assets.core.expectations import features_suite, raw_suite, statistics_suite, validate
 from ml_assets.core.profile import drift_of, drift_status, feature_drift
 from ml_assets.core.spec import PipelineSpec
+from ml_assets.defs.policies import step_retry_policy
 from ml_assets.defs.resources import MlflowRegistry
 from ml_assets.registry import RegistryError
 from ml_assets.storage import atomic_write_bytes
@@ -98,6 +99,7 @@ def _markdown(table: pd.DataFrame) -> str:
 def build_checks(spec: PipelineSpec, daily, base: UPath):
     """The spec's checks. `base` is the asset store folder of this spec (validation results go there)."""
     v = spec.validation
+    retry = step_retry_policy(spec)
     warn = v.drift_warn.model_dump()
     error = v.drift_error.model_dump()
     drift_features = [f.name for f in spec.features]  # calendar-derived features drift by construction
@@ -115,21 +117,21 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)  # partitioned checks: one day per evaluation
 
-        @asset_check(asset="raw_data", blocking=True, partitions_def=daily,
+        @asset_check(retry_policy=retry, asset="raw_data", blocking=True, partitions_def=daily,
                      description="Data contract from the spec (columns, types, ids/times present, row count, null rates, ranges, allowed categories). ERROR: the day is not trained on or scored.")
         def raw_data_contract(context: AssetCheckExecutionContext, raw_data: pd.DataFrame) -> AssetCheckResult:
             outcome = validate(raw_data, raw_suite(spec))
             path = _save(base, "raw_data", context.partition_key, "raw_data_contract", outcome.result)
             return _result(outcome, AssetCheckSeverity.ERROR, path)
 
-        @asset_check(asset="features", blocking=True, partitions_def=daily,
+        @asset_check(retry_policy=retry, asset="features", blocking=True, partitions_def=daily,
                      description="Every model input present with its type; row count. ERROR: the day is not trained on or scored.")
         def features_contract(context: AssetCheckExecutionContext, features: pd.DataFrame) -> AssetCheckResult:
             outcome = validate(features, features_suite(spec))
             path = _save(base, "features", context.partition_key, "features_contract", outcome.result)
             return _result(outcome, AssetCheckSeverity.ERROR, path)
 
-        @asset_check(asset="features", blocking=False, partitions_def=daily,
+        @asset_check(retry_policy=retry, asset="features", blocking=False, partitions_def=daily,
                      description="Mean, standard deviation and quantiles of each numeric feature within bounds learned from the champion's training reference (WARN).")
         def features_statistics(context: AssetCheckExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
             reference = _reference(mlflow, context)
@@ -139,7 +141,7 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
             path = _save(base, "features", context.partition_key, "features_statistics", outcome.result)
             return _result(outcome, AssetCheckSeverity.WARN, path, {"reference_version": reference[0]})
 
-        @asset_check(asset="features", blocking=True, partitions_def=daily,
+        @asset_check(retry_policy=retry, asset="features", blocking=True, partitions_def=daily,
                      description="Per-feature drift against the champion's training reference: PSI (categorical and binned numeric) and KS (numeric). WARN above validation.drift_warn, ERROR (blocking) above validation.drift_error.")
         def features_drift(context: AssetCheckExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
             if len(features) < v.drift_min_rows:
@@ -163,7 +165,7 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
                 },
             )
 
-        @asset_check(asset="batch_predictions", blocking=False, partitions_def=daily,
+        @asset_check(retry_policy=retry, asset="batch_predictions", blocking=False, partitions_def=daily,
                      description="Drift of the day's score distribution against the champion's holdout scores (PSI and KS).")
         def batch_predictions_drift(context: AssetCheckExecutionContext, batch_predictions: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
             if len(batch_predictions) < v.drift_min_rows:
@@ -185,6 +187,7 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
             )
 
     @asset(
+        retry_policy=retry,
         name="feature_drift",
         partitions_def=daily,
         group_name="monitoring",
@@ -203,6 +206,7 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
         return table
 
     @asset(
+        retry_policy=retry,
         group_name="monitoring",
         kinds={"html"},
         io_manager_key="report_io_manager",

@@ -1,9 +1,10 @@
 """Jobs: named selections of the asset graph, launchable from the UI and the CLI."""
 
 
-from dagster import AssetSelection, Config, Failure, OpExecutionContext, define_asset_job, job, op
+from dagster import AssetSelection, Config, OpExecutionContext, define_asset_job, job, op
 from pydantic import Field
 
+from ml_assets.defs.resources import mlflow_failure
 from ml_assets.registry import RegistryError
 
 INGEST = AssetSelection.assets("raw_data", "features", "feature_drift")
@@ -52,7 +53,7 @@ def set_champion(context: OpExecutionContext, config: RollbackConfig) -> None:
     try:
         previous = registry.rollback(config.to_version, config.reason, actor=actor)
     except RegistryError as exc:
-        raise Failure(description=f"rollback failed: {exc}", allow_retries=False) from None
+        raise mlflow_failure(f"rollback failed: {exc}", exc) from None
     context.log.info(f"{registry.model_name}: champion v{previous} -> v{config.to_version} ({config.reason})")
 
 

@@ -11,10 +11,16 @@ that step), and the run is ended explicitly, FAILED by a failure hook.
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
-from ml_assets.registry import Registry, default_tracking_uri
+from ml_assets.registry import Registry, RegistryError, default_tracking_uri
+
+
+def mlflow_failure(message: str, exc: RegistryError) -> Failure:
+    """A step failure caused by MLflow: the step's retry policy retries it only when it may
+    pass later (server down, timeout); a refusal fails at once."""
+    return Failure(description=message, allow_retries=exc.transient, metadata={"transient": exc.transient})
 
 
 class MlflowRegistry(ConfigurableResource):

@@ -39,7 +39,8 @@ from ml_assets.core.training import (
     train_candidate,
     training_info,
 )
-from ml_assets.defs.resources import MlflowRegistry
+from ml_assets.defs.policies import step_retry_policy
+from ml_assets.defs.resources import MlflowRegistry, mlflow_failure
 from ml_assets.registry import CHALLENGER, CHAMPION, RegistryError, git_commit, package_versions, spec_artifacts
 
 # Checks on these assets guard the training data: a failed blocking one holds a new model back.
@@ -99,10 +100,12 @@ def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str]
 
 
 def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: list[AssetCheckKey]):
+    retry = step_retry_policy(spec)
     in_spec = f"(spec: {spec_path})"
     training_set_in = {"training_set": AssetIn(partition_mapping=LastPartitionMapping())}
 
     @op(
+        retry_policy=retry,
         name="start_training_run",
         required_resource_keys={"mlflow"},
         out=Out(Nothing),
@@ -127,11 +130,12 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
             registry.log_dict(run_id, package_versions(), "environment/packages.json")
             registry.log_dict(run_id, info, "training/training_info.json")
         except RegistryError as exc:
-            raise _fail(f"model: cannot start tracking, so training does not start: {exc}") from None
+            raise mlflow_failure(f"model: cannot start tracking, so training does not start: {exc}", exc) from None
         context.log.info(f"MLflow run {run_id} at {registry.tracking_uri} ({registry.experiment_name})")
 
     def candidate_op(candidate: CandidateSpec):
         @op(
+            retry_policy=retry,
             name=f"train_{candidate.name}",
             required_resource_keys={"mlflow"},
             ins={"training_set": In(), "started": In(Nothing)},
@@ -153,12 +157,13 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
                 run_id = registry.find_run(context.run_id)
                 registry.log_candidate(run_id, candidate.name, {"estimator": candidate.estimator, **pipe.named_steps["estimator"].get_params()}, {**metrics, "fit_seconds": took})
             except RegistryError as exc:
-                raise _fail(f"model: logging candidate '{candidate.name}' failed: {exc}") from None
+                raise mlflow_failure(f"model: logging candidate '{candidate.name}' failed: {exc}", exc) from None
             return ModelBundle({candidate.name: pipe}, candidate.name, "", {candidate.name: metrics}, {}, {})
 
         return train
 
     @op(
+        retry_policy=retry,
         name="select_and_register",
         required_resource_keys={"mlflow"},
         ins={"training_set": In(), "candidates": In()},
@@ -217,7 +222,7 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
             registry.log_dict(run_id, decision.to_dict(), "promotion/decision.json")
             registry.end_run(run_id, "FINISHED")
         except RegistryError as exc:
-            raise _fail(f"model: MLflow failed; the champion is unchanged: {exc}") from None
+            raise mlflow_failure(f"model: MLflow failed; the champion is unchanged: {exc}", exc) from None
         context.log.info(f"registered {registry.model_name} v{version}: {decision.summary()}")
         bundle.version = version
         bundle.info.update({
@@ -264,6 +269,7 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
         return select_and_register(training_set, [t(training_set, started) for t in trains])
 
     @asset(
+        retry_policy=retry,
         group_name="training",
         kinds={"html", "json"},
         io_manager_key="report_io_manager",
@@ -290,7 +296,7 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
                 files = {"report.json": report.json.encode(), "report.html": report.html.encode(), **report.plots}
                 mlflow.registry().log_artifacts(run_id, files, "evaluation_report")
             except RegistryError as exc:
-                raise _fail(f"evaluation_report: logging to MLflow failed: {exc}") from None
+                raise mlflow_failure(f"evaluation_report: logging to MLflow failed: {exc}", exc) from None
         metric = spec.model.metric
         plot = next(n for n in ("calibration.png", "residuals.png") if n in report.plots)
         png = base64.b64encode(report.plots[plot]).decode()

@@ -1,0 +1,122 @@
+"""Global policies, applied once in `definitions.py`: when each asset is materialized again
+(declarative automation), how old it may get (freshness), and how steps retry.
+
+Who materializes what, with no human in the loop:
+
+| asset | materialized again when |
+|---|---|
+| `raw_data` | the landing sensor sees new or rewritten files for the day (`sensors.py`) |
+| `features`, `feature_drift` | that day's `raw_data` is updated and its blocking checks passed |
+| `batch_predictions` | that day's `features` is updated and its blocking checks passed (also in the same run); the latest day again when its freshness fails |
+| `training_set` (newest day) | the retraining cron passes; a blocking drift check fails on a day of the window (`retrain_on_drift`); `model` fails its freshness |
+| `model` | the newest `training_set` has been updated (by a run that did not already train) |
+| `evaluation_report` | `model` is updated (in the same run) |
+| `drift_report` | any day's `feature_drift` has been updated |
+
+Runs only start when nothing they read is missing or still running (for `training_set`: when
+the newest day is there; a day of the window without data is skipped). Days whose blocking
+checks failed are never trained on (`training_set` leaves them out) and never scored.
+"""
+
+import datetime as dt
+
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetSelection,
+    AutomationCondition,
+    Backoff,
+    FreshnessPolicy,
+    Jitter,
+    RetryPolicy,
+)
+
+from ml_assets.core.spec import PipelineSpec
+
+AC = AutomationCondition
+DRIFT_CHECK = AssetCheckKey(AssetKey("features"), "features_drift")
+
+
+def step_retry_policy(spec: PipelineSpec) -> RetryPolicy | None:
+    """Exponential backoff with jitter for every step: all of them read or write the asset store
+    (S3 in production) and many talk to MLflow. Data errors raise Failure(allow_retries=False)
+    and are never retried."""
+    retries = spec.automation.retries
+    if retries.max_retries == 0:
+        return None
+    return RetryPolicy(
+        max_retries=retries.max_retries, delay=retries.delay_seconds, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+    )
+
+
+def _parents_updated(*parents: str) -> AutomationCondition:
+    """Some parent (of `parents`) was materialized since the last tick, by a run that did not also
+    materialize this asset. Unlike `any_deps_updated()`, a parent merely requested on this tick
+    does not count: a downstream asset with other partitioning would run beside it, not after it."""
+    updated = (AC.newly_updated() & ~AC.executed_with_root_target()).with_label("newly_updated_without_root")
+    return AC.any_deps_match(updated).allow(AssetSelection.assets(*parents)).with_label(f"updated: {', '.join(parents)}")
+
+
+_READY = (~AC.any_deps_missing() & ~AC.any_deps_in_progress() & ~AC.in_progress()).with_label("inputs ready, not running")
+
+
+def automation_conditions(spec: PipelineSpec) -> dict[str, AutomationCondition]:
+    tz = spec.automation_timezone
+    day_updated = AC.any_deps_updated().ignore(AssetSelection.assets("model"))
+    scored_stale = (AC.freshness_failed().newly_true() & AC.in_latest_time_window()).with_label("latest day, freshness failed")
+
+    retrain = AC.cron_tick_passed(spec.automation.retrain_cron, tz) | AC.asset_matches(
+        "model", AC.freshness_failed().newly_true()
+    ).with_label("model freshness failed")
+    if spec.automation.retrain_on_drift:
+        drift_failed = AC.any_checks_match(AC.check_failed(), blocking_only=True).allow(AssetSelection.checks(DRIFT_CHECK))
+        retrain = retrain | AC.any_deps_match(drift_failed.newly_true()).allow(AssetSelection.assets("features")).with_label(
+            "drift check failed on a window day"
+        )
+
+    # Days of the window without data are skipped by training_set; the newest one must be there.
+    newest_day_ready = (
+        ~AC.any_deps_match(AC.missing() & AC.in_latest_time_window()) & ~AC.any_deps_in_progress() & ~AC.in_progress()
+    ).with_label("newest day ingested, not running")
+    # Any day, not only the latest: a late file for an old day re-materializes that day.
+    on_new_day = (day_updated.since_last_handled() & _READY & AC.all_deps_blocking_checks_passed()).with_label(
+        "day updated, checks passed"
+    )
+    return {
+        "features": on_new_day,
+        "feature_drift": on_new_day,
+        "batch_predictions": (
+            (day_updated | scored_stale).since_last_handled() & _READY & AC.all_deps_blocking_checks_passed()
+        ).with_label("features updated or stale, checks passed"),
+        "training_set": (AC.in_latest_time_window() & retrain.since_last_handled() & newest_day_ready).with_label(
+            "retrain: cron, drift or stale model"
+        ),
+        "model": (_parents_updated("training_set").since_last_handled() & _READY & AC.all_deps_blocking_checks_passed()).with_label(
+            "newest training_set updated"
+        ),
+        "evaluation_report": (AC.any_deps_updated().since_last_handled() & _READY).with_label("model updated"),
+        "drift_report": (_parents_updated("feature_drift").since_last_handled() & _READY).with_label("feature_drift updated"),
+    }
+
+
+def freshness_policies(spec: PipelineSpec) -> dict[str, FreshnessPolicy]:
+    def policy(limit) -> FreshnessPolicy:
+        warn = dt.timedelta(hours=limit.warn_after_hours) if limit.warn_after_hours else None
+        return FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=limit.fail_after_hours), warn_window=warn)
+
+    fresh = spec.automation.freshness
+    return {"batch_predictions": policy(fresh.batch_predictions), "model": policy(fresh.model)}
+
+
+def apply_policies(assets: list, spec: PipelineSpec) -> list:
+    """Each asset with its automation condition and freshness policy from the spec."""
+    conditions, freshness = automation_conditions(spec), freshness_policies(spec)
+
+    def with_policies(asset_spec):
+        name = asset_spec.key.to_user_string()
+        return asset_spec.replace_attributes(
+            automation_condition=conditions.get(name, asset_spec.automation_condition),
+            freshness_policy=freshness.get(name, asset_spec.freshness_policy),
+        )
+
+    return [a.map_asset_specs(with_policies) for a in assets]

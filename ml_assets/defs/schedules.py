@@ -1,0 +1,52 @@
+"""Schedules: the fallback path that keeps the model and the predictions fresh even with
+declarative automation turned off. Both run for the newest complete day at their cron time."""
+
+from dagster import (
+    DailyPartitionsDefinition,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
+
+from ml_assets.core.spec import PipelineSpec
+
+
+def build_schedules(spec: PipelineSpec, daily: DailyPartitionsDefinition):
+    auto = spec.automation
+    status = DefaultScheduleStatus.RUNNING if auto.schedules_enabled else DefaultScheduleStatus.STOPPED
+    tz = spec.automation_timezone
+
+    def newest_day(context: ScheduleEvaluationContext) -> str | None:
+        return daily.get_last_partition_key(current_time=context.scheduled_execution_time)
+
+    @schedule(
+        name="retraining_schedule",
+        job_name="training_job",
+        cron_schedule=auto.retrain_cron,
+        execution_timezone=tz,
+        default_status=status,
+        description=f"Retrain on the window ending on the newest complete day ({auto.retrain_cron}, {tz}).",
+    )
+    def retraining_schedule(context: ScheduleEvaluationContext):
+        day = newest_day(context)
+        if day is None:
+            return SkipReason(f"no complete day yet (partitions start {spec.partitions.start_date})")
+        return RunRequest(partition_key=day, tags={"ml_assets/trigger": "retraining_schedule"})
+
+    @schedule(
+        name="scoring_schedule",
+        job_name="scoring_job",
+        cron_schedule=auto.scoring_cron,
+        execution_timezone=tz,
+        default_status=status,
+        description=f"Ingest and score the newest complete day with the champion ({auto.scoring_cron}, {tz}).",
+    )
+    def scoring_schedule(context: ScheduleEvaluationContext):
+        day = newest_day(context)
+        if day is None:
+            return SkipReason(f"no complete day yet (partitions start {spec.partitions.start_date})")
+        return RunRequest(partition_key=day, tags={"ml_assets/trigger": "scoring_schedule"})
+
+    return [retraining_schedule, scoring_schedule]

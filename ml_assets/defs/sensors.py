@@ -1,0 +1,183 @@
+"""Sensors: the landing sensor (new files -> raw_data runs), the automation-condition sensor
+that evaluates `policies.py`, and the run-failure alert sensor."""
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DailyPartitionsDefinition,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from ml_assets.arrivals import Cursor, LandedFile, by_day, list_landed, listing_since, new_files, run_key
+from ml_assets.core.spec import PipelineSpec
+from ml_assets.storage import landing_root
+
+RAW_DATA = AssetKey("raw_data")
+ALERT_WEBHOOK_ENV = "ML_ASSETS_ALERT_WEBHOOK"
+alert_log = logging.getLogger("ml_assets.alerts")
+
+
+def _status(on: bool) -> DefaultSensorStatus:
+    return DefaultSensorStatus.RUNNING if on else DefaultSensorStatus.STOPPED
+
+
+def _ingested_after(instance, day: str, files: list[LandedFile]) -> bool:
+    """raw_data for the day was materialized after its newest file appeared (already ingested)."""
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=RAW_DATA, asset_partitions=[day]), limit=1).records
+    return bool(records) and records[0].timestamp > max(f.modified for f in files)
+
+
+def build_landing_sensor(spec: PipelineSpec, daily: DailyPartitionsDefinition):
+    auto = spec.automation
+    lookback = auto.landing_lookback_seconds
+    first_day = spec.partitions.start_date.isoformat()
+
+    @sensor(
+        name="landing_sensor",
+        target=AssetSelection.assets(RAW_DATA),
+        minimum_interval_seconds=auto.landing_sensor_interval_seconds,
+        default_status=_status(auto.enabled),
+        description=(
+            f"Watches {spec.landing.uri} (<YYYY-MM-DD>/*.{spec.landing.format}) and requests one raw_data run per day "
+            "that received new or rewritten files. The cursor (a watermark and the files seen near it) is kept by "
+            "Dagster, so a restarted daemon neither misses nor re-ingests a file; run keys make each request idempotent."
+        ),
+    )
+    def landing_sensor(context: SensorEvaluationContext):
+        landing = landing_root(spec)
+        cursor = Cursor.from_json(context.cursor)
+        try:
+            listed = list_landed(landing, spec.landing.format, since=listing_since(cursor, lookback))
+        except FileNotFoundError as exc:
+            return SkipReason(f"{exc}: nothing to watch yet")
+        fresh, next_cursor = new_files(listed, cursor, lookback)
+        last_day = daily.get_last_partition_key()
+        pending = set(cursor.pending)
+        requests, notes = [], []
+        days = by_day(fresh)
+        # A day that was not complete yet when its files landed is requested once its partition exists.
+        for day in sorted(pending):
+            if last_day is not None and day <= last_day and day not in days:
+                days[day] = list_landed(landing, spec.landing.format, day=day)
+        for day, files in sorted(days.items()):
+            if day < first_day:
+                notes.append(f"{day}: before partitions.start_date {first_day}, ignored ({len(files)} file(s))")
+                continue
+            if last_day is None or day > last_day:
+                pending.add(day)
+                notes.append(f"{day}: the day is not complete yet; requested once it is ({len(files)} file(s))")
+                continue
+            pending.discard(day)
+            if context.cursor is None and _ingested_after(context.instance, day, files):
+                continue  # first look (or a reset cursor): this day was already ingested after its files landed
+            if not files:
+                continue
+            requests.append(
+                RunRequest(
+                    run_key=run_key(day, files),
+                    partition_key=day,
+                    tags={"ml_assets/trigger": "landing_sensor", "ml_assets/new_files": str(len(files))},
+                )
+            )
+            notes.append(f"{day}: {len(files)} new or rewritten file(s): {', '.join(f.key for f in files[:5])}"
+                         + (" ..." if len(files) > 5 else ""))
+        for note in notes:
+            context.log.info(note)
+        next_cursor = Cursor(next_cursor.watermark, next_cursor.recent, tuple(sorted(pending)))
+        if not requests:
+            return SensorResult(skip_reason=SkipReason("; ".join(notes) or "no new landing files"), cursor=next_cursor.to_json())
+        return SensorResult(run_requests=requests, cursor=next_cursor.to_json())
+
+    return landing_sensor
+
+
+def build_automation_sensor(spec: PipelineSpec):
+    return AutomationConditionSensorDefinition(
+        "automation_condition_sensor",
+        target=AssetSelection.all() - AssetSelection.assets(RAW_DATA),
+        default_status=_status(spec.automation.enabled),
+        minimum_interval_seconds=spec.automation.automation_interval_seconds,
+        # One run per day and asset group, never a backfill: each run names its day and trigger.
+        emit_backfills=False,
+        description="Evaluates every asset's automation condition (see the README's automation table) and launches the runs.",
+    )
+
+
+def post_alert(url: str, payload: dict, attempts: int = 3, timeout: float = 10.0) -> str | None:
+    """POST the alert as JSON; retried with backoff. Returns None on success, else the last error."""
+    body = json.dumps(payload).encode()
+    error = None
+    for attempt in range(attempts):
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                if 200 <= response.status < 300:
+                    return None
+                error = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            error = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            error = str(getattr(exc, "reason", exc))
+        time.sleep(0.5 * 2**attempt if attempt + 1 < attempts else 0)
+    return error
+
+
+def alert_payload(spec: PipelineSpec, context: RunFailureSensorContext) -> dict:
+    run = context.dagster_run
+    steps = [
+        {"step": e.step_key, "error": (e.step_failure_data.error.message.strip() if e.step_failure_data.error else "")[:2000]}
+        for e in context.get_step_failure_events()
+    ]
+    partition = run.tags.get("dagster/partition")
+    where = f" for {partition}" if partition else ""
+    first = steps[0]["error"].splitlines()[0] if steps and steps[0]["error"] else (context.failure_event.message or "")
+    return {
+        "text": f"[ml-assets {spec.name}] run {run.run_id[:8]} of {run.job_name}{where} failed: {first}",
+        "pipeline": spec.name,
+        "job": run.job_name,
+        "run_id": run.run_id,
+        "partition": partition,
+        "assets": sorted(k.to_user_string() for k in (run.asset_selection or [])),
+        "trigger": run.tags.get("ml_assets/trigger") or run.tags.get("dagster/sensor_name") or run.tags.get("dagster/schedule_name") or "manual",
+        "failed_steps": steps,
+        "message": context.failure_event.message,
+    }
+
+
+def build_alert_sensor(spec: PipelineSpec):
+    @run_failure_sensor(
+        name="run_failure_alert_sensor",
+        default_status=_status(spec.automation.enabled),
+        minimum_interval_seconds=spec.automation.automation_interval_seconds,
+        description=f"Every failed run of this code location is an alert: a log line, and a JSON POST to ${ALERT_WEBHOOK_ENV} when set.",
+    )
+    def run_failure_alert_sensor(context: RunFailureSensorContext):
+        payload = alert_payload(spec, context)
+        alert_log.error(payload["text"])
+        context.log.error(payload["text"])
+        url = os.environ.get(ALERT_WEBHOOK_ENV)
+        if url:
+            error = post_alert(url, payload)
+            if error:
+                # The alert is still in this log; a dead webhook must not stop later alerts.
+                context.log.warning(f"alert webhook ${ALERT_WEBHOOK_ENV} failed after 3 attempts: {error}")
+            else:
+                context.log.info(f"alert posted to ${ALERT_WEBHOOK_ENV}")
+
+    return run_failure_alert_sensor
