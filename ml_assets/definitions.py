@@ -50,7 +50,7 @@ def build_definitions(
         asset_checks=checks,
         jobs=build_jobs(),
         sensors=[build_landing_sensor(spec, daily), build_automation_sensor(spec), build_alert_sensor(spec)],
-        schedules=build_schedules(spec, daily),
+        schedules=build_schedules(spec),
         resources={
             "io_manager": ParquetStore(**store),
             "model_io_manager": ModelStore(**store),

@@ -9,6 +9,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.definitions import build_definitions
+from ml_assets.defs.sensors import failure_text
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -17,7 +18,7 @@ class JobFailed(RuntimeError):
     def __init__(self, job_name: str, day: str, result: ExecuteInProcessResult):
         self.result = result
         self.errors = [
-            f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
+            f"{e.step_key}: {failure_text(e.step_failure_data)}"
             for e in result.all_events
             if e.is_step_failure
         ]

@@ -95,7 +95,10 @@ def automation_conditions(spec: PipelineSpec) -> dict[str, AutomationCondition]:
             "newest training_set updated"
         ),
         "evaluation_report": (AC.any_deps_updated().since_last_handled() & _READY).with_label("model updated"),
-        "drift_report": (_parents_updated("feature_drift").since_last_handled() & _READY).with_label("feature_drift updated"),
+        # Not `_READY`: drift_report reads every day since the start date, most of which have no data.
+        "drift_report": (
+            _parents_updated("feature_drift").since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()
+        ).with_label("feature_drift updated"),
     }
 
 

@@ -1,8 +1,10 @@
 """Schedules: the fallback path that keeps the model and the predictions fresh even with
 declarative automation turned off. Both run for the newest complete day at their cron time."""
 
+import datetime as dt
+import zoneinfo
+
 from dagster import (
-    DailyPartitionsDefinition,
     DefaultScheduleStatus,
     RunRequest,
     ScheduleEvaluationContext,
@@ -13,13 +15,17 @@ from dagster import (
 from ml_assets.core.spec import PipelineSpec
 
 
-def build_schedules(spec: PipelineSpec, daily: DailyPartitionsDefinition):
+def build_schedules(spec: PipelineSpec):
     auto = spec.automation
     status = DefaultScheduleStatus.RUNNING if auto.schedules_enabled else DefaultScheduleStatus.STOPPED
     tz = spec.automation_timezone
 
     def newest_day(context: ScheduleEvaluationContext) -> str | None:
-        return daily.get_last_partition_key(current_time=context.scheduled_execution_time)
+        # The newest complete daily partition at the scheduled time: the day before, in the
+        # partitions' time zone.
+        local = context.scheduled_execution_time.astimezone(zoneinfo.ZoneInfo(spec.partitions.timezone))
+        day = local.date() - dt.timedelta(days=1)
+        return day.isoformat() if day >= spec.partitions.start_date else None
 
     @schedule(
         name="retraining_schedule",

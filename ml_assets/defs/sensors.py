@@ -65,7 +65,7 @@ def build_landing_sensor(spec: PipelineSpec, daily: DailyPartitionsDefinition):
         try:
             listed = list_landed(landing, spec.landing.format, since=listing_since(cursor, lookback))
         except FileNotFoundError as exc:
-            return SkipReason(f"{exc}: nothing to watch yet")
+            return SensorResult(skip_reason=SkipReason(f"{exc}: nothing to watch yet"), cursor=context.cursor)
         fresh, next_cursor = new_files(listed, cursor, lookback)
         last_day = daily.get_last_partition_key()
         pending = set(cursor.pending)
@@ -138,12 +138,17 @@ def post_alert(url: str, payload: dict, attempts: int = 3, timeout: float = 10.0
     return error
 
 
+def failure_text(data) -> str:
+    """A step failure's own reason: after the last retry Dagster's error only says "Exceeded
+    max_retries", while the Failure's description (user_failure_data) keeps what went wrong."""
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description.strip()
+    return data.error.message.strip() if data.error else ""
+
+
 def alert_payload(spec: PipelineSpec, context: RunFailureSensorContext) -> dict:
     run = context.dagster_run
-    steps = [
-        {"step": e.step_key, "error": (e.step_failure_data.error.message.strip() if e.step_failure_data.error else "")[:2000]}
-        for e in context.get_step_failure_events()
-    ]
+    steps = [{"step": e.step_key, "error": failure_text(e.step_failure_data)[:2000]} for e in context.get_step_failure_events()]
     partition = run.tags.get("dagster/partition")
     where = f" for {partition}" if partition else ""
     first = steps[0]["error"].splitlines()[0] if steps and steps[0]["error"] else (context.failure_event.message or "")
