@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import Definitions, definitions
+from dagster import Definitions, definitions, in_process_executor
 
 from ml_assets.core.spec import PipelineSpec, load_spec
 from ml_assets.defs.assets import build_assets, daily_partitions
@@ -51,6 +51,10 @@ def build_definitions(
         jobs=build_jobs(),
         sensors=[build_landing_sensor(spec, daily), build_automation_sensor(spec), build_alert_sensor(spec)],
         schedules=build_schedules(spec),
+        # Daily runs (ingest, features, scoring, checks) run in one process: a run then costs one
+        # set of imports, not one per step. training_job and full_pipeline_job set their own
+        # multiprocess executor, so candidates train in parallel (see defs/jobs.py).
+        executor=in_process_executor,
         resources={
             "io_manager": ParquetStore(**store),
             "model_io_manager": ModelStore(**store),
