@@ -12,7 +12,7 @@ import os
 import platform
 from pathlib import Path
 
-from bench import checks
+from bench import checks, latency
 from ml_assets.core.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     spec = load_spec(ROOT / "specs" / "demo.yaml")
     sizes, repeats = ([2_000], 1) if args.quick else ([100_000, 1_000_000], args.repeats)
     check_rows = checks.run(spec, sizes, repeats)
+    print("landing -> predictions under dagster-daemon ...", flush=True)
+    landing = latency.run(repeats, rows=200 if args.quick else 2_000)
     text = f"""# Benchmarks
 
 Written by `uv run python -m bench` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {machine()}.
@@ -44,6 +46,15 @@ The demo dataset's day (7 features + 2 derived), in memory. The checks run on ev
 materialization (see README, "Data checks").
 
 {checks.table(check_rows)}
+
+## Automation: landing-to-prediction latency under the real daemon
+
+`dagster-daemon` on a temporary SQLite instance with the project's `dagster.yaml` (run queue);
+each run drops a file for the newest day and waits for that day's `batch_predictions`. The chain
+is three queued runs (landing sensor: `raw_data`; automation: `features` + `feature_drift`;
+automation: `batch_predictions`) with up to one sensor interval before each of the three.
+
+{latency.table(landing)}
 """
     Path(args.output).write_text(text)
     print(text)

@@ -27,32 +27,20 @@ def build_schedules(spec: PipelineSpec):
         day = local.date() - dt.timedelta(days=1)
         return day.isoformat() if day >= spec.partitions.start_date else None
 
-    @schedule(
-        name="retraining_schedule",
-        job_name="training_job",
-        cron_schedule=auto.retrain_cron,
-        execution_timezone=tz,
-        default_status=status,
-        description=f"Retrain on the window ending on the newest complete day ({auto.retrain_cron}, {tz}).",
-    )
-    def retraining_schedule(context: ScheduleEvaluationContext):
-        day = newest_day(context)
-        if day is None:
-            return SkipReason(f"no complete day yet (partitions start {spec.partitions.start_date})")
-        return RunRequest(partition_key=day, tags={"ml_assets/trigger": "retraining_schedule"})
+    def newest_day_schedule(name: str, job_name: str, cron: str, description: str):
+        @schedule(name=name, job_name=job_name, cron_schedule=cron, execution_timezone=tz, default_status=status,
+                  description=f"{description} ({cron}, {tz}).")
+        def run_newest_day(context: ScheduleEvaluationContext):
+            day = newest_day(context)
+            if day is None:
+                return SkipReason(f"no complete day yet (partitions start {spec.partitions.start_date})")
+            return RunRequest(partition_key=day, tags={"ml_assets/trigger": name})
 
-    @schedule(
-        name="scoring_schedule",
-        job_name="scoring_job",
-        cron_schedule=auto.scoring_cron,
-        execution_timezone=tz,
-        default_status=status,
-        description=f"Ingest and score the newest complete day with the champion ({auto.scoring_cron}, {tz}).",
-    )
-    def scoring_schedule(context: ScheduleEvaluationContext):
-        day = newest_day(context)
-        if day is None:
-            return SkipReason(f"no complete day yet (partitions start {spec.partitions.start_date})")
-        return RunRequest(partition_key=day, tags={"ml_assets/trigger": "scoring_schedule"})
+        return run_newest_day
 
-    return [retraining_schedule, scoring_schedule]
+    return [
+        newest_day_schedule("retraining_schedule", "training_job", auto.retrain_cron,
+                            "Retrain on the window ending on the newest complete day"),
+        newest_day_schedule("scoring_schedule", "scoring_job", auto.scoring_cron,
+                            "Ingest and score the newest complete day with the champion"),
+    ]
