@@ -64,7 +64,12 @@ def run(repeats: int, rows: int) -> dict:
         log = (tmp / "daemon.log").open("wb")
         daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
                                   cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
-        time.sleep(20)  # the daemon loads the code location and takes its first ticks
+        # Measure from a running daemon: wait for its sensor and automation loops' first heartbeats.
+        deadline = time.monotonic() + 120
+        while not {"SENSOR", "ASSET"} <= set(instance.get_daemon_heartbeats()):
+            if time.monotonic() > deadline or daemon.poll() is not None:
+                raise RuntimeError(f"dagster-daemon did not start: {(tmp / 'daemon.log').read_text()[-3000:]}")
+            time.sleep(0.5)
         predictions = AssetRecordsFilter(asset_key=AssetKey("batch_predictions"), asset_partitions=[newest.isoformat()])
         latencies = []
         for i in range(repeats):
