@@ -50,9 +50,11 @@ materialization (see README, "Data checks").
 ## Automation: landing-to-prediction latency under the real daemon
 
 `dagster-daemon` on a temporary SQLite instance with the project's `dagster.yaml` (run queue);
-each run drops a file for the newest day and waits for that day's `batch_predictions`. The chain
-is three queued runs (landing sensor: `raw_data`; automation: `features` + `feature_drift`;
-automation: `batch_predictions`) with up to one sensor interval before each of the three.
+each measurement drops a file for the newest day and waits for that day's `batch_predictions`.
+A new day is three queued runs (landing sensor: `raw_data`; automation: `features` +
+`feature_drift`; automation: `batch_predictions`), a rewritten day two (`raw_data`; then
+`features` and `batch_predictions` together, since that day's checks had passed), with up to
+one interval before each run. The new day is measured once per bench run.
 
 {latency.table(landing)}
 """

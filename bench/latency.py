@@ -1,10 +1,10 @@
 """Landing-to-prediction latency under the real `dagster-daemon`.
 
 A temporary instance gets six days of history and a champion (in process); then the daemon
-runs, and each measurement drops a file for the newest day (the first time a new day, then
-rewritten content) and waits for that day's `batch_predictions` materialization. Nobody
-launches anything: landing sensor -> raw_data run -> automation -> features run ->
-automation -> batch_predictions run, through the run queue.
+runs. The first measurement lands a new day: landing sensor -> raw_data run -> automation ->
+features run -> automation -> batch_predictions run (three queued runs). The next ones rewrite
+that day's file: raw_data run -> one automation run with features and batch_predictions (the
+day's checks passed before, so both are requested on the same tick). Nobody launches anything.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def run(repeats: int, rows: int) -> dict:
             time.sleep(0.5)
         predictions = AssetRecordsFilter(asset_key=AssetKey("batch_predictions"), asset_partitions=[newest.isoformat()])
         latencies = []
-        for i in range(repeats):
+        for i in range(repeats + 1):  # the new day, then `repeats` rewrites
             landed = time.time()
             _land(spec, newest, rows, seed=100 + i)
             deadline = time.monotonic() + 600
@@ -86,7 +86,7 @@ def run(repeats: int, rows: int) -> dict:
                 if time.monotonic() > deadline:
                     raise TimeoutError("no predictions 600 s after landing")
                 time.sleep(0.5)
-            print(f"  landing -> predictions {i + 1}/{repeats}: {latencies[-1]:.1f} s", flush=True)
+            print(f"  landing -> predictions {'new day' if i == 0 else f'rewrite {i}/{repeats}'}: {latencies[-1]:.1f} s", flush=True)
         return {"latencies": latencies, "interval": INTERVAL, "rows": rows}
     finally:
         if daemon is not None and daemon.poll() is None:
@@ -98,9 +98,14 @@ def run(repeats: int, rows: int) -> dict:
 
 
 def table(result: dict) -> str:
-    lat = result["latencies"]
-    return (
-        "| rows in the day | landing sensor / automation interval | runs | median (s) | min–max (s) |\n|---:|---:|---:|---:|---:|\n"
-        f"| {result['rows']:,} | {result['interval']} s / {result['interval']} s | {len(lat)} | {statistics.median(lat):.1f} | "
-        f"{min(lat):.1f}–{max(lat):.1f} |"
+    first, rest = result["latencies"][0], result["latencies"][1:]
+    head = (
+        "| file | rows in the day | landing sensor / automation interval | measurements | median (s) | min–max (s) |\n"
+        "|---|---:|---:|---:|---:|---:|\n"
     )
+    interval = f"{result['interval']} s / {result['interval']} s"
+    rows = [f"| a new day (3 runs) | {result['rows']:,} | {interval} | 1 | {first:.1f} | |"]
+    if rest:
+        rows.append(f"| a rewritten day (2 runs) | {result['rows']:,} | {interval} | {len(rest)} | "
+                    f"{statistics.median(rest):.1f} | {min(rest):.1f}–{max(rest):.1f} |")
+    return head + "\n".join(rows)

@@ -16,4 +16,4 @@ def test_benchmarks_smoke(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
     assert "| 2,000 | features_drift (PSI + KS) |" in text and "**all checks**" in text
-    assert "| 200 | 5 s / 5 s | 1 |" in text, text
+    assert "| a new day (3 runs) | 200 | 5 s / 5 s | 1 |" in text and "| a rewritten day (2 runs) | 200 | 5 s / 5 s | 1 |" in text, text
