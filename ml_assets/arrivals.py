@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 from upath import UPath
 
+from ml_assets.storage import LANDING_SUFFIXES, is_partial_or_marker, s3_storage_options
+
 DAY_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SUFFIXES = {"csv": ".csv", "parquet": ".parquet"}
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,8 @@ class LandedFile:
 
 
 def _wanted(day: str, name: str, fmt: str) -> bool:
-    # Hidden and _-prefixed names are uploads in progress and markers, by the landing contract;
-    # files of another format are ignored by raw_data too.
-    return bool(DAY_FOLDER.match(day)) and not name.startswith((".", "_")) and name.endswith(_SUFFIXES[fmt])
+    # The files raw_data reads: not partial uploads or markers, and of the spec's format.
+    return bool(DAY_FOLDER.match(day)) and not is_partial_or_marker(name) and name.endswith(LANDING_SUFFIXES[fmt])
 
 
 def list_landed(landing: UPath, fmt: str, since: float | None = None, day: str | None = None) -> list[LandedFile]:
@@ -77,8 +77,6 @@ def _list_local(root: str, fmt: str, since: float | None, only_day: str | None) 
 def s3_client():
     """A boto3 S3 client from the environment (endpoint, credentials, region), as the rest of the project."""
     import boto3
-
-    from ml_assets.storage import s3_storage_options
 
     return boto3.client("s3", endpoint_url=s3_storage_options().get("endpoint_url"))
 

@@ -153,6 +153,11 @@ class LandingError(ValueError):
     pass
 
 
+def is_partial_or_marker(name: str) -> bool:
+    """Hidden and _-prefixed names are uploads in progress and markers, by the landing contract."""
+    return name.startswith((".", "_"))
+
+
 def day_folder(landing: UPath, day: str | dt.date) -> UPath:
     return landing / (day.isoformat() if isinstance(day, dt.date) else day)
 
@@ -170,8 +175,8 @@ def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath],
         raise LandingError(f"the landing location {landing} does not exist (no such folder or bucket)")
     files, ignored = [], []
     for entry in entries:
-        if entry.name.startswith((".", "_")) or not entry.is_file():
-            continue  # uploads in progress and markers, by convention
+        if is_partial_or_marker(entry.name) or not entry.is_file():
+            continue
         (files if entry.name.endswith(LANDING_SUFFIXES[fmt]) else ignored).append(entry)
     if not files:
         extra = f" (ignored files of another format: {[p.name for p in ignored]})" if ignored else ""
