@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import Definitions, definitions, in_process_executor
+from dagster import Definitions, definitions
 
 from ml_assets.core.spec import PipelineSpec, load_spec
 from ml_assets.defs.assets import build_assets, daily_partitions
 from ml_assets.defs.checks import build_checks
+from ml_assets.defs.executors import executors_from_env
 from ml_assets.defs.io_managers import ModelStore, ParquetStore, ReportStore
 from ml_assets.defs.jobs import build_jobs
 from ml_assets.defs.policies import apply_policies
@@ -43,18 +44,20 @@ def build_definitions(
     daily = daily_partitions(spec)
     checks, monitoring = build_checks(spec, daily, ParquetStore(**store).base_path())
     checks = [*checks, *(asset_checks or [])]
+    daily_executor, training_executor = executors_from_env()
     return Definitions(
         # Automation conditions and freshness policies come from the spec's `automation`
         # section, applied here to every asset at once (see defs/policies.py).
         assets=apply_policies([*build_assets(spec, spec_path, checks), *monitoring], spec),
         asset_checks=checks,
-        jobs=build_jobs(),
+        jobs=build_jobs(training_executor),
         sensors=[build_landing_sensor(spec, daily), build_automation_sensor(spec), build_alert_sensor(spec)],
         schedules=build_schedules(spec),
-        # Daily runs (ingest, features, scoring, checks) run in one process: a run then costs one
-        # set of imports, not one per step. training_job and full_pipeline_job set their own
-        # multiprocess executor, so candidates train in parallel (see defs/jobs.py).
-        executor=in_process_executor,
+        # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
+        # costs one set of imports, not one per step; training_job and full_pipeline_job train the
+        # candidates in parallel processes. ML_ASSETS_EXECUTOR=celery sends every step to Celery
+        # workers instead (see defs/executors.py).
+        executor=daily_executor,
         resources={
             "io_manager": ParquetStore(**store),
             "model_io_manager": ModelStore(**store),

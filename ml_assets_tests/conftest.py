@@ -147,3 +147,87 @@ def s3_env(s3_endpoint, monkeypatch):
     bucket = f"ml-assets-{os.getpid()}-{time.monotonic_ns()}"
     client.create_bucket(Bucket=bucket)
     return client, bucket
+
+
+def start_logged(args: list[str], env: dict, log: Path, port: int | None = None, timeout: float = 60.0) -> subprocess.Popen:
+    """Start a server process (output appended to `log`); wait until it listens on `port`."""
+    proc = subprocess.Popen([str(a) for a in args], cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    if port is not None:
+        try:
+            wait_for_port(port, proc, timeout=timeout)
+        except Exception as exc:
+            stop_process(proc)
+            raise RuntimeError(f"{args[0]} did not start: {exc}\n{log.read_text()[-3000:]}") from None
+    return proc
+
+
+# The PostgreSQL server of this machine kind (loopback, trust auth); override for another server.
+PG = {
+    "host": os.environ.get("ML_ASSETS_TEST_PG_HOST", "127.0.0.1"),
+    "port": int(os.environ.get("ML_ASSETS_TEST_PG_PORT", "5432")),
+    "user": os.environ.get("ML_ASSETS_TEST_PG_USER", "postgres"),
+    "password": os.environ.get("ML_ASSETS_TEST_PG_PASSWORD", ""),
+}
+
+
+@pytest.fixture
+def postgres_database():
+    """Creates empty databases on the PostgreSQL server (`make(name)` -> database name) and drops
+    them, and only them, afterwards."""
+    import psycopg2
+
+    try:
+        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server at {PG['host']}:{PG['port']} as {PG['user']}: {exc}".strip())
+    admin.autocommit = True
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        db = f"mla_test_{name}_{os.getpid()}_{time.monotonic_ns() % 10**9}"
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{db}"')
+        made.append(db)
+        return db
+
+    try:
+        yield make
+    finally:
+        with admin.cursor() as cur:
+            for db in made:
+                cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        admin.close()
+
+
+def postgres_uri(db: str) -> str:
+    auth = PG["user"] + (f":{PG['password']}" if PG["password"] else "")
+    return f"postgresql+psycopg2://{auth}@{PG['host']}:{PG['port']}/{db}"
+
+
+def production_env(tmp_path: Path, dagster_db: str, bucket: str, spec_path: Path) -> dict:
+    """The environment of the production topology (see .env.example), on loopback: a
+    DAGSTER_HOME holding deploy/dagster.yaml, Postgres, the S3 endpoint of `s3_env`."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_ASSETS_", "DAGSTER_", "MLFLOW_"))}
+    env.update({
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_PORT": str(PG["port"]), "DAGSTER_PG_DB": dagster_db,
+        "DAGSTER_PG_USER": PG["user"], "DAGSTER_PG_PASSWORD": PG["password"],
+        "DAGSTER_MAX_CONCURRENT_RUNS": "2",
+        "DAGSTER_COMPUTE_LOGS_BUCKET": bucket,
+        "ML_ASSETS_HOME": str(tmp_path / "ml_assets_home"),
+        "ML_ASSETS_SPEC": str(spec_path),
+        "ML_ASSETS_STORAGE": f"s3://{bucket}/storage",
+    })
+    return env
+
+
+def start_mlflow_server(backend_uri: str, artifacts: str, port: int, env: dict, log: Path) -> subprocess.Popen:
+    """A real `mlflow server` (one worker, no job runner: ~0.5 GB instead of ~2.4 GB)."""
+    return start_logged(
+        [VENV_BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", backend_uri, "--artifacts-destination", artifacts],
+        {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, log, port=port, timeout=90,
+    )

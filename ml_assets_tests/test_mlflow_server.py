@@ -13,25 +13,10 @@ from dagster import DagsterInstance
 from ml_assets.registry import CHAMPION, Registry
 from ml_assets.runner import JobFailed, run_days
 from ml_assets.storage import storage_root
-from ml_assets_tests.conftest import VENV_BIN, day_keys, free_port, graph_steps, land_demo_days, small_demo_spec, stop_process, wait_for_port
+from ml_assets_tests.conftest import day_keys, free_port, graph_steps, land_demo_days, small_demo_spec, start_mlflow_server, stop_process
 
 pytestmark = [pytest.mark.mlflow_server, pytest.mark.s3]
 DAYS = day_keys(6)
-
-
-def start_mlflow_server(backend_db: Path, artifacts: str, port: int, env: dict, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{backend_db}", "--artifacts-destination", artifacts],
-        env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, proc, timeout=60)
-    except Exception:
-        stop_process(proc)
-        raise
-    return proc
 
 
 @pytest.fixture
@@ -57,7 +42,7 @@ def test_training_promotion_scoring_through_a_tracking_server(server_env, tmp_pa
     backend = tmp_path / "mlflow-backend.db"
     log = tmp_path / "mlflow-server.log"
 
-    server = start_mlflow_server(backend, f"s3://{bucket}/mlflow", port, env, log)
+    server = start_mlflow_server(f"sqlite:///{backend}", f"s3://{bucket}/mlflow", port, env, log)
     try:
         with DagsterInstance.ephemeral() as instance:
             run_days(spec, str(path), graph_steps(DAYS), instance)
@@ -78,7 +63,7 @@ def test_training_promotion_scoring_through_a_tracking_server(server_env, tmp_pa
 
     # A server that takes metadata but refuses artifact writes (its bucket is gone): clear failure,
     # and the champion is untouched.
-    broken = start_mlflow_server(backend, "s3://no-such-bucket-for-ml-assets/mlflow", port, env, log)
+    broken = start_mlflow_server(f"sqlite:///{backend}", "s3://no-such-bucket-for-ml-assets/mlflow", port, env, log)
     try:
         with DagsterInstance.ephemeral() as instance, pytest.raises(JobFailed) as exc:
             run_days(spec, str(path), [("training_job", DAYS[-1])], instance)

@@ -1,7 +1,7 @@
 """Jobs: named selections of the asset graph, launchable from the UI and the CLI."""
 
 
-from dagster import AssetSelection, Config, OpExecutionContext, define_asset_job, job, multiprocess_executor, op
+from dagster import AssetSelection, Config, ExecutorDefinition, OpExecutionContext, define_asset_job, job, op
 from pydantic import Field
 
 from ml_assets.defs.resources import mlflow_failure
@@ -12,26 +12,19 @@ TRAINING = AssetSelection.assets("training_set", "model", "evaluation_report")
 SCORING = AssetSelection.assets("raw_data", "features", "feature_drift", "batch_predictions")
 
 
-# Each step in its own process, so the candidates train in parallel; the processes are forked from
-# a server that has already imported the heavy libraries, so a step starts in well under a
-# second instead of paying ~5 s of imports (pandas, scikit-learn, Great Expectations, MLflow).
-PARALLEL = multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": [
-        "dagster._core.executor.multiprocess", "ml_assets.definitions", "ml_assets.core.expectations",
-        "great_expectations", "mlflow", "sklearn.ensemble", "pyarrow.parquet", "skops.io",
-    ]}}},
-    name="parallel_steps",
-)
+# The run queue allows one run with this tag at a time (dagster.yaml, deploy/dagster.yaml): two
+# training runs would race to register versions and move the champion alias.
+TRAINS = {"ml_assets/trains": "true"}
 
 
-def build_jobs():
+def build_jobs(training_executor: ExecutorDefinition):
     return [
         define_asset_job(
             "ingest_job", selection=INGEST,
             description="Land one day: raw_data -> features (+ feature_drift), with their checks.",
         ),
         define_asset_job(
-            "training_job", selection=TRAINING, executor_def=PARALLEL,
+            "training_job", selection=TRAINING, executor_def=training_executor, tags=TRAINS,
             description=(
                 "Train on the window ending on the newest complete day (run it for that partition): "
                 "training_set -> model -> evaluation_report."
@@ -42,7 +35,7 @@ def build_jobs():
             description="Score one day with the champion: raw_data -> features (+ feature_drift) -> batch_predictions, with their checks.",
         ),
         define_asset_job(
-            "full_pipeline_job", selection=AssetSelection.all(), executor_def=PARALLEL,
+            "full_pipeline_job", selection=AssetSelection.all(), executor_def=training_executor, tags=TRAINS,
             description="The whole graph for one day (earlier days of the training window must already be ingested).",
         ),
         define_asset_job(

@@ -1,0 +1,160 @@
+"""The production topology of docker-compose.yml, as processes on loopback: Postgres (this machine's
+server), the S3 endpoint standing in for MinIO, `mlflow server` on Postgres + S3, a gRPC code
+server, `dagster-webserver` and `dagster-daemon` reading deploy/dagster.yaml and
+deploy/workspace.yaml. Runs are launched with `dagster job launch` and go through the queue."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+
+from ml_assets_tests.conftest import (
+    PG,
+    PROJECT_ROOT,
+    VENV_BIN,
+    day_keys,
+    free_port,
+    land_demo_days,
+    postgres_uri,
+    production_env,
+    small_demo_spec,
+    start_logged,
+    start_mlflow_server,
+    stop_process,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.mlflow_server, pytest.mark.daemon, pytest.mark.webserver, pytest.mark.cli]
+DAYS = day_keys(6)
+WORKSPACE = PROJECT_ROOT / "deploy" / "workspace.yaml"
+
+
+def _launch(job: str, day: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(VENV_BIN / "dagster"), "job", "launch", "-w", str(WORKSPACE), "-j", job, "--tags", json.dumps({"dagster/partition": day})],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _launched(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"{proc.args} exited {proc.returncode}:\n{out[-3000:]}"
+
+
+def _runs(pg, where: str = "") -> list[tuple[str, str, dict]]:
+    """(job, status, tags) of every run, read from Postgres itself."""
+    with pg.cursor() as cur:
+        cur.execute("SELECT pipeline_name, status, run_body FROM runs " + where + " ORDER BY create_timestamp")
+        return [(job, status, json.loads(body)["tags"]) for job, status, body in cur.fetchall()]
+
+
+def _wait_runs(pg, n: int, timeout: float, procs: dict[str, subprocess.Popen], logs: Path) -> list:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited ({proc.returncode}):\n{(logs / f'{name}.log').read_text()[-4000:]}")
+        runs = _runs(pg)
+        failed = [r for r in runs if r[1] in ("FAILURE", "CANCELED")]
+        assert not failed, f"runs failed: {failed}\n{(logs / 'daemon.log').read_text()[-3000:]}"
+        if len(runs) >= n and all(r[1] == "SUCCESS" for r in runs):
+            return runs
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {n} successful runs: {_runs(pg)}\n{(logs / 'daemon.log').read_text()[-3000:]}")
+
+
+def _run_spans(pg) -> list[tuple[float, float]]:
+    """(start, end) of every run from its RUN_START / RUN_SUCCESS events in the Postgres event log."""
+    with pg.cursor() as cur:
+        cur.execute("SELECT run_id, dagster_event_type, extract(epoch from timestamp) FROM event_logs "
+                    "WHERE dagster_event_type IN ('PIPELINE_START', 'PIPELINE_SUCCESS')")
+        rows = cur.fetchall()
+    start = {r: t for r, kind, t in rows if kind == "PIPELINE_START"}
+    end = {r: t for r, kind, t in rows if kind == "PIPELINE_SUCCESS"}
+    return [(float(start[r]), float(end[r])) for r in start if r in end]
+
+
+def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_database, s3_env, tmp_path):
+    import psycopg2
+    from mlflow import MlflowClient
+
+    client, bucket = s3_env
+    dagster_db, mlflow_db = postgres_database("dagster"), postgres_database("mlflow")
+    # Automation off: every run here is one this test launched.
+    spec, spec_path = small_demo_spec(
+        tmp_path, landing={"uri": f"s3://{bucket}/landing/demo_churn", "format": "csv"},
+        automation={"enabled": False, "retries": {"max_retries": 1, "delay_seconds": 0.2}},
+    )
+    env = production_env(tmp_path, dagster_db, bucket, spec_path)
+    mlflow_port, code_port, web_port = free_port(), free_port(), free_port()
+    env.update({
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+        "MLFLOW_S3_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "DAGSTER_CODE_SERVER_HOST": "127.0.0.1", "DAGSTER_CODE_SERVER_PORT": str(code_port),
+    })
+    land_demo_days(spec, DAYS)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    procs: dict[str, subprocess.Popen] = {}
+    pg = psycopg2.connect(dbname=dagster_db, **PG)
+    pg.autocommit = True
+    try:
+        # In docker-compose.yml's start order.
+        procs["mlflow"] = start_mlflow_server(postgres_uri(mlflow_db), f"s3://{bucket}/mlflow", mlflow_port, env, logs / "mlflow.log")
+        procs["code-server"] = start_logged(
+            [VENV_BIN / "dagster", "code-server", "start", "-m", "ml_assets", "-h", "127.0.0.1", "-p", str(code_port),
+             "--location-name", "ml_assets"], env, logs / "code-server.log", port=code_port, timeout=120)
+        procs["webserver"] = start_logged(
+            [VENV_BIN / "dagster-webserver", "-w", WORKSPACE, "-h", "127.0.0.1", "-p", str(web_port)],
+            env, logs / "webserver.log", port=web_port, timeout=120)
+        procs["daemon"] = start_logged([VENV_BIN / "dagster-daemon", "run", "-w", WORKSPACE], env, logs / "daemon.log")
+
+        # The window's earlier days, then the whole graph for the newest day: all through the queue.
+        _launched([_launch("ingest_job", day, env) for day in DAYS[:-1]])
+        _wait_runs(pg, 5, 300, procs, logs)
+        _launched([_launch("full_pipeline_job", DAYS[-1], env)])
+        runs = _wait_runs(pg, 6, 400, procs, logs)
+
+        # Runs are in Postgres, each went through the queue, and the coordinator's limit held.
+        assert [job for job, _, _ in runs] == ["ingest_job"] * 5 + ["full_pipeline_job"]
+        assert runs[-1][2]["ml_assets/trains"] == "true" and runs[-1][2]["dagster/partition"] == DAYS[-1]
+        with pg.cursor() as cur:
+            cur.execute("SELECT count(DISTINCT run_id) FROM event_logs WHERE dagster_event_type = 'PIPELINE_ENQUEUED'")
+            assert cur.fetchone()[0] == 6
+        spans = _run_spans(pg)
+        assert len(spans) == 6
+        overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+        assert overlap <= 2, f"more runs at once than DAGSTER_MAX_CONCURRENT_RUNS=2: {spans}"
+
+        # Predictions landed in S3, written by the run worker the code server started.
+        body = client.get_object(Bucket=bucket, Key=f"storage/{spec.name}/batch_predictions/{DAYS[-1]}.parquet")["Body"].read()
+        preds = pd.read_parquet(io.BytesIO(body))
+        assert len(preds) > 0 and preds["model_version"].nunique() == 1
+
+        # The model is in the MLflow server's registry (Postgres), its artifacts in S3.
+        mlflow = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+        champion = mlflow.get_model_version_by_alias(spec.registered_model_name, "champion")
+        assert champion.version == str(preds["model_version"].iloc[0])
+        assert client.list_objects_v2(Bucket=bucket, Prefix="mlflow/")["KeyCount"] > 0
+
+        # Step logs went to S3 (S3ComputeLogManager), and the webserver serves the same runs.
+        logs_in_s3 = client.list_objects_v2(Bucket=bucket, Prefix="dagster-compute-logs/")
+        assert logs_in_s3["KeyCount"] > 0
+        query = '{ runsOrError { ... on Runs { results { jobName status } } } }'
+        answer = requests.post(f"http://127.0.0.1:{web_port}/graphql", json={"query": query}, timeout=30).json()
+        served = answer["data"]["runsOrError"]["results"]
+        assert sorted(r["jobName"] for r in served) == sorted(job for job, _, _ in runs)
+        assert {r["status"] for r in served} == {"SUCCESS"}
+    finally:
+        for proc in reversed(list(procs.values())):
+            stop_process(proc)
+        pg.close()
