@@ -3,8 +3,6 @@ loopback S3 endpoint; and what a server that is down or refuses a write does to 
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
