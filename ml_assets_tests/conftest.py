@@ -107,14 +107,16 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> N
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
-def stop_process(proc: subprocess.Popen) -> None:
-    """Stop a process this test session started (by its pid), then reap it."""
+def stop_process(proc: subprocess.Popen, group: bool = False, timeout: float = 10) -> None:
+    """Stop a process this test session started (by its pid), then reap it. `group`: also its
+    children, when it was started as the leader of a session of its own (start_new_session)."""
+    kill = os.killpg if group else os.kill
     if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
+        kill(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
+            kill(proc.pid, signal.SIGKILL)
             proc.wait()
 
 

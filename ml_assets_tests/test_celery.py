@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from ml_assets_tests.conftest import (
     land_demo_days,
     production_env,
     small_demo_spec,
+    stop_process,
 )
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.postgres, pytest.mark.s3, pytest.mark.cli]
@@ -55,18 +55,6 @@ def _wait_ready(worker: subprocess.Popen, log: Path, timeout: float = 90) -> Non
             return
         time.sleep(0.5)
     raise AssertionError(f"celery worker not ready after {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop_worker(worker: subprocess.Popen) -> None:
-    """`dagster-celery worker start` runs `celery worker` as its child, in the session this test
-    started for it: stop that process group (warm shutdown, then kill)."""
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
 
 
 def test_full_pipeline_steps_run_on_a_celery_worker(postgres_database, s3_env, broker, tmp_path, monkeypatch):
@@ -121,4 +109,6 @@ def test_full_pipeline_steps_run_on_a_celery_worker(postgres_database, s3_env, b
         key = f"storage/{spec.name}/batch_predictions/{DAYS[-1]}.parquet"
         assert client.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
     finally:
-        _stop_worker(worker)
+        # `dagster-celery worker start` runs `celery worker` as its child, in the session started
+        # for it here: stop that process group (warm shutdown, then kill).
+        stop_process(worker, group=True, timeout=30)

@@ -80,9 +80,16 @@ def _materialized(pg, asset: str) -> set[str]:
         return {row[0] for row in cur.fetchall()}
 
 
-def _quiet(pg) -> bool:
-    """Every run so far finished (none queued or in progress)."""
-    return all(status in ("SUCCESS", "FAILURE", "CANCELED") for _, status, _ in _runs(pg))
+def _settled(pg) -> bool:
+    """Every run finished, and none started over two more ticks of the daemon's loop (5 s)."""
+    def finished():
+        return all(status in ("SUCCESS", "FAILURE", "CANCELED") for _, status, _ in _runs(pg))
+
+    if not finished():
+        return False
+    before = len(_runs(pg))
+    time.sleep(12)
+    return finished() and len(_runs(pg)) == before
 
 
 def _run_spans(pg) -> list[tuple[float, float]]:
@@ -142,7 +149,7 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
         _launched([_launch("full_pipeline_job", DAYS[-1], env)])
         _wait("the full_pipeline_job run", lambda: any(job == "full_pipeline_job" and status == "SUCCESS" for job, status, _ in _runs(pg)),
               400, pg, procs, logs)
-        _wait("automation to settle", lambda: _quiet(pg) and time.sleep(6) is None and _quiet(pg), 300, pg, procs, logs)
+        _wait("automation to settle", lambda: _settled(pg), 300, pg, procs, logs)
         runs = _runs(pg)
 
         # Runs are in Postgres: the landing sensor's, automation's and the one launched here; all
