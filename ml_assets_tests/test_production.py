@@ -139,6 +139,13 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
             env, logs / "webserver.log", port=web_port, timeout=120)
         procs["daemon"] = start_logged([VENV_BIN / "dagster-daemon", "run", "-w", WORKSPACE], env, logs / "daemon.log")
 
+        # docker-compose.yml's health checks, against the same processes.
+        assert requests.get(f"{env['MLFLOW_TRACKING_URI']}/health", timeout=10).ok
+        assert requests.get(f"http://127.0.0.1:{web_port}/server_info", timeout=10).ok
+        health = subprocess.run([VENV_BIN / "dagster", "api", "grpc-health-check", "-p", str(code_port)],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert health.returncode == 0, health.stdout + health.stderr
+
         # README: `ml-assets generate` writes demo files into the landing prefix; the landing sensor
         # and automation ingest and check every day with no launch from here.
         generate = subprocess.run([VENV_BIN / "ml-assets", "generate", "--days", str(len(DAYS)), "--rows-per-day", "300"],
@@ -166,6 +173,9 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
         assert len(spans) == len(runs)
         overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
         assert overlap <= 2, f"more runs at once than DAGSTER_MAX_CONCURRENT_RUNS=2: {spans}"
+
+        liveness = subprocess.run([VENV_BIN / "dagster-daemon", "liveness-check"], env=env, capture_output=True, text=True, timeout=60)
+        assert liveness.returncode == 0, liveness.stdout + liveness.stderr
 
         # Predictions landed in S3, written by the run worker the code server started.
         body = client.get_object(Bucket=bucket, Key=f"storage/{spec.name}/batch_predictions/{DAYS[-1]}.parquet")["Body"].read()
