@@ -224,6 +224,29 @@ def cmd_models(args) -> None:
              f"{t.get('model_fingerprint', '?'):<19}  {note[:80]}")
 
 
+def cmd_lookup(args) -> None:
+    import json
+
+    from ml_assets.prediction_store import PredictionStore, PredictionStoreError, redis_url
+
+    spec = load_spec(_spec_path(args.spec))
+    conf = spec.prediction_store
+    store = PredictionStore(redis_url(), conf.key_prefix or spec.name, conf.ttl_hours)
+    try:
+        values = store.lookup_many(args.entity_ids)
+        meta = store.current()
+    except PredictionStoreError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    missing = [e for e, v in zip(args.entity_ids, values, strict=True) if v is None]
+    for entity, value in zip(args.entity_ids, values, strict=True):
+        if value is not None:
+            print(json.dumps({spec.columns.entity_id: entity, **value}))
+    if missing:
+        online = f"day {meta['day']} is online" if meta else "nothing is published (or it expired)"
+        print(f"no prediction for {', '.join(missing)} in '{store.live}' ({online})", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def cmd_mlflow_ui(args) -> None:
     from ml_assets.registry import default_tracking_uri
 
@@ -283,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("models", help="list the registered model's versions, aliases and champion history")
     p.add_argument("--spec", help="spec file (default: $ML_ASSETS_SPEC or specs/demo.yaml)")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("lookup", help="read entities' predictions from the online prediction store (Redis)")
+    p.add_argument("entity_ids", nargs="+", metavar="ENTITY_ID")
+    p.add_argument("--spec", help="spec file (default: $ML_ASSETS_SPEC or specs/demo.yaml)")
+    p.set_defaults(func=cmd_lookup)
 
     p = sub.add_parser("mlflow-ui", help="open the MLflow UI on the local store ($ML_ASSETS_HOME/mlflow)")
     p.add_argument("--port", type=int, default=5000)

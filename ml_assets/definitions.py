@@ -50,7 +50,7 @@ def build_definitions(
         # section, applied here to every asset at once (see defs/policies.py).
         assets=apply_policies([*build_assets(spec, spec_path, checks), *monitoring], spec),
         asset_checks=checks,
-        jobs=build_jobs(training_executor),
+        jobs=build_jobs(training_executor, serving=spec.prediction_store.enabled),
         sensors=[build_landing_sensor(spec, daily), build_automation_sensor(spec), build_alert_sensor(spec)],
         schedules=build_schedules(spec),
         # By default daily runs (ingest, features, scoring, checks) run in one process: a run then

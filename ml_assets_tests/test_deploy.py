@@ -42,7 +42,7 @@ def _compose_cli() -> list[str]:
 
 def test_compose_file_validates_and_names_a_missing_secret(tmp_path):
     cli = _compose_cli()
-    for profile in ([], ["--profile", "celery"]):
+    for profile in ([], ["--profile", "celery"], ["--profile", "serving"]):
         proc = subprocess.run([*cli, "--env-file", str(ENV_EXAMPLE), *profile, "config", "-q"], cwd=PROJECT_ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
     # Without an env file, compose refuses to start and says which secret to set, and where.

@@ -244,6 +244,17 @@ class AutomationSpec(_Strict):
     _tz = field_validator("timezone")(classmethod(lambda cls, v: v if v is None else PartitionSpec._known_timezone(v)))
 
 
+class PredictionStoreSpec(_Strict):
+    # Publish the newest day's predictions to Redis ($ML_ASSETS_REDIS_URL), keyed by entity id, for
+    # online lookups (`ml-assets lookup ID`). Off by default: the embedded default runs no servers.
+    enabled: bool = False
+    # The published set expires this long after the last publish, so a stalled pipeline stops
+    # serving stale predictions.
+    ttl_hours: float = Field(default=48, gt=0)
+    # Redis keys start with this (default: the pipeline's name).
+    key_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
 class PipelineSpec(_Strict):
     name: str = Field(pattern=_NAME)
     description: str = ""
@@ -258,6 +269,7 @@ class PipelineSpec(_Strict):
     registry: RegistrySpec = Field(default_factory=RegistrySpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     automation: AutomationSpec = Field(default_factory=AutomationSpec)
+    prediction_store: PredictionStoreSpec = Field(default_factory=PredictionStoreSpec)
     seed: int = 0
 
     @model_validator(mode="after")

@@ -28,6 +28,7 @@ from ml_assets.core.spec import PipelineSpec
 from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set, window_days
 from ml_assets.defs.policies import step_retry_policy
 from ml_assets.defs.resources import MlflowRegistry, mlflow_failure
+from ml_assets.defs.serving import build_prediction_store
 from ml_assets.defs.training import blocking_check_failures, build_training_assets, guarded_check_keys
 from ml_assets.registry import RegistryError
 from ml_assets.storage import (
@@ -213,4 +214,7 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
         )
         return preds
 
-    return [raw_data, features, training_set, *build_training_assets(spec, spec_path, guarded_check_keys(asset_checks)), batch_predictions]
+    assets = [raw_data, features, training_set, *build_training_assets(spec, spec_path, guarded_check_keys(asset_checks)), batch_predictions]
+    if spec.prediction_store.enabled:
+        assets.append(build_prediction_store(spec, daily, retry))
+    return assets

@@ -17,7 +17,9 @@ SCORING = AssetSelection.assets("raw_data", "features", "feature_drift", "batch_
 TRAINS = {"ml_assets/trains": "true"}
 
 
-def build_jobs(training_executor: ExecutorDefinition):
+def build_jobs(training_executor: ExecutorDefinition, serving: bool = False):
+    """`serving`: the spec publishes predictions to the online store, so scoring_job does too."""
+    scoring = SCORING | AssetSelection.assets("prediction_store") if serving else SCORING
     return [
         define_asset_job(
             "ingest_job", selection=INGEST,
@@ -31,8 +33,8 @@ def build_jobs(training_executor: ExecutorDefinition):
             ),
         ),
         define_asset_job(
-            "scoring_job", selection=SCORING,
-            description="Score one day with the champion: raw_data -> features (+ feature_drift) -> batch_predictions, with their checks.",
+            "scoring_job", selection=scoring,
+            description="Score one day with the champion: raw_data -> features (+ feature_drift) -> batch_predictions (-> prediction_store), with their checks.",
         ),
         define_asset_job(
             "full_pipeline_job", selection=AssetSelection.all(), executor_def=training_executor, tags=TRAINS,

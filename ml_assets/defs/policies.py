@@ -12,6 +12,7 @@ Who materializes what, with no human in the loop:
 | `model` | the newest `training_set` has been updated (by a run that did not already train) |
 | `evaluation_report` | `model` is updated (in the same run) |
 | `drift_report` | any day's `feature_drift` has been updated |
+| `prediction_store` (if enabled) | the newest day's `batch_predictions` is updated (in the same run) |
 
 Runs only start when nothing they read is missing or still running (for `training_set`: when
 the newest day is there; a day of the window without data is skipped). Days whose blocking
@@ -95,6 +96,10 @@ def automation_conditions(spec: PipelineSpec) -> dict[str, AutomationCondition]:
             "newest training_set updated"
         ),
         "evaluation_report": (AC.any_deps_updated().since_last_handled() & _READY).with_label("model updated"),
+        # Only the newest day goes online (an older one would not replace it anyway).
+        "prediction_store": (AC.in_latest_time_window() & AC.any_deps_updated().since_last_handled() & _READY).with_label(
+            "newest day's predictions updated"
+        ),
         # Not `_READY`: drift_report reads every day since the start date, most of which have no data.
         "drift_report": (
             _parents_updated("feature_drift").since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()

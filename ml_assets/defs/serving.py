@@ -1,0 +1,48 @@
+"""`prediction_store`: the newest day's predictions published to Redis for online lookups
+(see ml_assets/prediction_store.py). Defined only when the spec's `prediction_store.enabled`."""
+
+import pandas as pd
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from ml_assets.core.spec import PipelineSpec
+from ml_assets.prediction_store import PredictionStore, PredictionStoreError, redis_url
+
+
+def build_prediction_store(spec: PipelineSpec, daily, retry):
+    conf = spec.prediction_store
+    prefix = conf.key_prefix or spec.name
+
+    @asset(
+        retry_policy=retry,
+        partitions_def=daily,
+        group_name="scoring",
+        kinds={"redis"},
+        code_version="1",
+        description=(
+            f"The day's batch_predictions in Redis ($ML_ASSETS_REDIS_URL) under '{prefix}:predictions', one value "
+            "per entity id (its latest event): score, prediction, model_version, day. Swapped in atomically; "
+            f"expires {conf.ttl_hours:g} h after the last publish. An older day never replaces a newer one."
+        ),
+    )
+    def prediction_store(context: AssetExecutionContext, batch_predictions: pd.DataFrame) -> MaterializeResult:
+        day = context.partition_key
+        store = PredictionStore(redis_url(), prefix, conf.ttl_hours)
+
+        def progress(done: int, total: int) -> None:
+            context.log.info(f"prediction_store {day}: staged {done}/{total} entities")
+
+        try:
+            published = store.publish(batch_predictions, day, spec.columns.entity_id, spec.columns.event_time, progress)
+        except PredictionStoreError as exc:
+            # Unreachable or refused: the published set is unchanged; the retry policy retries.
+            raise Failure(description=f"prediction_store {day}: {exc}", allow_retries=True) from None
+        if not published.swapped:
+            context.log.warning(f"prediction_store {day}: not published: {published.current_day} is newer and stays online")
+        return MaterializeResult(metadata={
+            "entities": MetadataValue.int(published.rows),
+            "published": published.swapped,
+            "online_day": published.current_day,
+            "keys": f"{prefix}:predictions, {prefix}:predictions:meta",
+        })
+
+    return prediction_store
