@@ -66,6 +66,7 @@ def test_services_start_in_order_behind_health_checks():
         assert services[name]["depends_on"]["user-code"]["condition"] == "service_healthy"
         assert "deploy/workspace.yaml" in services[name]["command"]
     assert services["user-code"]["command"][:3] == ["dagster", "code-server", "start"]
+    assert all(services[name].get("init") for name in ("mlflow", *INSTANCE_USERS))
     assert "deploy/celery.yaml" in services["celery-worker"]["command"]
 
 
