@@ -227,11 +227,10 @@ def cmd_models(args) -> None:
 def cmd_lookup(args) -> None:
     import json
 
-    from ml_assets.prediction_store import PredictionStore, PredictionStoreError, redis_url
+    from ml_assets.prediction_store import PredictionStore, PredictionStoreError
 
     spec = load_spec(_spec_path(args.spec))
-    conf = spec.prediction_store
-    store = PredictionStore(redis_url(), conf.key_prefix or spec.name, conf.ttl_hours)
+    store = PredictionStore.for_spec(spec)
     try:
         values = store.lookup_many(args.entity_ids)
         meta = store.current()

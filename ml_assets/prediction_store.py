@@ -24,7 +24,11 @@ import os
 import uuid
 from dataclasses import dataclass
 
+from urllib.parse import urlsplit
+
 import pandas as pd
+
+from ml_assets.core.spec import PipelineSpec
 
 REDIS_URL_ENV = "ML_ASSETS_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -48,10 +52,18 @@ def redis_url() -> str:
     return os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
 
 
+def spec_prefix(spec: PipelineSpec) -> str:
+    """The key prefix a spec publishes under: `prediction_store.key_prefix`, else its name."""
+    return spec.prediction_store.key_prefix or spec.name
+
+
+def key_names(prefix: str) -> tuple[str, str]:
+    """(the predictions hash, its meta hash)."""
+    return f"{prefix}:predictions", f"{prefix}:predictions:meta"
+
+
 def _safe(url: str) -> str:
     """The URL without its password, for messages."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
@@ -77,9 +89,13 @@ class PredictionStore:
         import redis
 
         self.url, self.prefix, self.ttl = url, prefix, max(1, int(ttl_hours * 3600))
-        self.live = f"{prefix}:predictions"
-        self.meta = f"{prefix}:predictions:meta"
+        self.live, self.meta = key_names(prefix)
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, decode_responses=True)
+
+    @classmethod
+    def for_spec(cls, spec: PipelineSpec, url: str | None = None) -> PredictionStore:
+        """The store the spec publishes to: its `prediction_store` section, at $ML_ASSETS_REDIS_URL."""
+        return cls(url or redis_url(), spec_prefix(spec), spec.prediction_store.ttl_hours)
 
     def _call(self, what: str, fn):
         import redis

@@ -233,3 +233,21 @@ def start_mlflow_server(backend_uri: str, artifacts: str, port: int, env: dict, 
          "--backend-store-uri", backend_uri, "--artifacts-destination", artifacts],
         {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, log, port=port, timeout=90,
     )
+
+
+# The Redis server of this machine kind (loopback); override for another server.
+REDIS = os.environ.get("ML_ASSETS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture
+def redis_db() -> str:
+    """The URL of a database of its own on the Redis server (by pid, so no other client's keys
+    are touched); skips when no server answers."""
+    import redis
+
+    url = f"{REDIS}/{1 + os.getpid() % 15}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis server at {REDIS}: {exc}")
+    return url

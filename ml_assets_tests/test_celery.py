@@ -26,22 +26,6 @@ from ml_assets_tests.conftest import (
 
 pytestmark = [pytest.mark.celery, pytest.mark.redis, pytest.mark.postgres, pytest.mark.s3, pytest.mark.cli]
 DAYS = day_keys(6)
-REDIS = os.environ.get("ML_ASSETS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-
-
-@pytest.fixture
-def broker() -> str:
-    import redis
-
-    # A database of its own on the machine's Redis server, so no other client's keys are touched.
-    url = f"{REDIS}/{1 + os.getpid() % 15}"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis server at {REDIS}: {exc}")
-    return url
-
-
 def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
@@ -57,7 +41,8 @@ def _wait_ready(worker: subprocess.Popen, log: Path, timeout: float = 90) -> Non
     raise AssertionError(f"celery worker not ready after {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-def test_full_pipeline_steps_run_on_a_celery_worker(postgres_database, s3_env, broker, tmp_path, monkeypatch):
+def test_full_pipeline_steps_run_on_a_celery_worker(postgres_database, s3_env, redis_db, tmp_path, monkeypatch):
+    broker = redis_db
     client, bucket = s3_env
     spec, spec_path = small_demo_spec(
         tmp_path, landing={"uri": f"s3://{bucket}/landing/demo_churn", "format": "csv"},

@@ -19,20 +19,15 @@ from ml_assets.runner import run_days
 from ml_assets_tests.conftest import PROJECT_ROOT, VENV_BIN, day_keys, graph_steps, land_demo_days, small_demo_spec
 
 pytestmark = pytest.mark.redis
-REDIS = os.environ.get("ML_ASSETS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 @pytest.fixture
-def redis_url():
-    """A database of the machine's Redis server; afterwards only this test's keys are deleted."""
+def redis_url(redis_db):
+    """(URL, a key prefix of this test's own); afterwards only this test's keys are deleted."""
     import redis
 
-    url = f"{REDIS}/{1 + os.getpid() % 15}"
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis server at {REDIS}: {exc}")
+    url = redis_db
+    client = redis.Redis.from_url(url)
     prefix = f"mla-test-{uuid.uuid4().hex[:12]}"
     yield url, prefix
     for key in client.scan_iter(f"{prefix}*"):

@@ -50,10 +50,10 @@ def _launched(procs: list[subprocess.Popen]) -> None:
         assert proc.returncode == 0, f"{proc.args} exited {proc.returncode}:\n{out[-3000:]}"
 
 
-def _runs(pg, where: str = "") -> list[tuple[str, str, dict]]:
+def _runs(pg) -> list[tuple[str, str, dict]]:
     """(job, status, tags) of every run, read from Postgres itself."""
     with pg.cursor() as cur:
-        cur.execute("SELECT pipeline_name, status, run_body FROM runs " + where + " ORDER BY create_timestamp")
+        cur.execute("SELECT pipeline_name, status, run_body FROM runs ORDER BY create_timestamp")
         return [(job, status, json.loads(body)["tags"]) for job, status, body in cur.fetchall()]
 
 

@@ -19,7 +19,7 @@ TRAINS = {"ml_assets/trains": "true"}
 
 def build_jobs(training_executor: ExecutorDefinition, serving: bool = False):
     """`serving`: the spec publishes predictions to the online store, so scoring_job does too."""
-    scoring = SCORING | AssetSelection.assets("prediction_store") if serving else SCORING
+    scoring = (SCORING | AssetSelection.assets("prediction_store")) if serving else SCORING
     return [
         define_asset_job(
             "ingest_job", selection=INGEST,

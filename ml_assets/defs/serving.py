@@ -5,12 +5,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from ml_assets.core.spec import PipelineSpec
-from ml_assets.prediction_store import PredictionStore, PredictionStoreError, redis_url
+from ml_assets.prediction_store import PredictionStore, PredictionStoreError, key_names, spec_prefix
 
 
 def build_prediction_store(spec: PipelineSpec, daily, retry):
     conf = spec.prediction_store
-    prefix = conf.key_prefix or spec.name
+    live, _ = key_names(spec_prefix(spec))
 
     @asset(
         retry_policy=retry,
@@ -19,14 +19,14 @@ def build_prediction_store(spec: PipelineSpec, daily, retry):
         kinds={"redis"},
         code_version="1",
         description=(
-            f"The day's batch_predictions in Redis ($ML_ASSETS_REDIS_URL) under '{prefix}:predictions', one value "
+            f"The day's batch_predictions in Redis ($ML_ASSETS_REDIS_URL) under '{live}', one value "
             "per entity id (its latest event): score, prediction, model_version, day. Swapped in atomically; "
             f"expires {conf.ttl_hours:g} h after the last publish. An older day never replaces a newer one."
         ),
     )
     def prediction_store(context: AssetExecutionContext, batch_predictions: pd.DataFrame) -> MaterializeResult:
         day = context.partition_key
-        store = PredictionStore(redis_url(), prefix, conf.ttl_hours)
+        store = PredictionStore.for_spec(spec)
 
         def progress(done: int, total: int) -> None:
             context.log.info(f"prediction_store {day}: staged {done}/{total} entities")
@@ -42,7 +42,7 @@ def build_prediction_store(spec: PipelineSpec, daily, retry):
             "entities": MetadataValue.int(published.rows),
             "published": published.swapped,
             "online_day": published.current_day,
-            "keys": f"{prefix}:predictions, {prefix}:predictions:meta",
+            "keys": f"{store.live}, {store.meta}",
         })
 
     return prediction_store
