@@ -1,7 +1,7 @@
 """`ml-assets`: what Dagster's own CLI does not do.
 
     ml-assets demo [--dataset demo|diabetes|breast_cancer] [--days N] [--rows-per-day N]
-    ml-assets generate [--days N] [--rows-per-day N] [--drift-from YYYY-MM-DD] [--last-day YYYY-MM-DD]
+    ml-assets generate [--days N] [--rows-per-day N] [--drift-from DAY] [--flip-labels-from DAY] [--last-day DAY]
     ml-assets land-sklearn diabetes|breast_cancer [--days N]
     ml-assets validate-spec [PATH]
     ml-assets paths
@@ -62,16 +62,31 @@ def last_complete_day(spec: PipelineSpec) -> dt.date:
 
 
 def generate_demo(spec: PipelineSpec, days: int, rows_per_day: int, last_day: dt.date,
-                  drift_from: dt.date | None, seed: int = 7) -> list[str]:
-    from ml_assets.core.demo_data import generate_day
-    from ml_assets.storage import landing_root, write_landing_file
+                  drift_from: dt.date | None, seed: int = 7, flip_labels_from: dt.date | None = None) -> list[str]:
+    """Landing files for `days` days ending `last_day` (and their delayed labels, see write_demo_days)."""
+    dates = [last_day - dt.timedelta(days=days - 1 - i) for i in range(days)]
+    return write_demo_days(spec, dates, rows_per_day, seed=seed, drift_from=drift_from, flip_labels_from=flip_labels_from,
+                           labels_until=last_day + dt.timedelta(days=1))
+
+
+def write_demo_days(spec: PipelineSpec, dates: list[dt.date], rows_per_day: int, seed: int = 7,
+                    drift_from: dt.date | None = None, flip_labels_from: dt.date | None = None,
+                    labels_until: dt.date | None = None) -> list[str]:
+    """Demo landing files for `dates`; with a `labels` section in the spec, also their delayed label
+    files (arriving 1-3 days after their day), for arrival days up to `labels_until` (None: all)."""
+    from ml_assets.core.demo_data import delayed_labels, generate_day
+    from ml_assets.storage import labels_root, landing_root, write_landing_file
 
     landing = landing_root(spec)
     written = []
-    for i in range(days):
-        day = last_day - dt.timedelta(days=days - 1 - i)
-        df = generate_day(day, rows=rows_per_day, seed=seed, drift_from=drift_from)
+    for day in dates:
+        df = generate_day(day, rows=rows_per_day, seed=seed, drift_from=drift_from, flip_labels_from=flip_labels_from)
         written.append(str(write_landing_file(landing, day, "events", df, spec.landing.format)))
+        if spec.labels is not None:
+            # One file per (arrival day, event day): regenerating a day rewrites its own files only.
+            for arrived, labels in delayed_labels(df, day, seed, spec.labels.max_delay_days).items():
+                if labels_until is None or arrived <= labels_until:
+                    write_landing_file(labels_root(spec), arrived, f"labels-{day}", labels, spec.labels.format)
     return written
 
 
@@ -151,8 +166,13 @@ def cmd_generate(args) -> None:
     spec = load_spec(_spec_path(args.spec))
     last = dt.date.fromisoformat(args.last_day) if args.last_day else last_complete_day(spec)
     drift = dt.date.fromisoformat(args.drift_from) if args.drift_from else None
-    files = generate_demo(spec, args.days, args.rows_per_day, last, drift)
+    flip = dt.date.fromisoformat(args.flip_labels_from) if args.flip_labels_from else None
+    files = generate_demo(spec, args.days, args.rows_per_day, last, drift, flip_labels_from=flip)
     _say(f"wrote {len(files)} file(s): {files[0]} .. {files[-1]}")
+    if spec.labels is not None:
+        from ml_assets.storage import labels_root
+
+        _say(f"wrote delayed label files under {labels_root(spec)} (1-3 days after each day, up to {last + dt.timedelta(days=1)})")
 
 
 def cmd_land_sklearn(args) -> None:
@@ -280,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows-per-day", type=int, default=2000)
     p.add_argument("--last-day", help="YYYY-MM-DD (default: the newest complete day)")
     p.add_argument("--drift-from", help="YYYY-MM-DD: inject drift from this day onward")
+    p.add_argument("--flip-labels-from", help="YYYY-MM-DD: invert the label from this day onward (realized quality drops)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("land-sklearn", help="cut a dataset bundled with scikit-learn into daily landing files")

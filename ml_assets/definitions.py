@@ -17,7 +17,8 @@ from ml_assets.defs.checks import build_checks
 from ml_assets.defs.executors import executors_from_env
 from ml_assets.defs.io_managers import ModelStore, ParquetStore, ReportStore
 from ml_assets.defs.jobs import build_jobs
-from ml_assets.defs.policies import apply_policies
+from ml_assets.defs.monitoring import build_monitoring
+from ml_assets.defs.policies import apply_policies, step_retry_policy
 from ml_assets.defs.resources import MlflowRegistry
 from ml_assets.defs.schedules import build_schedules
 from ml_assets.defs.sensors import build_alert_sensor, build_automation_sensor, build_landing_sensor
@@ -42,16 +43,17 @@ def build_definitions(
     store = {"base_uri": storage_uri, "prefix": spec.name}
     mlflow = MlflowRegistry(tracking_uri=tracking_uri, experiment_name=spec.name, model_name=spec.registered_model_name)
     daily = daily_partitions(spec)
-    checks, monitoring = build_checks(spec, daily, ParquetStore(**store).base_path())
+    checks, drift = build_checks(spec, daily, ParquetStore(**store).base_path())
+    monitoring, monitoring_checks, monitoring_sensors = build_monitoring(spec, daily, step_retry_policy(spec))
     checks = [*checks, *(asset_checks or [])]
     daily_executor, training_executor = executors_from_env()
     return Definitions(
         # Automation conditions and freshness policies come from the spec's `automation`
         # section, applied here to every asset at once (see defs/policies.py).
-        assets=apply_policies([*build_assets(spec, spec_path, checks), *monitoring], spec),
-        asset_checks=checks,
+        assets=apply_policies([*build_assets(spec, spec_path, checks), *drift, *monitoring], spec),
+        asset_checks=[*checks, *monitoring_checks],
         jobs=build_jobs(training_executor, serving=spec.prediction_store.enabled),
-        sensors=[build_landing_sensor(spec, daily), build_automation_sensor(spec), build_alert_sensor(spec)],
+        sensors=[build_landing_sensor(spec, daily), *monitoring_sensors, build_automation_sensor(spec), build_alert_sensor(spec)],
         schedules=build_schedules(spec),
         # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
         # costs one set of imports, not one per step; training_job and full_pipeline_job train the

@@ -17,6 +17,7 @@ import getpass
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ import pandas as pd
 from ml_assets.storage import ml_assets_home
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+# One line per move of `champion` in the registered model's description (see set_alias).
+_HISTORY_LINE = re.compile(r"^(\S+) champion v(\S+) -> v(\S+) by (.*?): (.*)$")
 _PROFILES: dict[tuple[str, str], dict] = {}  # (tracking uri, run id) -> profile; a run's artifacts never change
 PACKAGES = ["ml-assets", "dagster", "mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "skops"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -306,6 +309,21 @@ class Registry:
             return current  # already serving: nothing to move, nothing to record
         actor = actor or os.environ.get("ML_ASSETS_ACTOR") or getpass.getuser()
         return self.set_alias(CHAMPION, str(version), f"rollback: {reason}", actor)
+
+    def champion_history(self) -> list[dict[str, str]]:
+        """Every move of `champion` recorded by `set_alias`, oldest first: at, previous, version, by,
+        reason, kind (promotion | rollback)."""
+        model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
+        events = []
+        for line in (model.description or "").splitlines():
+            if m := _HISTORY_LINE.match(line.strip()):
+                at, previous, version, by, reason = m.groups()
+                kind = "rollback" if reason.startswith("rollback:") else "promotion"
+                events.append({"at": at, "previous": previous, "version": version, "by": by, "reason": reason, "kind": kind})
+        return events
+
+    def delete_version(self, version: str) -> None:
+        self._call(f"deleting version {version}", self.client.delete_model_version, self.model_name, str(version))
 
     def versions(self) -> list[dict[str, Any]]:
         model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)

@@ -15,7 +15,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 class JobFailed(RuntimeError):
-    def __init__(self, job_name: str, day: str, result: ExecuteInProcessResult):
+    def __init__(self, job_name: str, day: str | None, result: ExecuteInProcessResult):
         self.result = result
         self.errors = [
             f"{e.step_key}: {failure_text(e.step_failure_data)}"
@@ -28,14 +28,15 @@ class JobFailed(RuntimeError):
 def run_days(
     spec: PipelineSpec,
     spec_path: str,
-    steps: Sequence[tuple[str, str]],
+    steps: Sequence[tuple[str, str | None]],
     instance: DagsterInstance,
     storage_uri: str | None = None,
     tracking_uri: str | None = None,
     asset_checks: list | None = None,
     progress: Callable | None = None,
 ) -> list[ExecuteInProcessResult]:
-    """Run each (job name, partition day) in order, in process, recorded in `instance`.
+    """Run each (job name, partition day) in order, in process, recorded in `instance` (day None: an
+    unpartitioned job such as monitoring_job).
 
     Stops at the first failure with `JobFailed`, whose message holds each failed step's error.
     The run's full log stays in the instance; the console only shows warnings.

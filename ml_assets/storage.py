@@ -231,3 +231,10 @@ def write_landing_file(landing: UPath, day: dt.date, name: str, df: pd.DataFrame
 
 def landing_root(spec: PipelineSpec) -> UPath:
     return resolve_uri(spec.landing.uri)
+
+
+def labels_root(spec: PipelineSpec) -> UPath:
+    """The delayed labels' landing location: <labels.uri>/<arrival YYYY-MM-DD>/<file>."""
+    if spec.labels is None:
+        raise ValueError(f"spec {spec.name} has no `labels` section")
+    return resolve_uri(spec.labels.uri)

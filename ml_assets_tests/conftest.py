@@ -36,7 +36,7 @@ def home(tmp_path, monkeypatch) -> Path:
     """A fresh $ML_ASSETS_HOME; no S3 or spec settings leak in from the caller's environment."""
     home = tmp_path / "home"
     monkeypatch.setenv("ML_ASSETS_HOME", str(home))
-    for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING", "ML_ASSETS_SPEC", "DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING", "ML_ASSETS_LABELS", "ML_ASSETS_SPEC", "DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(var, raising=False)
     return home
 
@@ -75,10 +75,14 @@ def day_keys(n: int, last: dt.date = LAST_DAY) -> list[str]:
     return [(last - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)]
 
 
-def land_demo_days(spec: PipelineSpec, days: list[str], rows: int = 300, landing=None) -> None:
-    from ml_assets.storage import landing_root
+def land_demo_days(spec: PipelineSpec, days: list[str], rows: int = 300, landing=None, flip_labels_from: str | None = None) -> None:
+    """Demo landing files for `days`; with the spec's `labels` section, also every delayed label file."""
+    from ml_assets.cli import write_demo_days
 
-    landing = landing or landing_root(spec)
+    if landing is None:
+        flip = dt.date.fromisoformat(flip_labels_from) if flip_labels_from else None
+        write_demo_days(spec, [dt.date.fromisoformat(d) for d in days], rows, flip_labels_from=flip)
+        return
     for day in days:
         d = dt.date.fromisoformat(day)
         write_landing_file(landing, d, "events", generate_day(d, rows=rows), spec.landing.format)

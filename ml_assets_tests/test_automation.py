@@ -166,17 +166,21 @@ def test_new_and_late_days_flow_to_predictions_only_through_passed_checks(home, 
     # Once a model exists, the day that waited for one is scored; the older days are not re-scored.
     run_days(spec, str(path), [("training_job", DAYS[-1])], instance)
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
-    assert _requested(tick) == {"batch_predictions": [DAYS[-1]]}
-    assert _materialize(defs, instance, ["batch_predictions"], DAYS[-1]).success
+    assert _requested(tick) == {"batch_predictions": [DAYS[-1]], "realized_quality": [DAYS[-1]]}, "realized quality rides along"
+    assert _materialize(defs, instance, ["batch_predictions", "realized_quality"], DAYS[-1]).success
 
     # A late file for an older day: that day is re-built and re-scored (checks ride along).
     _materialize(defs, instance, ["raw_data"], DAYS[1])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
-    assert _requested(tick) == {"features": [DAYS[1]], "feature_drift": [DAYS[1]], "batch_predictions": [DAYS[1]]}
-    _materialize(defs, instance, ["features", "feature_drift", "batch_predictions"], DAYS[1])
+    # (and the monitoring page follows the newest day's realized quality)
+    assert _requested(tick) == {"features": [DAYS[1]], "feature_drift": [DAYS[1]], "batch_predictions": [DAYS[1]],
+                                "realized_quality": [DAYS[1]], "monitoring_report": "all"}
+    _materialize(defs, instance, ["monitoring_report"])
+    tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
+    _materialize(defs, instance, ["features", "feature_drift", "batch_predictions", "realized_quality"], DAYS[1])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
     # feature_drift changed, so the monitoring page follows; nothing else.
-    assert _requested(tick) == {"drift_report": "all"}
+    assert _requested(tick) == {"monitoring_report": "all"}
 
     # A day whose raw data breaks the contract (blocking check) goes no further.
     bad = generate_day(dt.date.fromisoformat(DAYS[2]), rows=300)
@@ -233,7 +237,7 @@ def test_policies_and_default_statuses_come_from_the_spec(home, tmp_path):
     assert preds.freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=26)
     assert preds.freshness_policy.warn_window.to_timedelta() == dt.timedelta(hours=24)
     assert graph.get(AssetKey("raw_data")).automation_condition is None, "raw_data is the landing sensor's"
-    for name in ("features", "feature_drift", "batch_predictions", "training_set", "model", "evaluation_report", "drift_report"):
+    for name in ("features", "feature_drift", "batch_predictions", "training_set", "model", "evaluation_report", "realized_quality", "monitoring_report"):
         assert graph.get(AssetKey(name)).automation_condition is not None, name
     for name in ("landing_sensor", "automation_condition_sensor", "run_failure_alert_sensor"):
         assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING

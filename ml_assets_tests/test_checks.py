@@ -79,7 +79,7 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
     run_days(spec, str(path), [("ingest_job", DAYS[-2])], instance)
     job = build_definitions(spec, str(path)).resolve_job_def("monitoring_job")
     assert job.execute_in_process(instance=instance).success
-    page = storage_root() / spec.name / "drift_report"
+    page = storage_root() / spec.name / "monitoring_report"
     assert (page / "psi_over_time.png").read_bytes().startswith(b"\x89PNG")
     report = json.loads((page / "report.json").read_text())
     assert report["days"] == 2 and {(f["day"], f["feature"]) for f in report["flagged"] if f["status"] == "error"} >= {(day, "monthly_charges")}

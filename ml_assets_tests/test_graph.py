@@ -30,7 +30,7 @@ def test_definitions_load_for_the_default_spec():
 
     loaded = defs()
     keys = {k.to_user_string() for k in loaded.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift", "drift_report"}
+    assert keys == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift", "realized_quality", "monitoring_report"}
     for key in keys:
         spec = loaded.resolve_assets_def(key).specs_by_key[AssetKey(key)]
         assert spec.description and spec.group_name and spec.kinds and spec.code_version, key
@@ -195,7 +195,7 @@ def test_full_pipeline_job_runs_one_day(trained, instance):
     spec, path, days = trained
     result = run_days(spec, str(path), [("full_pipeline_job", days[-1])], instance)[0]
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift", "drift_report"}
+    assert materialized == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift", "realized_quality", "monitoring_report"}
 
 
 def test_definitions_build_for_every_spec_without_code_change(tmp_path):

@@ -56,5 +56,5 @@ def test_webserver_lists_sensors_schedules_and_automation(home, tmp_path):
     assert conditions["raw_data"] is None
     assert conditions["features"] == "day updated, checks passed"
     assert conditions["training_set"] == "retrain: cron, drift or stale model"
-    assert all(conditions[k] for k in ("batch_predictions", "model", "evaluation_report", "drift_report", "feature_drift"))
+    assert all(conditions[k] for k in ("batch_predictions", "model", "evaluation_report", "monitoring_report", "realized_quality", "feature_drift"))
     assert {k for k, a in assets.items() if a["internalFreshnessPolicy"]} == {"model", "batch_predictions"}

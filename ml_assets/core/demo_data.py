@@ -24,7 +24,10 @@ def generate_day(
     seed: int = 7,
     drift_from: dt.date | None = None,
     drift_strength: float = 1.0,
+    flip_labels_from: dt.date | None = None,
 ) -> pd.DataFrame:
+    """`flip_labels_from`: from this day on the label is inverted (the world changed: what the model
+    learned now predicts the opposite), which realized quality and its check must catch."""
     rng = np.random.default_rng([seed, day.toordinal()])
     weekend = day.weekday() >= 5
     n = int(rows * (0.7 if weekend else 1.0))
@@ -54,6 +57,8 @@ def generate_day(
         + (0.3 if weekend else 0.0)
     )
     churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    if flip_labels_from is not None and day >= flip_labels_from:
+        churned = 1 - churned
 
     start = pd.Timestamp(day, tz="UTC")
     seconds = np.sort(rng.integers(0, 86400, size=n))
@@ -72,6 +77,20 @@ def generate_day(
             "churned": churned,
         }
     )
+
+
+# Share of a day's labels that arrive 1, 2 and 3 days after the day (delayed labels).
+LABEL_DELAYS = {1: 0.6, 2: 0.25, 3: 0.15}
+
+
+def delayed_labels(day_rows: pd.DataFrame, day: dt.date, seed: int = 7, max_delay_days: int = 3) -> dict[dt.date, pd.DataFrame]:
+    """The day's labels as they would arrive later: {arrival day: customer_id, event_time, churned}.
+    Delays of 1-3 days (capped at `max_delay_days`), deterministic per (seed, day)."""
+    rng = np.random.default_rng([seed, day.toordinal(), 1])
+    delays = rng.choice(list(LABEL_DELAYS), size=len(day_rows), p=list(LABEL_DELAYS.values()))
+    delays = np.minimum(delays, max_delay_days)
+    labels = day_rows[["customer_id", "event_time", "churned"]]
+    return {day + dt.timedelta(days=int(d)): labels[delays == d].reset_index(drop=True) for d in sorted(set(delays))}
 
 
 def cut_into_days(

@@ -6,7 +6,7 @@ import base64
 import html
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +60,7 @@ class HtmlReport:
     data: dict[str, Any]
     plots: dict[str, bytes]  # file name -> PNG bytes
     html: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # file name -> data, written as Parquet
 
     @property
     def json(self) -> str:

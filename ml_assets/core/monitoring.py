@@ -1,7 +1,13 @@
-"""The drift monitoring page: per-feature PSI and KS over time, from the `feature_drift` days."""
+"""The monitoring page: one self-contained HTML page (plots embedded) and its data as Parquet.
+
+Per day: realized quality from delayed labels (and the trivial baseline), prediction volume, the
+score distribution, the model version that served, per-feature drift; and when the champion
+was promoted or rolled back. Pure: the caller passes the tables in.
+"""
 
 from __future__ import annotations
 
+import base64
 import html
 
 import pandas as pd
@@ -31,50 +37,140 @@ def _over_time(history: pd.DataFrame, metric: str, warn: float, error: float) ->
     return _png(fig)
 
 
-def drift_page(history: pd.DataFrame, spec: PipelineSpec) -> HtmlReport:
+PROMOTION_COLUMNS = ["at", "previous", "version", "by", "reason", "kind"]
+
+
+def _days(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(frame["day"])
+
+
+def _mark_events(ax, events: pd.DataFrame, label: bool = False) -> None:
+    for r in events.itertuples():
+        color = "red" if r.kind == "rollback" else "green"
+        ax.axvline(pd.Timestamp(r.at).tz_localize(None), color=color, lw=1, alpha=0.7)
+        if label:
+            ax.annotate(f"{'rollback' if r.kind == 'rollback' else 'promote'} v{r.version}", (pd.Timestamp(r.at).tz_localize(None), 1),
+                        xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=7, color=color)
+
+
+def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -> bytes:
+    """Realized quality, volume, score distribution and serving version on one shared day axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates
+    import matplotlib.pyplot as plt
+
+    metric = spec.model.metric
+    q = quality.sort_values("day")
+    x = _days(q)
+    fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True, gridspec_kw={"height_ratios": [3, 1.5, 2, 1.5]})
+    ax = axes[0]
+    if spec.labels is not None and q[metric].notna().any():
+        judged = q["labeled_rows"] >= spec.labels.min_labeled_rows
+        ax.plot(x[judged], q.loc[judged, metric], "o-", color="C0", label=f"realized {metric}")
+        ax.plot(x[~judged], q.loc[~judged, metric], "o", mfc="none", color="C0", label=f"< {spec.labels.min_labeled_rows} labels (not judged)")
+        ax.plot(x, q["baseline"], "--", color="grey", lw=1, label="baseline (constant)")
+        if spec.labels.quality_threshold is not None:
+            ax.axhline(spec.labels.quality_threshold, color="red", ls=":", lw=1, label=f"threshold {spec.labels.quality_threshold:g}")
+        ax.legend(fontsize=7, loc="lower left")
+    else:
+        ax.text(0.5, 0.5, "no labels yet" if spec.labels is not None else "no `labels` section in the spec",
+                transform=ax.transAxes, ha="center", va="center", color="grey")
+    ax.set(ylabel=metric, title="Realized quality from delayed labels")
+    _mark_events(ax, events, label=True)
+
+    axes[1].bar(x, q["predictions"], width=0.8, color="C1")
+    axes[1].set(ylabel="predictions", title="Prediction volume")
+    axes[2].fill_between(x, q["score_p10"], q["score_p90"], alpha=0.25, color="C2", label="p10-p90", step="mid")
+    axes[2].fill_between(x, q["score_p25"], q["score_p75"], alpha=0.5, color="C2", label="p25-p75", step="mid")
+    axes[2].plot(x, q["score_p50"], color="C2", label="median")
+    axes[2].set(ylabel="score", title="Score distribution")
+    axes[2].legend(fontsize=7, loc="upper left")
+    serving = q["model_version"].astype(str).str.split(",").str[-1].astype(int)
+    axes[3].step(x, serving, where="mid", color="C4")
+    axes[3].set(ylabel="version", title="Model version that served each day")
+    axes[3].set_yticks(sorted(set(serving))[-12:])
+    axes[3].set_ylim(serving.min() - 0.5, serving.max() + 0.5)
+    for a in axes[1:]:
+        _mark_events(a, events)
+    axes[3].xaxis.set_major_locator(matplotlib.dates.DayLocator(interval=max(1, len(q) // 10)))
+    axes[3].xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m-%d"))
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _fmt(x) -> str:
+    return "" if x is None or (isinstance(x, float) and pd.isna(x)) else (f"{x:.4f}" if isinstance(x, float) else html.escape(str(x)))
+
+
+def _table(frame: pd.DataFrame, columns: list[str]) -> str:
+    if frame.empty:
+        return "<p>none</p>"
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in frame[columns].itertuples(index=False))
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def monitoring_page(quality: pd.DataFrame, drift: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec,
+                    latest: dict | None = None, verdict: tuple[str, str] | None = None, registry_note: str = "") -> HtmlReport:
+    """`quality`: realized_quality rows (one per day); `drift`: feature_drift rows; `events`:
+    champion promotions and rollbacks (PROMOTION_COLUMNS); `latest`/`verdict`: the newest judged day."""
     v = spec.validation
-    history = history.sort_values(["day", "feature"]).reset_index(drop=True)
+    metric = spec.model.metric
+    quality = quality.sort_values("day").reset_index(drop=True)
+    drift = drift.sort_values(["day", "feature"]).reset_index(drop=True)
+    events = events.sort_values("at").reset_index(drop=True) if not events.empty else pd.DataFrame(columns=PROMOTION_COLUMNS)
     plots = {}
-    if not history.empty:
-        plots["psi_over_time.png"] = _over_time(history, "psi", v.drift_warn.psi, v.drift_error.psi)
-        if history["ks"].notna().any():
-            plots["ks_over_time.png"] = _over_time(history, "ks", v.drift_warn.ks, v.drift_error.ks)
-    latest_day = history["day"].max() if not history.empty else None
-    latest = history[history["day"] == latest_day] if latest_day else history
-    flagged = history[history["status"] != "ok"]
+    if not quality.empty:
+        plots["timeline.png"] = _timeline(quality, events, spec)
+    if not drift.empty:
+        plots["psi_over_time.png"] = _over_time(drift, "psi", v.drift_warn.psi, v.drift_error.psi)
+        if drift["ks"].notna().any():
+            plots["ks_over_time.png"] = _over_time(drift, "ks", v.drift_warn.ks, v.drift_error.ks)
+    flagged = drift[drift["status"] != "ok"]
     data = {
         "spec": spec.name,
-        "days": int(history["day"].nunique()),
-        "latest_day": latest_day,
+        "quality_days": int(len(quality)),
+        "drift_days": int(drift["day"].nunique()) if not drift.empty else 0,
+        "days": int(drift["day"].nunique()) if not drift.empty else 0,
+        "first_day": quality["day"].min() if not quality.empty else None,
+        "last_day": quality["day"].max() if not quality.empty else None,
+        "metric": metric,
+        "latest_judged": latest,
+        "verdict": verdict[0] if verdict else None,
+        "verdict_text": verdict[1] if verdict else None,
         "flagged": flagged[["day", "feature", "psi", "ks", "status"]].to_dict(orient="records"),
+        "promotions": events.astype(str).to_dict(orient="records"),
     }
-
-    def fmt(x):
-        return "" if pd.isna(x) else f"{x:.3f}"
-
-    rows = "".join(
-        f"<tr><td>{html.escape(r.feature)}</td><td>{fmt(r.psi)}</td><td>{fmt(r.ks)}</td><td>{r.status}</td></tr>"
-        for r in latest.itertuples()
-    )
-    flagged_rows = "".join(
-        f"<tr><td>{r.day}</td><td>{html.escape(r.feature)}</td><td>{fmt(r.psi)}</td><td>{fmt(r.ks)}</td><td>{r.status}</td></tr>"
-        for r in flagged.itertuples()
-    ) or "<tr><td colspan=5>none</td></tr>"
-    import base64
-
     imgs = "".join(f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(b).decode()}"></figure>' for n, b in plots.items())
+    status = ""
+    if verdict:
+        color = {"ok": "#2a7", "low": "#c22"}.get(verdict[0], "#888")
+        status = f'<p style="border-left:6px solid {color};padding-left:8px"><b>{verdict[0].upper()}</b>: {html.escape(verdict[1])}</p>'
+    elif spec.labels is not None:
+        status = f"<p>No day has {spec.labels.min_labeled_rows} labelled predictions yet: realized quality is not judged.</p>"
+    quality_cols = ["day", "model_version", "predictions", "labeled_rows", "label_coverage", metric, "baseline", "mean_score"]
     page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Drift: {html.escape(spec.name)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head><body>
-<h1>Feature drift: {html.escape(spec.name)}</h1>
-<p>{data['days']} day(s) measured against the champion's training reference. WARN above PSI {v.drift_warn.psi:g} / KS {v.drift_warn.ks:g};
-ERROR (the day is blocked) above PSI {v.drift_error.psi:g} / KS {v.drift_error.ks:g}.</p>
+<html><head><meta charset="utf-8"><title>Monitoring: {html.escape(spec.name)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0;font-size:90%}}
+td,th{{border:1px solid #ccc;padding:3px 6px}}img{{max-width:100%}}</style></head><body>
+<h1>Monitoring: {html.escape(spec.name)}</h1>
+{status}
+<p>{len(quality)} day(s) of predictions, {data['drift_days']} day(s) of drift figures. Realized quality uses labels that
+arrived up to {spec.labels.max_delay_days if spec.labels else '-'} day(s) after each day. Drift: WARN above PSI {v.drift_warn.psi:g} / KS {v.drift_warn.ks:g},
+ERROR (the day is blocked) above PSI {v.drift_error.psi:g} / KS {v.drift_error.ks:g}. Green lines: promotions; red: rollbacks.
+{html.escape(registry_note)}</p>
 {imgs}
-<h2>Latest day: {html.escape(str(latest_day))}</h2>
-<table><tr><th>feature</th><th>PSI</th><th>KS</th><th>status</th></tr>{rows}</table>
-<h2>Days and features flagged</h2>
-<table><tr><th>day</th><th>feature</th><th>PSI</th><th>KS</th><th>status</th></tr>{flagged_rows}</table>
+<h2>Promotions and rollbacks</h2>
+{_table(events, PROMOTION_COLUMNS)}
+<h2>Days and features flagged for drift</h2>
+{_table(flagged, ["day", "feature", "psi", "ks", "status"])}
+<h2>Per day</h2>
+{_table(quality.iloc[::-1], [c for c in quality_cols if c in quality.columns])}
+<p>Data: realized_quality.parquet, feature_drift.parquet, promotions.parquet beside this page.</p>
 </body></html>
 """
-    return HtmlReport(data=data, plots=plots, html=page)
+    tables = {"realized_quality.parquet": quality, "feature_drift.parquet": drift, "promotions.parquet": events.astype(str)}
+    return HtmlReport(data=data, plots=plots, html=page, tables=tables)

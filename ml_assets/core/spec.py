@@ -237,10 +237,15 @@ class AutomationSpec(_Strict):
     scoring_cron: str = "0 6 * * *"
     timezone: str | None = None
     retrain_on_drift: bool = True
+    # Retrain when the newest day with enough labels falls below labels.quality_threshold (the
+    # monitoring page's latest_realized_quality check fails).
+    retrain_on_quality_drop: bool = True
+    # The monitoring page is rebuilt when its data changes, and at least once a day at this time.
+    monitoring_cron: str = "0 7 * * *"
     freshness: FreshnessSpec = Field(default_factory=FreshnessSpec)
     retries: RetrySpec = Field(default_factory=RetrySpec)
 
-    _cron = field_validator("retrain_cron", "scoring_cron")(classmethod(lambda cls, v: _valid_cron(v)))
+    _cron = field_validator("retrain_cron", "scoring_cron", "monitoring_cron")(classmethod(lambda cls, v: _valid_cron(v)))
     _tz = field_validator("timezone")(classmethod(lambda cls, v: v if v is None else PartitionSpec._known_timezone(v)))
 
 
@@ -253,6 +258,41 @@ class PredictionStoreSpec(_Strict):
     ttl_hours: float = Field(default=48, gt=0)
     # Redis keys start with this (default: the pipeline's name).
     key_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class LabelsSpec(_Strict):
+    # Labels that land after the predictions (a churn, a click, a payment): files under
+    # <uri>/<arrival YYYY-MM-DD>/<any name>.<format>, each row the entity id, the event time (or only
+    # the event's day, YYYY-MM-DD) and the label, in the columns named by `columns`.
+    uri: str = Field(description="Folder or s3:// prefix holding <arrival YYYY-MM-DD>/<file> label files.")
+    format: Literal["csv", "parquet"] = "csv"
+    # Labels for day D are read from the arrival folders D .. D+max_delay_days; later ones are not
+    # counted (the day's realized quality is final once that many days have passed).
+    max_delay_days: int = Field(default=7, ge=0, le=366)
+    # Below this many labelled predictions a day's realized quality is shown but not judged.
+    min_labeled_rows: int = Field(default=100, ge=1)
+    # The worst acceptable realized value of model.metric (a floor for roc_auc, pr_auc, f1, r2; a
+    # ceiling for log_loss, rmse, mae). None: the model must beat the day's trivial baseline.
+    quality_threshold: float | None = None
+
+
+class RetentionSpec(_Strict):
+    # Partitions of raw_data, features, training_set and batch_predictions older than this many days
+    # (before the newest complete day) are deleted by retention_job. None: keep everything.
+    days: int | None = Field(default=None, ge=1)
+    # Registered model versions created more than this many days ago are deleted. None: keep all.
+    model_version_days: int | None = Field(default=None, ge=1)
+    # The newest N versions are always kept, whatever their age (rollback targets).
+    keep_model_versions: int = Field(default=5, ge=1)
+    # When retention_schedule runs (in automation.timezone); it starts RUNNING once days or
+    # model_version_days is set.
+    cron: str = "30 4 * * *"
+
+    _cron = field_validator("cron")(classmethod(lambda cls, v: _valid_cron(v)))
+
+    @property
+    def enabled(self) -> bool:
+        return self.days is not None or self.model_version_days is not None
 
 
 class PipelineSpec(_Strict):
@@ -270,6 +310,8 @@ class PipelineSpec(_Strict):
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     automation: AutomationSpec = Field(default_factory=AutomationSpec)
     prediction_store: PredictionStoreSpec = Field(default_factory=PredictionStoreSpec)
+    labels: LabelsSpec | None = None
+    retention: RetentionSpec = Field(default_factory=RetentionSpec)
     seed: int = 0
 
     @model_validator(mode="after")
@@ -293,6 +335,15 @@ class PipelineSpec(_Strict):
             )
         if self.is_classification and self.task.positive_label is None:
             raise ValueError("task.positive_label: required for binary_classification")
+        if (keep := self.retention.days) is not None:
+            # The next training window and the days whose labels may still land must survive.
+            need = max(self.training.window_days, (self.labels.max_delay_days + 1) if self.labels else 0)
+            if keep < need:
+                raise ValueError(
+                    f"retention.days: {keep} would delete data still needed: keep at least {need} days "
+                    f"(training.window_days {self.training.window_days}"
+                    + (f", labels.max_delay_days {self.labels.max_delay_days} + 1)" if self.labels else ")")
+                )
         from sklearn.base import is_classifier, is_regressor
 
         for i, cand in enumerate(self.model.candidates):

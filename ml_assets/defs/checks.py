@@ -13,7 +13,6 @@ Every result (GX's validation JSON, or the drift table) is written beside the pa
 `<store>/<spec>/validation/<asset>/<day>/<check>.json`.
 """
 
-import base64
 import json
 import warnings
 
@@ -23,7 +22,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    AssetIn,
     MetadataValue,
     PreviewWarning,
     asset,
@@ -31,9 +29,7 @@ from dagster import (
 )
 from upath import UPath
 
-from ml_assets.core.evaluation import HtmlReport
 from ml_assets.core.features import build_features
-from ml_assets.core.monitoring import drift_page
 from ml_assets.core.expectations import features_suite, raw_suite, statistics_suite, validate
 from ml_assets.core.profile import drift_of, drift_status, feature_drift
 from ml_assets.core.spec import PipelineSpec
@@ -205,26 +201,5 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
         context.add_output_metadata({"drifting_features": MetadataValue.json(table.loc[table["status"] != "ok", "feature"].tolist())})
         return table
 
-    @asset(
-        retry_policy=retry,
-        group_name="monitoring",
-        kinds={"html"},
-        io_manager_key="report_io_manager",
-        code_version="1",
-        ins={"feature_drift": AssetIn(metadata={"allow_missing_partitions": True})},
-        description="The drift monitoring page: per-feature PSI and KS over every measured day, with the flagged days. HTML + PNG.",
-    )
-    def drift_report(context: AssetExecutionContext, feature_drift: dict[str, pd.DataFrame]) -> HtmlReport:
-        days = [df for df in feature_drift.values() if df is not None and not df.empty]
-        history = pd.concat(days, ignore_index=True) if days else pd.DataFrame(columns=DRIFT_COLUMNS)
-        page = drift_page(history, spec)
-        plot = page.plots.get("psi_over_time.png")
-        context.add_output_metadata({
-            "days": page.data["days"],
-            "flagged": MetadataValue.int(len(page.data["flagged"])),
-            **({"psi_over_time": MetadataValue.md(f"![psi](data:image/png;base64,{base64.b64encode(plot).decode()})")} if plot else {}),
-        })
-        return page
-
     checks = [raw_data_contract, features_contract, features_statistics, features_drift, batch_predictions_drift]
-    return checks, [feature_drift_daily, drift_report]
+    return checks, [feature_drift_daily]

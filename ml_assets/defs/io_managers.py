@@ -77,13 +77,16 @@ class ModelIOManager(UPathIOManager):
 
 
 class ReportIOManager(UPathIOManager):
-    """A report is a folder: report.json, report.html (self-contained) and the plots as PNG."""
+    """A report is a folder: report.json, report.html (self-contained), the plots as PNG and its data
+    tables as Parquet."""
 
     extension = ""
 
     def dump_to_path(self, context: OutputContext, obj: HtmlReport, path: UPath) -> None:
         for name, png in obj.plots.items():
             atomic_write_bytes(path / name, png)
+        for name, table in obj.tables.items():
+            atomic_write_bytes(path / name, parquet_bytes(table))
         atomic_write_bytes(path / "report.html", obj.html.encode())
         # JSON last: its presence means the report is complete.
         atomic_write_bytes(path / "report.json", obj.json.encode())

@@ -9,7 +9,7 @@ from ml_assets.registry import RegistryError
 
 INGEST = AssetSelection.assets("raw_data", "features", "feature_drift")
 TRAINING = AssetSelection.assets("training_set", "model", "evaluation_report")
-SCORING = AssetSelection.assets("raw_data", "features", "feature_drift", "batch_predictions")
+SCORING = AssetSelection.assets("raw_data", "features", "feature_drift", "batch_predictions", "realized_quality")
 
 
 # The run queue allows one run with this tag at a time (dagster.yaml, deploy/dagster.yaml): two
@@ -34,15 +34,15 @@ def build_jobs(training_executor: ExecutorDefinition, serving: bool = False):
         ),
         define_asset_job(
             "scoring_job", selection=scoring,
-            description="Score one day with the champion: raw_data -> features (+ feature_drift) -> batch_predictions (-> prediction_store), with their checks.",
+            description="Score one day with the champion: raw_data -> features (+ feature_drift) -> batch_predictions (-> prediction_store) -> realized_quality, with their checks.",
         ),
         define_asset_job(
             "full_pipeline_job", selection=AssetSelection.all(), executor_def=training_executor, tags=TRAINS,
             description="The whole graph for one day (earlier days of the training window must already be ingested).",
         ),
         define_asset_job(
-            "monitoring_job", selection=AssetSelection.assets("drift_report"),
-            description="Rebuild the drift monitoring page from every day's feature_drift.",
+            "monitoring_job", selection=AssetSelection.assets("monitoring_report"),
+            description="Rebuild the monitoring page from every day's realized_quality and feature_drift, and the registry's history.",
         ),
         rollback_job,
     ]

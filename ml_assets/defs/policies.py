@@ -8,11 +8,12 @@ Who materializes what, with no human in the loop:
 | `raw_data` | the landing sensor sees new or rewritten files for the day (`sensors.py`) |
 | `features`, `feature_drift` | that day's `raw_data` is updated and its blocking checks passed |
 | `batch_predictions` | that day's `features` is updated and its blocking checks passed (also in the same run); the latest day again when its freshness fails |
-| `training_set` (newest day) | the retraining cron passes; a blocking drift check fails on a day of the window (`retrain_on_drift`); `model` fails its freshness |
+| `training_set` (newest day) | the retraining cron passes; a blocking drift check fails on a day of the window (`retrain_on_drift`); the newest judged day's realized quality drops below the threshold (`retrain_on_quality_drop`); `model` fails its freshness |
 | `model` | the newest `training_set` has been updated (by a run that did not already train) |
 | `evaluation_report` | `model` is updated (in the same run) |
-| `drift_report` | any day's `feature_drift` has been updated |
 | `prediction_store` (if enabled) | the newest day's `batch_predictions` is updated (in the same run) |
+| `realized_quality` | that day's `batch_predictions` is updated (in the same run); the labels sensor sees new labels for the day |
+| `monitoring_report` | any day's `feature_drift` or `realized_quality` has been updated; the daily `monitoring_cron` passes |
 
 Runs only start when nothing they read is missing or still running (for `training_set`: when
 the newest day is there; a day of the window without data is skipped). Days whose blocking
@@ -36,6 +37,7 @@ from ml_assets.core.spec import PipelineSpec
 
 AC = AutomationCondition
 DRIFT_CHECK = AssetCheckKey(AssetKey("features"), "features_drift")
+QUALITY_CHECK = AssetCheckKey(AssetKey("monitoring_report"), "latest_realized_quality")
 
 
 def step_retry_policy(spec: PipelineSpec) -> RetryPolicy | None:
@@ -74,6 +76,12 @@ def automation_conditions(spec: PipelineSpec) -> dict[str, AutomationCondition]:
         retrain = retrain | AC.any_deps_match(drift_failed.newly_true()).allow(AssetSelection.assets("features")).with_label(
             "drift check failed on a window day"
         )
+    if spec.automation.retrain_on_quality_drop and spec.labels is not None:
+        # The page is unpartitioned, so its check maps to every training_set day; the newest is kept below.
+        quality_failed = AC.any_checks_match(AC.check_failed()).allow(AssetSelection.checks(QUALITY_CHECK))
+        retrain = retrain | AC.asset_matches("monitoring_report", quality_failed.newly_true()).with_label(
+            "realized quality dropped"
+        )
 
     # Days of the window without data are skipped by training_set; the newest one must be there.
     newest_day_ready = (
@@ -100,10 +108,13 @@ def automation_conditions(spec: PipelineSpec) -> dict[str, AutomationCondition]:
         "prediction_store": (AC.in_latest_time_window() & AC.any_deps_updated().since_last_handled() & _READY).with_label(
             "newest day's predictions updated"
         ),
-        # Not `_READY`: drift_report reads every day since the start date, most of which have no data.
-        "drift_report": (
-            _parents_updated("feature_drift").since_last_handled() & ~AC.any_deps_in_progress() & ~AC.in_progress()
-        ).with_label("feature_drift updated"),
+        "realized_quality": (AC.any_deps_updated().since_last_handled() & _READY).with_label("the day's predictions updated"),
+        # Not `_READY`: the page reads every day since the start date, most of which have no data.
+        "monitoring_report": (
+            (_parents_updated("feature_drift", "realized_quality") | AC.cron_tick_passed(spec.automation.monitoring_cron, tz)).since_last_handled()
+            & ~AC.any_deps_in_progress()
+            & ~AC.in_progress()
+        ).with_label("monitoring data updated, or daily"),
     }
 
 

@@ -1,0 +1,269 @@
+"""Monitoring after the model ships: `realized_quality` (each day's predictions joined with the
+labels that arrived later), its checks, the labels sensor, and `monitoring_report`, the page.
+
+| asset / check | what |
+|---|---|
+| `realized_quality` (daily) | the day's volume, score quantiles, serving version; realized metric and baseline where labels arrived |
+| `realized_quality_threshold` (check, per day) | ERROR when a day with enough labels is below `labels.quality_threshold` (or no better than the baseline) |
+| `monitoring_report` | the page: HTML with plots + the data as Parquet |
+| `latest_realized_quality` (check on the page) | the newest judged day is below the threshold: a retraining trigger (`policies.py`) |
+"""
+
+import base64
+import datetime as dt
+import warnings
+
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetSelection,
+    DefaultSensorStatus,
+    MetadataValue,
+    PreviewWarning,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    asset,
+    asset_check,
+    sensor,
+)
+from upath import UPath
+
+from ml_assets.arrivals import Cursor, list_landed, listing_since, new_files, run_key
+from ml_assets.core.evaluation import HtmlReport
+from ml_assets.core.monitoring import PROMOTION_COLUMNS, monitoring_page
+from ml_assets.core.quality import DAY, judge, labels_for_day, latest_judged, parse_labels, realized_quality
+from ml_assets.core.schema import SchemaError
+from ml_assets.core.spec import PipelineSpec
+from ml_assets.defs.resources import MlflowRegistry
+from ml_assets.registry import RegistryError
+from ml_assets.storage import LandingError, day_folder, labels_root, list_landing_files, quarantine_file, read_landing_file
+
+REALIZED_QUALITY = AssetKey("realized_quality")
+DRIFT_COLUMNS = ["day", "feature", "kind", "psi", "ks", "status", "reference_version"]
+
+
+def read_label_arrivals(spec: PipelineSpec, day: str, log) -> tuple[dict[str, pd.DataFrame], list[str], list[dict]]:
+    """Parsed label files from the arrival folders day .. day+max_delay_days. A file that breaks the
+    contract is moved to <labels>/_quarantine/<arrival>/ with its reason (never deleted)."""
+    root = labels_root(spec)
+    if not root.exists():
+        log.info(f"the labels location {root} does not exist yet: no labels for {day}")
+        return {}, [], []
+    first = dt.date.fromisoformat(day)
+    arrivals, read, quarantined = {}, [], []
+    for offset in range(spec.labels.max_delay_days + 1):
+        arrival = (first + dt.timedelta(days=offset)).isoformat()
+        if not day_folder(root, arrival).exists():
+            continue
+        try:
+            files, _ = list_landing_files(root, arrival, spec.labels.format)
+        except LandingError as exc:
+            log.warning(f"labels {arrival}: {exc}")
+            continue
+        frames = []
+        for path in files:
+            try:
+                frames.append(parse_labels(read_landing_file(path, spec.labels.format), spec, str(path)))
+                read.append(str(path))
+            except (SchemaError, LandingError) as exc:
+                dest = quarantine_file(root, arrival, path, str(exc))
+                log.warning(f"quarantined label file {path} -> {dest}: {exc}")
+                quarantined.append({"file": str(path), "quarantined_to": str(dest), "reason": str(exc)})
+        if frames:
+            arrivals[arrival] = pd.concat(frames, ignore_index=True)
+    return arrivals, read, quarantined
+
+
+def build_monitoring(spec: PipelineSpec, daily, retry):
+    """The monitoring assets and checks; `sensors` holds the labels sensor when the spec has labels."""
+    labels = spec.labels
+    metric = spec.model.metric
+
+    @asset(
+        name="realized_quality",
+        retry_policy=retry,
+        partitions_def=daily,
+        group_name="monitoring",
+        kinds={"pandas", "parquet"},
+        code_version=f"1-{spec.section_hash('labels', 'model', 'columns')}",
+        description=(
+            "One row per day: the day's batch_predictions (volume, score quantiles, the model version that served) "
+            f"joined by entity id and event day with the labels that arrived for it up to {labels.max_delay_days if labels else 0} "
+            f"day(s) later: realized {metric} and the trivial baseline's. Re-materialized when more labels arrive."
+        ),
+    )
+    def realized_quality_daily(context: AssetExecutionContext, batch_predictions: pd.DataFrame) -> pd.DataFrame:
+        day = context.partition_key
+        arrivals, read, quarantined = read_label_arrivals(spec, day, context.log) if labels else ({}, [], [])
+        empty = pd.DataFrame({spec.columns.entity_id: pd.Series(dtype="object"), spec.columns.label: pd.Series(dtype="float64")})
+        found, counts = labels_for_day(arrivals, day, spec) if labels else (empty, {"label_rows": 0, "duplicates": 0})
+        row = realized_quality(batch_predictions, found, spec, day)
+        last_arrival = (dt.date.fromisoformat(day) + dt.timedelta(days=labels.max_delay_days)) if labels else dt.date.fromisoformat(day)
+        row["labels_final"] = bool(labels) and dt.date.today() > last_arrival
+        row["label_files"] = len(read)
+        verdict, why = judge(row, spec) if labels else ("no_labels", "no `labels` section in the spec")
+        row["verdict"] = verdict
+        context.log.info(why)
+        context.add_output_metadata({
+            "labeled_rows": MetadataValue.int(row["labeled_rows"]),
+            "label_coverage": MetadataValue.float(row["label_coverage"]),
+            metric: MetadataValue.float(float(row[metric])) if pd.notna(row[metric]) else MetadataValue.text("n/a"),
+            "baseline": MetadataValue.float(float(row["baseline"])) if pd.notna(row["baseline"]) else MetadataValue.text("n/a"),
+            "verdict": verdict,
+            "label_files": MetadataValue.json(read),
+            "duplicate_labels": MetadataValue.int(counts["duplicates"]),
+            "quarantined": MetadataValue.json(quarantined),
+            "labels_final": row["labels_final"],
+        })
+        return pd.DataFrame([row])
+
+    @asset(
+        retry_policy=retry,
+        group_name="monitoring",
+        kinds={"html", "parquet"},
+        io_manager_key="report_io_manager",
+        code_version="1",
+        ins={
+            "feature_drift": AssetIn(metadata={"allow_missing_partitions": True}),
+            "realized_quality": AssetIn(key=REALIZED_QUALITY, metadata={"allow_missing_partitions": True}),
+        },
+        description=(
+            "The monitoring page (report.html, self-contained): realized quality per day with its baseline, "
+            "prediction volume, score distribution, serving model version, per-feature drift (PSI, KS), and "
+            "promotions/rollbacks; the data beside it as Parquet."
+        ),
+    )
+    def monitoring_report(
+        context: AssetExecutionContext,
+        feature_drift: dict[str, pd.DataFrame],
+        realized_quality: dict[str, pd.DataFrame],
+        mlflow: MlflowRegistry,
+    ) -> HtmlReport:
+        drift_days = [df for df in feature_drift.values() if df is not None and not df.empty]
+        drift = pd.concat(drift_days, ignore_index=True) if drift_days else pd.DataFrame(columns=DRIFT_COLUMNS)
+        quality_days = [df for df in realized_quality.values() if df is not None and not df.empty]
+        quality = pd.concat(quality_days, ignore_index=True) if quality_days else pd.DataFrame(
+            columns=["day", "model_version", "predictions", "labeled_rows", metric, "baseline"])
+        note = ""
+        try:
+            events = pd.DataFrame(mlflow.registry().champion_history(), columns=PROMOTION_COLUMNS)
+        except RegistryError as exc:
+            context.log.warning(f"promotions and rollbacks left out: {exc}")
+            events, note = pd.DataFrame(columns=PROMOTION_COLUMNS), f"(Promotions unavailable: {exc})"
+        latest = latest_judged(quality, spec) if labels and not quality.empty else None
+        verdict = judge(latest, spec) if latest else None
+        page = monitoring_page(quality, drift, events, spec, latest=latest, verdict=verdict, registry_note=note)
+        timeline = page.plots.get("timeline.png")
+        context.add_output_metadata({
+            "days": MetadataValue.int(len(quality)),
+            "drift_days": page.data["drift_days"],
+            "flagged": MetadataValue.int(len(page.data["flagged"])),
+            "promotions": MetadataValue.int(len(events)),
+            "verdict": page.data["verdict"] or "not judged",
+            **({"timeline": MetadataValue.md(f"![timeline](data:image/png;base64,{base64.b64encode(timeline).decode()})")} if timeline else {}),
+        })
+        return page
+
+    assets = [realized_quality_daily, monitoring_report]
+    if labels is None:
+        return assets, [], []
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)
+
+        @asset_check(retry_policy=retry, asset=REALIZED_QUALITY, blocking=False, partitions_def=daily,
+                     description=f"ERROR when a day with at least labels.min_labeled_rows labelled predictions has realized {metric} "
+                                 "below labels.quality_threshold (or, without one, no better than the trivial baseline).")
+        def realized_quality_threshold(context: AssetCheckExecutionContext, realized_quality: pd.DataFrame) -> AssetCheckResult:
+            row = realized_quality.iloc[0].to_dict()
+            verdict, why = judge(row, spec)
+            return AssetCheckResult(
+                passed=verdict != "low",
+                severity=AssetCheckSeverity.ERROR if verdict == "low" else AssetCheckSeverity.WARN,
+                description=why,
+                metadata={"verdict": verdict, "labeled_rows": MetadataValue.int(int(row["labeled_rows"]))},
+            )
+
+    @asset_check(retry_policy=retry, asset="monitoring_report", blocking=False,
+                 description="The newest day with enough labels is below the realized-quality threshold. A failure "
+                             "triggers retraining (automation.retrain_on_quality_drop).")
+    def latest_realized_quality(monitoring_report: dict) -> AssetCheckResult:
+        verdict = monitoring_report.get("verdict")
+        return AssetCheckResult(
+            passed=verdict != "low",
+            severity=AssetCheckSeverity.ERROR if verdict == "low" else AssetCheckSeverity.WARN,
+            description=monitoring_report.get("verdict_text") or "no day has enough labels to judge yet",
+            metadata={"verdict": verdict or "not judged",
+                      "day": str((monitoring_report.get("latest_judged") or {}).get("day", ""))},
+        )
+
+    return assets, [realized_quality_threshold, latest_realized_quality], [build_labels_sensor(spec, daily)]
+
+
+def _event_days_of(root: UPath, key: str, spec: PipelineSpec) -> set[str]:
+    frame = parse_labels(read_landing_file(root / key, spec.labels.format), spec, str(root / key))
+    return set(frame[DAY])
+
+
+def build_labels_sensor(spec: PipelineSpec, daily):
+    labels = spec.labels
+    first_day = spec.partitions.start_date.isoformat()
+
+    @sensor(
+        name="labels_sensor",
+        target=AssetSelection.assets(REALIZED_QUALITY),
+        minimum_interval_seconds=spec.automation.landing_sensor_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING if spec.automation.enabled else DefaultSensorStatus.STOPPED,
+        description=(
+            f"Watches {labels.uri} (<arrival YYYY-MM-DD>/*.{labels.format}) and re-materializes realized_quality for "
+            f"each scored day that new label files hold labels for (up to {labels.max_delay_days} day(s) late)."
+        ),
+    )
+    def labels_sensor(context: SensorEvaluationContext):
+        root = labels_root(spec)
+        cursor = Cursor.from_json(context.cursor)
+        lookback = spec.automation.landing_lookback_seconds
+        try:
+            listed = list_landed(root, labels.format, since=listing_since(cursor, lookback))
+        except FileNotFoundError as exc:
+            return SensorResult(skip_reason=SkipReason(f"{exc}: no labels yet"), cursor=context.cursor)
+        fresh, next_cursor = new_files(listed, cursor, lookback)
+        scored = set(context.instance.get_materialized_partitions(AssetKey("batch_predictions")))
+        last_day = daily.get_last_partition_key()
+        days: dict[str, list] = {}
+        notes = []
+        for f in fresh:
+            try:
+                event_days = _event_days_of(root, f.key, spec)
+            except (SchemaError, LandingError) as exc:
+                notes.append(f"{f.key}: unreadable, realized_quality will quarantine it: {exc}")
+                continue
+            earliest = (dt.date.fromisoformat(f.day) - dt.timedelta(days=labels.max_delay_days)).isoformat()
+            late = {d for d in event_days if d < earliest}
+            if late:
+                notes.append(f"{f.key}: labels for {len(late)} day(s) more than {labels.max_delay_days} day(s) late, not counted")
+            for d in event_days - late:
+                if first_day <= d and (last_day is not None and d <= last_day):
+                    days.setdefault(d, []).append(f)
+        requests = []
+        for day, files in sorted(days.items()):
+            if day not in scored:
+                notes.append(f"{day}: labels arrived, but the day is not scored yet (realized_quality follows its predictions)")
+                continue
+            requests.append(RunRequest(run_key=f"labels-{run_key(day, files)}", partition_key=day,
+                                       tags={"ml_assets/trigger": "labels_sensor"}))
+            notes.append(f"{day}: {len(files)} new label file(s)")
+        for note in notes:
+            context.log.info(note)
+        if not requests:
+            return SensorResult(skip_reason=SkipReason("; ".join(notes) or "no new label files"), cursor=next_cursor.to_json())
+        return SensorResult(run_requests=requests, cursor=next_cursor.to_json())
+
+    return labels_sensor
