@@ -7,6 +7,7 @@
     ml-assets paths
     ml-assets rollback --to VERSION --reason TEXT
     ml-assets models
+    ml-assets retention [--dry-run]
     ml-assets mlflow-ui [--port 5000]
     ml-assets ui
 
@@ -226,6 +227,38 @@ def cmd_rollback(args) -> None:
     _say("The next scoring run (scoring_job, or batch_predictions) uses it.")
 
 
+def cmd_retention(args) -> None:
+    """Plan retention and print it; without --dry-run, carry it out (files and check results, an
+    observation per deleted partition in the Dagster instance, model versions)."""
+    from dagster import DagsterInstance
+
+    from ml_assets import retention
+    from ml_assets.registry import RegistryError
+    from ml_assets.storage import storage_root
+
+    spec = load_spec(_spec_path(args.spec))
+    if not spec.retention.enabled:
+        _say("retention is off: set retention.days and/or retention.model_version_days in the spec; nothing to do")
+        return
+    registry = _registry(args.spec)
+    base = storage_root() / spec.name
+    try:
+        decisions = retention.plan(spec, base, registry, last_complete_day(spec).isoformat())
+    except RegistryError as exc:
+        raise SystemExit(f"error: cannot read the registry, nothing deleted: {exc}") from None
+    for line in retention.describe(decisions):
+        _say(line)
+    if args.dry_run:
+        _say("dry run: nothing deleted")
+        return
+    ensure_dagster_home()
+    try:
+        done = retention.apply(decisions, base, registry, DagsterInstance.get().report_runless_asset_event, _say)
+    except RegistryError as exc:
+        raise SystemExit(f"error: stopped at a model version (everything listed before it is deleted): {exc}") from None
+    _say(f"deleted {len(done)}")
+
+
 def cmd_models(args) -> None:
     from ml_assets.registry import RegistryError
 
@@ -322,6 +355,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--reason", required=True, help="why (recorded on the version and in the model's history)")
     p.add_argument("--spec", help="spec file (default: $ML_ASSETS_SPEC or specs/demo.yaml)")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("retention", help="delete partitions and model versions older than the spec's retention")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (what goes, what stays and why); delete nothing")
+    p.add_argument("--spec", help="spec file (default: $ML_ASSETS_SPEC or specs/demo.yaml)")
+    p.set_defaults(func=cmd_retention)
 
     p = sub.add_parser("models", help="list the registered model's versions, aliases and champion history")
     p.add_argument("--spec", help="spec file (default: $ML_ASSETS_SPEC or specs/demo.yaml)")

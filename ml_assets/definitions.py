@@ -20,6 +20,7 @@ from ml_assets.defs.jobs import build_jobs
 from ml_assets.defs.monitoring import build_monitoring
 from ml_assets.defs.policies import apply_policies, step_retry_policy
 from ml_assets.defs.resources import MlflowRegistry
+from ml_assets.defs.retention import build_retention
 from ml_assets.defs.schedules import build_schedules
 from ml_assets.defs.sensors import build_alert_sensor, build_automation_sensor, build_landing_sensor
 
@@ -47,14 +48,15 @@ def build_definitions(
     monitoring, monitoring_checks, monitoring_sensors = build_monitoring(spec, daily, step_retry_policy(spec))
     checks = [*checks, *(asset_checks or [])]
     daily_executor, training_executor = executors_from_env()
+    retention_job, retention_schedule = build_retention(spec, daily, ParquetStore(**store).base_path())
     return Definitions(
         # Automation conditions and freshness policies come from the spec's `automation`
         # section, applied here to every asset at once (see defs/policies.py).
         assets=apply_policies([*build_assets(spec, spec_path, checks), *drift, *monitoring], spec),
         asset_checks=[*checks, *monitoring_checks],
-        jobs=build_jobs(training_executor, serving=spec.prediction_store.enabled),
+        jobs=[*build_jobs(training_executor, serving=spec.prediction_store.enabled), retention_job],
         sensors=[build_landing_sensor(spec, daily), *monitoring_sensors, build_automation_sensor(spec), build_alert_sensor(spec)],
-        schedules=build_schedules(spec),
+        schedules=[*build_schedules(spec), retention_schedule],
         # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
         # costs one set of imports, not one per step; training_job and full_pipeline_job train the
         # candidates in parallel processes. ML_ASSETS_EXECUTOR=celery sends every step to Celery

@@ -336,6 +336,7 @@ class Registry:
                 "version": str(mv.version),
                 "aliases": sorted(aliases.get(str(mv.version), [])),
                 "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M"),
+                "created_ms": int(mv.creation_timestamp),
                 "run_id": mv.run_id,
                 "tags": dict(mv.tags),
             })

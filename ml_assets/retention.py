@@ -1,0 +1,90 @@
+"""Retention, carried out: list what is stored, ask the registry what the champion and challenger
+need, plan (core/retention.py), then delete: the Parquet files with their check results, and
+registered model versions. Used by `retention_job` and `ml-assets retention`.
+
+Dagster's open-source event log storages (SQLite, Postgres) cannot wipe single partitions' records,
+so each deleted partition gets an asset observation `retention: deleted` instead: the asset's
+partition history in the UI shows when and why its data went.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from upath import UPath
+
+from ml_assets.core.retention import RETAINED_ASSETS, Decision, Protected, plan_retention
+from ml_assets.core.spec import PipelineSpec
+from ml_assets.registry import CHALLENGER, CHAMPION, Registry
+
+
+def stored_partitions(base: UPath) -> dict[str, list[str]]:
+    """Days with a stored Parquet file, per retained asset (`<base>/<asset>/<day>.parquet`)."""
+    found = {}
+    for asset in RETAINED_ASSETS:
+        folder = base / asset
+        try:
+            names = [p.name for p in folder.iterdir()]
+        except (FileNotFoundError, NotADirectoryError):
+            names = []
+        found[asset] = sorted(n.removesuffix(".parquet") for n in names if n.endswith(".parquet") and not n.startswith("."))
+    return found
+
+
+def protected_versions(registry: Registry) -> list[Protected]:
+    out = []
+    for alias in (CHAMPION, CHALLENGER):
+        version = registry.alias_version(alias)
+        if version is None:
+            continue
+        tags = next((v["tags"] for v in registry.versions() if v["version"] == version), {})
+        out.append(Protected(alias, version, tags.get("window_first_day"), tags.get("window_last_day")))
+    return out
+
+
+def plan(spec: PipelineSpec, base: UPath, registry: Registry, newest_day: str, now: dt.datetime | None = None) -> list[Decision]:
+    versions = registry.versions() if spec.retention.model_version_days is not None else []
+    return plan_retention(spec, newest_day, stored_partitions(base), versions, protected_versions(registry),
+                          now or dt.datetime.now(dt.UTC))
+
+
+def describe(decisions: list[Decision]) -> list[str]:
+    """One line per decision, deletions first, then what stays and why."""
+    order = sorted(decisions, key=lambda d: (d.action != "delete", d.kind, d.name, d.key))
+    deleted = sum(d.action == "delete" for d in decisions)
+    lines = [f"{deleted} to delete, {len(decisions) - deleted} old enough but kept"]
+    lines += [f"  {d.action:6} {d.kind} {d.name} {d.key}: {d.reason}" for d in order]
+    return lines
+
+
+def observation(d: Decision):
+    """The asset observation recorded for a deleted partition."""
+    from dagster import AssetObservation
+
+    return AssetObservation(asset_key=d.name, partition=d.key, metadata={"retention": "deleted", "reason": d.reason})
+
+
+def apply(decisions: list[Decision], base: UPath, registry: Registry, record: Callable | None,
+          log: Callable[[str], None]) -> list[Decision]:
+    """Delete what the plan says, in order: a failure stops with everything before it done and
+    reported, nothing after it touched. `record(observation)` stores each deleted partition's
+    observation. Returns what was deleted."""
+    done = []
+    deletions = [d for d in decisions if d.action == "delete"]
+    for i, d in enumerate(deletions, start=1):
+        if d.kind == "partition":
+            path = base / d.name / f"{d.key}.parquet"
+            if path.exists():
+                path.fs.rm(path.path)
+            results = base / "validation" / d.name / d.key
+            if results.exists():
+                results.fs.rm(results.path, recursive=True)
+            if record is not None:
+                record(observation(d))
+        else:
+            registry.delete_version(d.key)
+        done.append(d)
+        if i % 50 == 0 or i == len(deletions):
+            log(f"retention: deleted {i}/{len(deletions)}")
+    return done
