@@ -45,7 +45,7 @@ def build_definitions(
     mlflow = MlflowRegistry(tracking_uri=tracking_uri, experiment_name=spec.name, model_name=spec.registered_model_name)
     daily = daily_partitions(spec)
     checks, drift = build_checks(spec, daily, ParquetStore(**store).base_path())
-    monitoring, monitoring_checks, monitoring_sensors = build_monitoring(spec, daily, step_retry_policy(spec))
+    monitoring, monitoring_checks, monitoring_sensors = build_monitoring(spec, daily, step_retry_policy(spec), ParquetStore(**store).base_path())
     checks = [*checks, *(asset_checks or [])]
     daily_executor, training_executor = executors_from_env()
     retention_job, retention_schedule = build_retention(spec, daily, ParquetStore(**store).base_path())

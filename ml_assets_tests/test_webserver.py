@@ -48,13 +48,15 @@ def test_webserver_lists_sensors_schedules_and_automation(home, tmp_path):
         stop_process(proc)
     (repo,) = data["data"]["repositoriesOrError"]["nodes"]
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
-    assert sensors == {"landing_sensor": "RUNNING", "automation_condition_sensor": "RUNNING", "run_failure_alert_sensor": "RUNNING"}
+    assert sensors == {"landing_sensor": "RUNNING", "labels_sensor": "RUNNING", "automation_condition_sensor": "RUNNING",
+                       "run_failure_alert_sensor": "RUNNING"}
     schedules = {s["name"]: (s["cronSchedule"], s["executionTimezone"], s["scheduleState"]["status"]) for s in repo["schedules"]}
-    assert schedules == {"retraining_schedule": ("0 3 * * 1", "UTC", "STOPPED"), "scoring_schedule": ("0 6 * * *", "UTC", "STOPPED")}
+    assert schedules == {"retraining_schedule": ("0 3 * * 1", "UTC", "STOPPED"), "scoring_schedule": ("0 6 * * *", "UTC", "STOPPED"),
+                         "retention_schedule": ("30 4 * * *", "UTC", "STOPPED")}, "retention is off in the demo spec"
     assets = {"/".join(a["assetKey"]["path"]): a for a in repo["assetNodes"]}
     conditions = {k: (a["automationCondition"] or {}).get("label") for k, a in assets.items()}
     assert conditions["raw_data"] is None
     assert conditions["features"] == "day updated, checks passed"
-    assert conditions["training_set"] == "retrain: cron, drift or stale model"
+    assert conditions["training_set"] == "retrain: cron, drift, quality drop or stale model"
     assert all(conditions[k] for k in ("batch_predictions", "model", "evaluation_report", "monitoring_report", "realized_quality", "feature_drift"))
     assert {k for k, a in assets.items() if a["internalFreshnessPolicy"]} == {"model", "batch_predictions"}

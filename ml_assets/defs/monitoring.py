@@ -19,7 +19,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    AssetIn,
     AssetKey,
     AssetSelection,
     DefaultSensorStatus,
@@ -43,7 +42,15 @@ from ml_assets.core.schema import SchemaError
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.defs.resources import MlflowRegistry
 from ml_assets.registry import RegistryError
-from ml_assets.storage import LandingError, day_folder, labels_root, list_landing_files, quarantine_file, read_landing_file
+from ml_assets.storage import (
+    LandingError,
+    day_folder,
+    labels_root,
+    list_landing_files,
+    quarantine_file,
+    read_landing_file,
+    read_parquet,
+)
 
 REALIZED_QUALITY = AssetKey("realized_quality")
 DRIFT_COLUMNS = ["day", "feature", "kind", "psi", "ks", "status", "reference_version"]
@@ -81,8 +88,21 @@ def read_label_arrivals(spec: PipelineSpec, day: str, log) -> tuple[dict[str, pd
     return arrivals, read, quarantined
 
 
-def build_monitoring(spec: PipelineSpec, daily, retry):
-    """The monitoring assets and checks; `sensors` holds the labels sensor when the spec has labels."""
+def stored_days(base: UPath, asset_name: str) -> pd.DataFrame | None:
+    """Every stored day of a small daily asset, concatenated (one listing, one read per day), or None."""
+    folder = base / asset_name
+    try:
+        paths = sorted(p for p in folder.iterdir() if p.name.endswith(".parquet") and not p.name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    frames = [read_parquet(p) for p in paths]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def build_monitoring(spec: PipelineSpec, daily, retry, base: UPath):
+    """The monitoring assets, checks and the labels sensor (when the spec has labels). `base` is the
+    asset store folder of this spec: the page reads the stored days of its inputs from there."""
     labels = spec.labels
     metric = spec.model.metric
 
@@ -130,27 +150,20 @@ def build_monitoring(spec: PipelineSpec, daily, retry):
         kinds={"html", "parquet"},
         io_manager_key="report_io_manager",
         code_version="1",
-        ins={
-            "feature_drift": AssetIn(metadata={"allow_missing_partitions": True}),
-            "realized_quality": AssetIn(key=REALIZED_QUALITY, metadata={"allow_missing_partitions": True}),
-        },
+        # Read from the store's folders, not through one input per partition: Dagster would try every
+        # day since the start date and log a warning (an event-log write) for each one with no data.
+        deps=["feature_drift", REALIZED_QUALITY],
         description=(
             "The monitoring page (report.html, self-contained): realized quality per day with its baseline, "
             "prediction volume, score distribution, serving model version, per-feature drift (PSI, KS), and "
             "promotions/rollbacks; the data beside it as Parquet."
         ),
     )
-    def monitoring_report(
-        context: AssetExecutionContext,
-        feature_drift: dict[str, pd.DataFrame],
-        realized_quality: dict[str, pd.DataFrame],
-        mlflow: MlflowRegistry,
-    ) -> HtmlReport:
-        drift_days = [df for df in feature_drift.values() if df is not None and not df.empty]
-        drift = pd.concat(drift_days, ignore_index=True) if drift_days else pd.DataFrame(columns=DRIFT_COLUMNS)
-        quality_days = [df for df in realized_quality.values() if df is not None and not df.empty]
-        quality = pd.concat(quality_days, ignore_index=True) if quality_days else pd.DataFrame(
-            columns=["day", "model_version", "predictions", "labeled_rows", metric, "baseline"])
+    def monitoring_report(context: AssetExecutionContext, mlflow: MlflowRegistry) -> HtmlReport:
+        drift = stored_days(base, "feature_drift")
+        drift = pd.DataFrame(columns=DRIFT_COLUMNS) if drift is None else drift
+        quality = stored_days(base, "realized_quality")
+        quality = pd.DataFrame(columns=["day", "model_version", "predictions", "labeled_rows", metric, "baseline"]) if quality is None else quality
         note = ""
         try:
             events = pd.DataFrame(mlflow.registry().champion_history(), columns=PROMOTION_COLUMNS)

@@ -98,7 +98,7 @@ def automation_conditions(spec: PipelineSpec) -> dict[str, AutomationCondition]:
             (day_updated | scored_stale).since_last_handled() & _READY & AC.all_deps_blocking_checks_passed()
         ).with_label("features updated or stale, checks passed"),
         "training_set": (AC.in_latest_time_window() & retrain.since_last_handled() & newest_day_ready).with_label(
-            "retrain: cron, drift or stale model"
+            "retrain: cron, drift, quality drop or stale model"
         ),
         "model": (_parents_updated("training_set").since_last_handled() & _READY & AC.all_deps_blocking_checks_passed()).with_label(
             "newest training_set updated"
