@@ -179,7 +179,7 @@ def test_new_and_late_days_flow_to_predictions_only_through_passed_checks(home, 
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
     _materialize(defs, instance, ["features", "feature_drift", "batch_predictions", "realized_quality"], DAYS[1])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
-    # feature_drift changed, so the monitoring page follows; nothing else.
+    # realized_quality changed, so the monitoring page follows; nothing else.
     assert _requested(tick) == {"monitoring_report": "all"}
 
     # A day whose raw data breaks the contract (blocking check) goes no further.

@@ -13,7 +13,7 @@ Who materializes what, with no human in the loop:
 | `evaluation_report` | `model` is updated (in the same run) |
 | `prediction_store` (if enabled) | the newest day's `batch_predictions` is updated (in the same run) |
 | `realized_quality` | that day's `batch_predictions` is updated (in the same run); the labels sensor sees new labels for the day |
-| `monitoring_report` | any day's `feature_drift` or `realized_quality` has been updated; the daily `monitoring_cron` passes |
+| `monitoring_report` | any day's `realized_quality` has been updated (new predictions or labels); the daily `monitoring_cron` passes |
 
 Runs only start when nothing they read is missing or still running (for `training_set`: when
 the newest day is there; a day of the window without data is skipped). Days whose blocking
@@ -111,7 +111,10 @@ def automation_conditions(spec: PipelineSpec) -> dict[str, AutomationCondition]:
         "realized_quality": (AC.any_deps_updated().since_last_handled() & _READY).with_label("the day's predictions updated"),
         # Not `_READY`: the page reads every day since the start date, most of which have no data.
         "monitoring_report": (
-            (_parents_updated("feature_drift", "realized_quality") | AC.cron_tick_passed(spec.automation.monitoring_cron, tz)).since_last_handled()
+            # realized_quality follows every scored day (and new labels), so the day's drift, written a
+            # run earlier, comes along; a blocked day's drift arrives with the daily rebuild (its
+            # features_drift check shows it at once). One page per scored tick, not two.
+            (_parents_updated("realized_quality") | AC.cron_tick_passed(spec.automation.monitoring_cron, tz)).since_last_handled()
             & ~AC.any_deps_in_progress()
             & ~AC.in_progress()
         ).with_label("monitoring data updated, or daily"),
