@@ -112,10 +112,10 @@ def run_graph(spec_path: Path, days: list[str]) -> dict:
     from ml_assets.storage import storage_root
 
     spec = load_spec(spec_path)
-    steps = [("ingest_job", d) for d in days] + [("training_job", days[-1]), ("scoring_job", days[-1])]
+    steps = [("ingest_job", d) for d in days] + [("training_job", days[-1]), ("scoring_job", days[-1]), ("monitoring_job", None)]
 
     def progress(i, n, job_name, day, result, took):
-        _say(f"[{i}/{n}] {job_name} {day}: {'ok' if result.success else 'FAILED'} ({took:.1f} s, run {result.run_id[:8]})")
+        _say(f"[{i}/{n}] {job_name} {day or ''}: {'ok' if result.success else 'FAILED'} ({took:.1f} s, run {result.run_id[:8]})")
         if result.success and job_name == "training_job":
             for event in result.get_asset_materialization_events():
                 if event.asset_key.to_user_string() == "model":
@@ -137,6 +137,7 @@ def run_graph(spec_path: Path, days: list[str]) -> dict:
     return {
         "predictions": str(base / "batch_predictions" / f"{days[-1]}.parquet"),
         "report": str(base / "evaluation_report" / "report.html"),
+        "monitoring": str(base / "monitoring_report" / "report.html"),
         "registry": f"{registry.model_name} v{champion} is champion, at {registry.tracking_uri}",
     }
 
@@ -160,6 +161,7 @@ def cmd_demo(args) -> None:
     _say("\nDone. Dagster runs: `ml-assets ui`; MLflow runs and the model registry: `ml-assets mlflow-ui`.")
     _say(f"  predictions for {day_keys[-1]}: {paths['predictions']}")
     _say(f"  evaluation report:         {paths['report']}")
+    _say(f"  monitoring page:           {paths['monitoring']}")
     _say(f"  registered model:          {paths['registry']}")
 
 

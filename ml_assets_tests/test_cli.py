@@ -54,19 +54,24 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     del cli_env["DAGSTER_HOME"]  # ml-assets picks its default: $ML_ASSETS_HOME/dagster
     proc = _run([str(VENV_BIN / "ml-assets"), "demo", "--rows-per-day", "200"], cli_env, timeout=600)
     day = LAST_DAY.isoformat()
-    assert f"predictions for {day}:" in proc.stdout and "[30/30] scoring_job" in proc.stdout
+    assert f"predictions for {day}:" in proc.stdout and "[30/31] scoring_job" in proc.stdout and "[31/31] monitoring_job" in proc.stdout
     assert "model 1: selected" in proc.stdout
     store = home / "storage" / "demo_churn"
     preds = pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")
     report = json.loads((store / "evaluation_report" / "report.json").read_text())
     assert (preds["model_version"] == report["model_version"]).all()
     assert str(store / "evaluation_report" / "report.html") in proc.stdout
+    # The newest day's labels that arrived the day after (the demo's come 1-3 days late) already
+    # count on the monitoring page.
+    assert str(store / "monitoring_report" / "report.html") in proc.stdout
+    page = pd.read_parquet(store / "monitoring_report" / "realized_quality.parquet")
+    assert page["day"].tolist() == [day] and 0 < page["labeled_rows"].iloc[0] < len(preds)
 
     # The runs are in the persistent instance under $ML_ASSETS_HOME/dagster, so the UI shows them.
     dagster_home = home / "dagster"
     assert (dagster_home / "dagster.yaml").exists()
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
-        assert len(instance.get_runs()) == 30
+        assert len(instance.get_runs()) == 31
         assert day in instance.get_materialized_partitions(AssetKey("batch_predictions"))
 
     # The README's Dagster CLI commands, against the same instance and store.

@@ -90,6 +90,7 @@ class ReportIOManager(UPathIOManager):
         atomic_write_bytes(path / "report.html", obj.html.encode())
         # JSON last: its presence means the report is complete.
         atomic_write_bytes(path / "report.json", obj.json.encode())
+        context.add_output_metadata({"page": MetadataValue.path(str(path / "report.html"))})
 
     def load_from_path(self, context: InputContext, path: UPath) -> dict:
         try:
