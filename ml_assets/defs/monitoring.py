@@ -40,6 +40,7 @@ from ml_assets.core.monitoring import PROMOTION_COLUMNS, monitoring_page
 from ml_assets.core.quality import DAY, judge, labels_for_day, latest_judged, parse_labels, realized_quality
 from ml_assets.core.schema import SchemaError
 from ml_assets.core.spec import PipelineSpec
+from ml_assets.defs.checks import DRIFT_COLUMNS
 from ml_assets.defs.resources import MlflowRegistry
 from ml_assets.registry import RegistryError
 from ml_assets.storage import (
@@ -53,7 +54,6 @@ from ml_assets.storage import (
 )
 
 REALIZED_QUALITY = AssetKey("realized_quality")
-DRIFT_COLUMNS = ["day", "feature", "kind", "psi", "ks", "status", "reference_version"]
 
 
 def read_label_arrivals(spec: PipelineSpec, day: str, log) -> tuple[dict[str, pd.DataFrame], list[str], list[dict]]:
