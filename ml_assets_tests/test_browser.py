@@ -95,6 +95,6 @@ def test_ui_lists_assets_checks_sensors_and_schedules(webserver):
             page.screenshot(path=str(ARTIFACTS / "ui-automation.png"))
         finally:
             browser.close()
-    assert sensors == {"landing_sensor", "automation_condition_sensor", "run_failure_alert_sensor"}
-    assert schedules == {"retraining_schedule", "scoring_schedule"}
+    assert sensors == {"landing_sensor", "labels_sensor", "automation_condition_sensor", "run_failure_alert_sensor"}
+    assert schedules == {"retraining_schedule", "scoring_schedule", "retention_schedule"}
     assert (ARTIFACTS / "ui-asset-graph.png").stat().st_size > 10_000
