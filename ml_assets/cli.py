@@ -115,7 +115,8 @@ def run_graph(spec_path: Path, days: list[str]) -> dict:
     steps = [("ingest_job", d) for d in days] + [("training_job", days[-1]), ("scoring_job", days[-1]), ("monitoring_job", None)]
 
     def progress(i, n, job_name, day, result, took):
-        _say(f"[{i}/{n}] {job_name} {day or ''}: {'ok' if result.success else 'FAILED'} ({took:.1f} s, run {result.run_id[:8]})")
+        what = f"{job_name} {day}" if day else job_name
+        _say(f"[{i}/{n}] {what}: {'ok' if result.success else 'FAILED'} ({took:.1f} s, run {result.run_id[:8]})")
         if result.success and job_name == "training_job":
             for event in result.get_asset_materialization_events():
                 if event.asset_key.to_user_string() == "model":
