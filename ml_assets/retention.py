@@ -17,35 +17,27 @@ from upath import UPath
 from ml_assets.core.retention import RETAINED_ASSETS, Decision, Protected, plan_retention
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.registry import CHALLENGER, CHAMPION, Registry
+from ml_assets.storage import stored_partition_paths
 
 
 def stored_partitions(base: UPath) -> dict[str, list[str]]:
     """Days with a stored Parquet file, per retained asset (`<base>/<asset>/<day>.parquet`)."""
-    found = {}
-    for asset in RETAINED_ASSETS:
-        folder = base / asset
-        try:
-            names = [p.name for p in folder.iterdir()]
-        except (FileNotFoundError, NotADirectoryError):
-            names = []
-        found[asset] = sorted(n.removesuffix(".parquet") for n in names if n.endswith(".parquet") and not n.startswith("."))
-    return found
+    return {asset: [p.name.removesuffix(".parquet") for p in stored_partition_paths(base, asset)] for asset in RETAINED_ASSETS}
 
 
-def protected_versions(registry: Registry) -> list[Protected]:
-    out = []
-    for alias in (CHAMPION, CHALLENGER):
-        version = registry.alias_version(alias)
-        if version is None:
-            continue
-        tags = next((v["tags"] for v in registry.versions() if v["version"] == version), {})
-        out.append(Protected(alias, version, tags.get("window_first_day"), tags.get("window_last_day")))
-    return out
+def protected_versions(versions: list[dict]) -> list[Protected]:
+    """The champion and challenger with their training windows, from the registry's version list."""
+    return [
+        Protected(alias, v["version"], v["tags"].get("window_first_day"), v["tags"].get("window_last_day"))
+        for v in versions
+        for alias in v["aliases"]
+        if alias in (CHAMPION, CHALLENGER)
+    ]
 
 
 def plan(spec: PipelineSpec, base: UPath, registry: Registry, newest_day: str, now: dt.datetime | None = None) -> list[Decision]:
-    versions = registry.versions() if spec.retention.model_version_days is not None else []
-    return plan_retention(spec, newest_day, stored_partitions(base), versions, protected_versions(registry),
+    versions = registry.versions()  # one listing: ages, aliases and the protected windows
+    return plan_retention(spec, newest_day, stored_partitions(base), versions, protected_versions(versions),
                           now or dt.datetime.now(dt.UTC))
 
 

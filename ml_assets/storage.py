@@ -222,6 +222,33 @@ def quarantine_file(landing: UPath, day: str, path: UPath, reason: str) -> UPath
     return dest
 
 
+def read_or_quarantine(root: UPath, day: str, files: list[UPath], fmt: str, parse, log) -> tuple[list[pd.DataFrame], list[dict]]:
+    """Read and `parse(frame, source)` each of a day folder's files; a file whose reading or parsing
+    fails (LandingError, SchemaError) is quarantined with its reason. Returns the parsed frames and
+    what was quarantined (file, quarantined_to, reason)."""
+    from ml_assets.core.schema import SchemaError
+
+    frames, quarantined = [], []
+    for i, path in enumerate(files, start=1):
+        log.info(f"reading {i}/{len(files)}: {path}")
+        try:
+            frames.append(parse(read_landing_file(path, fmt), str(path)))
+        except (SchemaError, LandingError) as exc:
+            dest = quarantine_file(root, day, path, str(exc))
+            log.warning(f"quarantined {path} -> {dest}: {exc}")
+            quarantined.append({"file": str(path), "quarantined_to": str(dest), "reason": str(exc)})
+    return frames, quarantined
+
+
+def stored_partition_paths(base: UPath, asset_name: str) -> list[UPath]:
+    """The stored partitions of a daily asset (`<base>/<asset>/<day>.parquet`), sorted by day."""
+    try:
+        entries = list((base / asset_name).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted((p for p in entries if p.name.endswith(".parquet") and not p.name.startswith(".")), key=lambda p: p.name)
+
+
 def write_landing_file(landing: UPath, day: dt.date, name: str, df: pd.DataFrame, fmt: str) -> UPath:
     path = day_folder(landing, day) / f"{name}{LANDING_SUFFIXES[fmt]}"
     data = df.to_csv(index=False).encode() if fmt == "csv" else parquet_bytes(df)

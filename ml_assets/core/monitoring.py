@@ -133,7 +133,6 @@ def monitoring_page(quality: pd.DataFrame, drift: pd.DataFrame, events: pd.DataF
     data = {
         "spec": spec.name,
         "quality_days": int(len(quality)),
-        "drift_days": int(drift["day"].nunique()) if not drift.empty else 0,
         "days": int(drift["day"].nunique()) if not drift.empty else 0,
         "first_day": quality["day"].min() if not quality.empty else None,
         "last_day": quality["day"].max() if not quality.empty else None,
@@ -158,7 +157,7 @@ def monitoring_page(quality: pd.DataFrame, drift: pd.DataFrame, events: pd.DataF
 td,th{{border:1px solid #ccc;padding:3px 6px}}img{{max-width:100%}}</style></head><body>
 <h1>Monitoring: {html.escape(spec.name)}</h1>
 {status}
-<p>{len(quality)} day(s) of predictions, {data['drift_days']} day(s) of drift figures. Realized quality uses labels that
+<p>{len(quality)} day(s) of predictions, {data['days']} day(s) of drift figures. Realized quality uses labels that
 arrived up to {spec.labels.max_delay_days if spec.labels else '-'} day(s) after each day. Drift: WARN above PSI {v.drift_warn.psi:g} / KS {v.drift_warn.ks:g},
 ERROR (the day is blocked) above PSI {v.drift_error.psi:g} / KS {v.drift_error.ks:g}. Green lines: promotions; red: rollbacks.
 {html.escape(registry_note)}</p>

@@ -80,10 +80,8 @@ def labels_for_day(arrivals: dict[str, pd.DataFrame], day: str, spec: PipelineSp
 
     Arrival folders outside day .. day+max_delay_days are not counted; rows of other event days
     are not this day's. Returns (entity id, label) and counts of what was left out."""
-    assert spec.labels is not None
-    last = (dt.date.fromisoformat(day) + dt.timedelta(days=spec.labels.max_delay_days)).isoformat()
     ent, label = spec.columns.entity_id, spec.columns.label
-    frames = [df.assign(**{ARRIVED: arrived}) for arrived, df in sorted(arrivals.items()) if day <= arrived <= last]
+    frames = [df.assign(**{ARRIVED: arrived}) for arrived, df in sorted(arrivals.items()) if day <= arrived <= last_arrival(day, spec)]
     if not frames:
         return pd.DataFrame({ent: pd.Series(dtype="object"), label: pd.Series(dtype="float64")}), {"label_rows": 0, "duplicates": 0}
     rows = pd.concat(frames, ignore_index=True)
@@ -92,9 +90,17 @@ def labels_for_day(arrivals: dict[str, pd.DataFrame], day: str, spec: PipelineSp
     return latest[[ent, label]].reset_index(drop=True), {"label_rows": len(rows), "duplicates": len(rows) - len(latest)}
 
 
-def realized_quality(predictions: pd.DataFrame, labels: pd.DataFrame, spec: PipelineSpec, day: str) -> dict:
+def last_arrival(day: str, spec: PipelineSpec) -> str:
+    """The last arrival folder whose labels count for `day` (the day itself without a labels section)."""
+    delay = spec.labels.max_delay_days if spec.labels else 0
+    return (dt.date.fromisoformat(day) + dt.timedelta(days=delay)).isoformat()
+
+
+def realized_quality(predictions: pd.DataFrame, labels: pd.DataFrame, spec: PipelineSpec, day: str,
+                     today: dt.date | None = None) -> dict:
     """One row for the day: volume and score distribution of the predictions, the model version(s)
-    that made them, and (where labels arrived) the spec's metric and the trivial baseline's.
+    that made them, and (where labels arrived) the spec's metric and the trivial baseline's; with
+    `today`, also `labels_final` (no more labels can count) and the `verdict` (see `judge`).
 
     The baseline is the best constant prediction for the day's own labels (its positive rate or
     mean label): a model that does not beat it had no skill that day."""
@@ -120,12 +126,16 @@ def realized_quality(predictions: pd.DataFrame, labels: pd.DataFrame, spec: Pipe
         row["label_mean"] = float(y.mean())
     else:
         row[metric] = row["baseline"] = row["label_mean"] = np.nan
+    if today is not None:
+        row["labels_final"] = spec.labels is not None and today.isoformat() > last_arrival(day, spec)
+        row["verdict"] = judge(row, spec)[0]
     return row
 
 
 def judge(row: dict, spec: PipelineSpec) -> tuple[str, str]:
-    """("ok" | "low" | "too_few", why) for one day's realized quality."""
-    assert spec.labels is not None
+    """("ok" | "low" | "too_few" | "no_labels", why) for one day's realized quality."""
+    if spec.labels is None:
+        return "no_labels", "no `labels` section in the spec"
     metric, lab = spec.model.metric, spec.labels
     n = int(row.get("labeled_rows") or 0)
     value, base = row.get(metric), row.get("baseline")
@@ -145,7 +155,8 @@ def judge(row: dict, spec: PipelineSpec) -> tuple[str, str]:
 
 def latest_judged(quality: pd.DataFrame, spec: PipelineSpec) -> dict | None:
     """The newest day with enough labels to judge, or None."""
-    assert spec.labels is not None
+    if spec.labels is None or quality.empty:
+        return None
     enough = quality[quality["labeled_rows"] >= spec.labels.min_labeled_rows].dropna(subset=[spec.model.metric])
     if enough.empty:
         return None

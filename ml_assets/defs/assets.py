@@ -22,7 +22,7 @@ from dagster import (
 )
 
 from ml_assets.core.features import build_features
-from ml_assets.core.schema import SchemaError, enforce_schema
+from ml_assets.core.schema import enforce_schema
 from ml_assets.core.scoring import score_frame
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set, window_days
@@ -36,8 +36,7 @@ from ml_assets.storage import (
     LandingError,
     landing_root,
     list_landing_files,
-    quarantine_file,
-    read_landing_file,
+    read_or_quarantine,
 )
 
 
@@ -87,17 +86,11 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
             files, ignored = list_landing_files(landing, day, spec.landing.format)
         except LandingError as exc:
             raise _fail(f"raw_data {day}: {exc}") from None
-        frames, quarantined = [], []
-        for i, path in enumerate(files, start=1):
-            context.log.info(f"reading landing file {i}/{len(files)}: {path}")
-            try:
-                frames.append(enforce_schema(read_landing_file(path, spec.landing.format), spec, str(path)))
-            except (SchemaError, LandingError) as exc:
-                # A structurally bad file is set aside with its reason, never deleted; the day is
-                # built from the good files.
-                dest = quarantine_file(landing, day, path, str(exc))
-                context.log.warning(f"quarantined {path} -> {dest}: {exc}")
-                quarantined.append({"file": str(path), "quarantined_to": str(dest), "reason": str(exc)})
+        # A structurally bad file is set aside with its reason, never deleted; the day is built from
+        # the good files.
+        frames, quarantined = read_or_quarantine(
+            landing, day, files, spec.landing.format, lambda frame, source: enforce_schema(frame, spec, source), context.log
+        )
         if not frames:
             # Nothing is written: the day's earlier good output, if any, stays as it was.
             raise _fail(

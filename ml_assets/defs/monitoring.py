@@ -48,9 +48,10 @@ from ml_assets.storage import (
     day_folder,
     labels_root,
     list_landing_files,
-    quarantine_file,
     read_landing_file,
+    read_or_quarantine,
     read_parquet,
+    stored_partition_paths,
 )
 
 REALIZED_QUALITY = AssetKey("realized_quality")
@@ -74,15 +75,10 @@ def read_label_arrivals(spec: PipelineSpec, day: str, log) -> tuple[dict[str, pd
         except LandingError as exc:
             log.warning(f"labels {arrival}: {exc}")
             continue
-        frames = []
-        for path in files:
-            try:
-                frames.append(parse_labels(read_landing_file(path, spec.labels.format), spec, str(path)))
-                read.append(str(path))
-            except (SchemaError, LandingError) as exc:
-                dest = quarantine_file(root, arrival, path, str(exc))
-                log.warning(f"quarantined label file {path} -> {dest}: {exc}")
-                quarantined.append({"file": str(path), "quarantined_to": str(dest), "reason": str(exc)})
+        frames, bad = read_or_quarantine(root, arrival, files, spec.labels.format,
+                                         lambda frame, source: parse_labels(frame, spec, source), log)
+        read += [str(p) for p in files if str(p) not in {q["file"] for q in bad}]
+        quarantined += bad
         if frames:
             arrivals[arrival] = pd.concat(frames, ignore_index=True)
     return arrivals, read, quarantined
@@ -90,13 +86,7 @@ def read_label_arrivals(spec: PipelineSpec, day: str, log) -> tuple[dict[str, pd
 
 def stored_days(base: UPath, asset_name: str) -> pd.DataFrame | None:
     """Every stored day of a small daily asset, concatenated (one listing, one read per day), or None."""
-    folder = base / asset_name
-    try:
-        paths = sorted(p for p in folder.iterdir() if p.name.endswith(".parquet") and not p.name.startswith("."))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    frames = [read_parquet(p) for p in paths]
-    frames = [f for f in frames if not f.empty]
+    frames = [f for f in (read_parquet(p) for p in stored_partition_paths(base, asset_name)) if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
@@ -122,14 +112,10 @@ def build_monitoring(spec: PipelineSpec, daily, retry, base: UPath):
     def realized_quality_daily(context: AssetExecutionContext, batch_predictions: pd.DataFrame) -> pd.DataFrame:
         day = context.partition_key
         arrivals, read, quarantined = read_label_arrivals(spec, day, context.log) if labels else ({}, [], [])
-        empty = pd.DataFrame({spec.columns.entity_id: pd.Series(dtype="object"), spec.columns.label: pd.Series(dtype="float64")})
-        found, counts = labels_for_day(arrivals, day, spec) if labels else (empty, {"label_rows": 0, "duplicates": 0})
-        row = realized_quality(batch_predictions, found, spec, day)
-        last_arrival = (dt.date.fromisoformat(day) + dt.timedelta(days=labels.max_delay_days)) if labels else dt.date.fromisoformat(day)
-        row["labels_final"] = bool(labels) and dt.date.today() > last_arrival
+        found, counts = labels_for_day(arrivals, day, spec)
+        row = realized_quality(batch_predictions, found, spec, day, today=dt.date.today())
         row["label_files"] = len(read)
-        verdict, why = judge(row, spec) if labels else ("no_labels", "no `labels` section in the spec")
-        row["verdict"] = verdict
+        verdict, why = judge(row, spec)
         context.log.info(why)
         context.add_output_metadata({
             "labeled_rows": MetadataValue.int(row["labeled_rows"]),
@@ -170,13 +156,13 @@ def build_monitoring(spec: PipelineSpec, daily, retry, base: UPath):
         except RegistryError as exc:
             context.log.warning(f"promotions and rollbacks left out: {exc}")
             events, note = pd.DataFrame(columns=PROMOTION_COLUMNS), f"(Promotions unavailable: {exc})"
-        latest = latest_judged(quality, spec) if labels and not quality.empty else None
+        latest = latest_judged(quality, spec)
         verdict = judge(latest, spec) if latest else None
         page = monitoring_page(quality, drift, events, spec, latest=latest, verdict=verdict, registry_note=note)
         timeline = page.plots.get("timeline.png")
         context.add_output_metadata({
             "days": MetadataValue.int(len(quality)),
-            "drift_days": page.data["drift_days"],
+            "drift_days": page.data["days"],
             "flagged": MetadataValue.int(len(page.data["flagged"])),
             "promotions": MetadataValue.int(len(events)),
             "verdict": page.data["verdict"] or "not judged",
@@ -248,7 +234,6 @@ def build_labels_sensor(spec: PipelineSpec, daily):
         except FileNotFoundError as exc:
             return SensorResult(skip_reason=SkipReason(f"{exc}: no labels yet"), cursor=context.cursor)
         fresh, next_cursor = new_files(listed, cursor, lookback)
-        scored = set(context.instance.get_materialized_partitions(AssetKey("batch_predictions")))
         last_day = daily.get_last_partition_key()
         days: dict[str, list] = {}
         notes = []
@@ -266,6 +251,7 @@ def build_labels_sensor(spec: PipelineSpec, daily):
                 if first_day <= d and (last_day is not None and d <= last_day):
                     days.setdefault(d, []).append(f)
         requests = []
+        scored = set(context.instance.get_materialized_partitions(AssetKey("batch_predictions"))) if days else set()
         for day, files in sorted(days.items()):
             if day not in scored:
                 notes.append(f"{day}: labels arrived, but the day is not scored yet (realized_quality follows its predictions)")
