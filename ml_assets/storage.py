@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import tempfile
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,6 +90,104 @@ def parquet_bytes(df: pd.DataFrame) -> bytes:
 def read_parquet(path: UPath) -> pd.DataFrame:
     with path.open("rb") as f:
         return pd.read_parquet(f, engine="pyarrow")
+
+
+# -- Parquet in parts: a day is never held whole ------------------------------------------------
+BATCH_ROWS = 131_072  # rows per Arrow record batch when a step streams a stored day
+
+
+class ParquetParts:
+    """A stored Parquet file, read one Arrow record batch at a time (`frames()`), or whole (`read()`)."""
+
+    def __init__(self, path: UPath):
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"ParquetParts({self.path})"
+
+    @property
+    def num_rows(self) -> int:
+        import pyarrow.parquet as pq
+
+        with self.path.open("rb") as f:
+            return pq.ParquetFile(f).metadata.num_rows
+
+    def frames(self, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+        """The rows in order, `batch_rows` at a time, with the dtypes `read()` gives; an empty file
+        yields one empty frame (so its columns are still known)."""
+        import pyarrow.parquet as pq
+
+        with self.path.open("rb") as f:
+            parquet = pq.ParquetFile(f)
+            empty = True
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                empty = False
+                yield batch.to_pandas()
+            if empty:
+                yield parquet.schema_arrow.empty_table().to_pandas()
+
+    def read(self) -> pd.DataFrame:
+        return read_parquet(self.path)
+
+
+class FrameStream:
+    """An output produced in parts: frames with the same columns, written one after another as
+    row groups of one Parquet file. `summary()` is called once all parts are written, for
+    metadata that needs every row (a mean, a count)."""
+
+    def __init__(self, frames: Iterable[pd.DataFrame], summary: Callable[[], dict] | None = None):
+        self._frames = frames
+        self._summary = summary
+        self.rows = 0
+        self.columns = 0
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for frame in self._frames:
+            self.rows += len(frame)
+            self.columns = frame.shape[1]
+            yield frame
+
+    def summary(self) -> dict:
+        return self._summary() if self._summary else {}
+
+
+def write_parquet_parts(path: UPath, frames: Iterable[pd.DataFrame]) -> None:
+    """Write frames as consecutive row groups of one Parquet file, all-or-nothing like
+    `atomic_write_bytes`: into a temporary file (beside the target, or local before one upload
+    to S3) that replaces the target only once every part is written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if is_local(path):
+        target = Path(path.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    else:
+        fd, name = tempfile.mkstemp(prefix="ml-assets-", suffix=".parquet")
+        os.close(fd)
+        tmp = Path(name)
+    writer = None
+    try:
+        for frame in frames:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            elif table.schema != writer.schema:
+                table = table.cast(writer.schema)
+            writer.write_table(table)
+        if writer is None:
+            raise ValueError(f"{path}: no parts to write (not even an empty frame)")
+        writer.close()
+        writer = None
+        if is_local(path):
+            os.replace(tmp, target)
+        else:
+            # One (multipart) upload: the object appears whole or not at all.
+            path.fs.put_file(str(tmp), path.path)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
 
 
 # -- models: skops, never pickle ------------------------------------------------------------

@@ -23,7 +23,7 @@ from dagster import (
 
 from ml_assets.core.features import build_features
 from ml_assets.core.schema import enforce_schema
-from ml_assets.core.scoring import score_frame
+from ml_assets.core.scoring import score_batches
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set, window_days
 from ml_assets.defs.policies import step_retry_policy
@@ -33,6 +33,8 @@ from ml_assets.defs.training import blocking_check_failures, build_training_asse
 from ml_assets.registry import RegistryError
 from ml_assets.storage import (
     QUARANTINE,
+    FrameStream,
+    ParquetParts,
     LandingError,
     landing_root,
     list_landing_files,
@@ -166,14 +168,18 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
         kinds={"pandas", "parquet"},
         code_version="2",
         deps=["model"],
+        # The day is read and scored one Arrow record batch at a time and written part by part:
+        # memory is bounded by the batch, not by the size of the day.
+        ins={"features": AssetIn(metadata={"stream": True})},
         description=(
             "One day's features scored by the MLflow registry's `champion` (models:/<name>@champion): "
-            "entity id, event time, score, prediction, model_version (the registry version used)."
+            "entity id, event time, score, prediction, model_version (the registry version used). "
+            "Streamed: the day is never held in memory whole."
         ),
     )
     def batch_predictions(
-        context: AssetExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry
-    ) -> pd.DataFrame:
+        context: AssetExecutionContext, features: ParquetParts, mlflow: MlflowRegistry
+    ) -> FrameStream:
         if failed := blocking_check_failures(context.instance, guarded, [context.partition_key], strict_day=True):
             raise _fail(
                 f"batch_predictions {context.partition_key}: not scored: blocking checks failed on this day's data: "
@@ -196,16 +202,30 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
                 f"{champion.inputs}, but the spec now lists {spec.model_inputs} {in_spec}; "
                 "train a model for this spec (training_job) first"
             )
-        preds = score_frame(champion.pipeline, champion.version, features, spec)
         context.add_output_metadata(
             {
                 "model_name": champion.name,
                 "model_version": champion.version,
                 "model_fingerprint": champion.tags.get("model_fingerprint", ""),
-                "mean_score": MetadataValue.float(float(preds["score"].mean()) if len(preds) else 0.0),
             }
         )
-        return preds
+        total = features.num_rows
+        seen = {"rows": 0, "score_sum": 0.0, "logged": 0}
+
+        def scored():
+            for part in score_batches(champion.pipeline, champion.version, features.frames(), spec):
+                seen["rows"] += len(part)
+                seen["score_sum"] += float(part["score"].sum())
+                if seen["rows"] - seen["logged"] >= 1_000_000 or seen["rows"] == total:
+                    seen["logged"] = seen["rows"]
+                    context.log.info(f"batch_predictions {context.partition_key}: scored {seen['rows']:,}/{total:,} rows")
+                yield part
+
+        def summary() -> dict:
+            return {"mean_score": MetadataValue.float(seen["score_sum"] / seen["rows"] if seen["rows"] else 0.0)}
+
+        # Written by the IO manager as the parts come: nothing replaces the stored day until all are scored.
+        return FrameStream(scored(), summary)
 
     assets = [raw_data, features, training_set, *build_training_assets(spec, spec_path, guarded_check_keys(asset_checks)), batch_predictions]
     if spec.prediction_store.enabled:

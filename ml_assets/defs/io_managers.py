@@ -15,6 +15,8 @@ from upath import UPath
 from ml_assets.core.evaluation import HtmlReport
 from ml_assets.core.training import ModelBundle
 from ml_assets.storage import (
+    FrameStream,
+    ParquetParts,
     atomic_write_bytes,
     load_model_bytes,
     model_bytes,
@@ -22,6 +24,7 @@ from ml_assets.storage import (
     read_parquet,
     resolve_uri,
     storage_root,
+    write_parquet_parts,
 )
 
 
@@ -39,18 +42,31 @@ def _missing(context: InputContext, path: UPath) -> NotMaterializedError:
 
 
 class ParquetIOManager(UPathIOManager):
+    """A DataFrame is one Parquet file. Streaming, for days too big to hold whole: an input whose
+    `AssetIn` metadata sets `stream: True` gets a `ParquetParts` (read batch by batch), and an output
+    that is a `FrameStream` is written part by part."""
+
     extension = ".parquet"
 
-    def dump_to_path(self, context: OutputContext, obj: pd.DataFrame, path: UPath) -> None:
-        atomic_write_bytes(path, parquet_bytes(obj))
+    def dump_to_path(self, context: OutputContext, obj: pd.DataFrame | FrameStream, path: UPath) -> None:
+        if isinstance(obj, FrameStream):
+            write_parquet_parts(path, obj)
+        else:
+            atomic_write_bytes(path, parquet_bytes(obj))
 
-    def load_from_path(self, context: InputContext, path: UPath) -> pd.DataFrame:
+    def load_from_path(self, context: InputContext, path: UPath) -> pd.DataFrame | ParquetParts:
+        if (context.definition_metadata or {}).get("stream"):
+            if not path.exists():
+                raise _missing(context, path)
+            return ParquetParts(path)
         try:
             return read_parquet(path)
         except FileNotFoundError:
             raise _missing(context, path) from None
 
-    def get_metadata(self, context: OutputContext, obj: pd.DataFrame) -> dict:
+    def get_metadata(self, context: OutputContext, obj: pd.DataFrame | FrameStream) -> dict:
+        if isinstance(obj, FrameStream):
+            return {"rows": MetadataValue.int(obj.rows), "columns": MetadataValue.int(obj.columns), **obj.summary()}
         return {"rows": MetadataValue.int(len(obj)), "columns": MetadataValue.int(obj.shape[1])}
 
 
