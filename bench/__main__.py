@@ -1,7 +1,8 @@
-"""Run the benchmarks side by side in one process and write BENCHMARKS.md.
+"""Run the benchmarks side by side in one process tree and write BENCHMARKS.md.
 
-    uv run python -m bench            # full sizes, 5 runs each (minutes)
+    uv run python -m bench            # full sizes, 5 runs each (about 45 minutes on 2 cores)
     uv run python -m bench --quick    # tiny sizes, 1 run: a smoke run, not a measurement
+    uv run python -m bench --only scoring,storage   # some of them (the file then holds only those)
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import argparse
 import datetime as dt
 import os
 import platform
+import time
 from pathlib import Path
 
-from bench import checks, latency
+from bench import checks, incremental, latency, orchestration, scoring, storage, training
 from ml_assets.core.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
+NAMES = ["scoring", "incremental", "orchestration", "storage", "training", "checks", "latency"]
 
 
 def machine() -> str:
@@ -23,43 +26,62 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {mem:.0f} GiB memory, Python {platform.python_version()}, {platform.machine()}"
 
 
+SECTIONS = {
+    "scoring": ("1. Batch scoring: the `batch_predictions` step next to the model's own predict", scoring.__doc__),
+    "incremental": ("2. Incremental cost: one new day with 30 vs 365 days of history", incremental.__doc__),
+    "orchestration": ("3. Orchestration overhead: `dagster asset materialize` vs a plain script", orchestration.__doc__),
+    "storage": ("4. Storage on S3: the Parquet IO manager vs dagster-aws `S3PickleIOManager`", storage.__doc__),
+    "training": ("5. Training: candidates in parallel steps vs one after another", training.__doc__),
+    "checks": ("6. Checks: cost per daily partition next to feature computation", checks.__doc__),
+    "latency": ("7. Automation: landing-to-prediction latency under the real daemon", latency.__doc__),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (smoke run)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (default 5)")
+    parser.add_argument("--only", default=",".join(NAMES), help=f"comma-separated, of: {', '.join(NAMES)}")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
+    only = [n.strip() for n in args.only.split(",") if n.strip()]
+    if unknown := sorted(set(only) - set(NAMES)):
+        parser.error(f"--only: unknown benchmark(s) {unknown}; choose from {NAMES}")
+    quick = args.quick
+    repeats = 1 if quick else args.repeats
+    if repeats < 1:
+        parser.error("--repeats must be at least 1")
     spec = load_spec(ROOT / "specs" / "demo.yaml")
-    sizes, repeats = ([2_000], 1) if args.quick else ([100_000, 1_000_000], args.repeats)
-    check_rows = checks.run(spec, sizes, repeats)
-    print("landing -> predictions under dagster-daemon ...", flush=True)
-    landing = latency.run(repeats, rows=200 if args.quick else 2_000)
+    runs = {
+        "scoring": lambda: scoring.table(scoring.run([2_000] if quick else [1_000, 1_000_000, 10_000_000], repeats)),
+        "incremental": lambda: incremental.table(incremental.run((2, 3) if quick else (30, 365), repeats, rows=300 if quick else 2_000)),
+        "orchestration": lambda: orchestration.table(orchestration.run([1_000] if quick else [1_000, 1_000_000], repeats)),
+        "storage": lambda: storage.table(storage.run([2_000] if quick else [100_000, 1_000_000], repeats)),
+        "training": lambda: training.table(training.run(4 if quick else 30, 2_000 if quick else 100_000, repeats)),
+        "checks": lambda: checks.table(checks.run(spec, [2_000] if quick else [100_000, 1_000_000], repeats)),
+        "latency": lambda: latency.table(latency.run(repeats, rows=200 if quick else 2_000)),
+    }
+    started = time.monotonic()
+    parts = []
+    for name in [n for n in NAMES if n in only]:
+        print(f"== {name}", flush=True)
+        t0 = time.monotonic()
+        result = runs[name]()
+        title, doc = SECTIONS[name]
+        parts.append(f"## {title}\n\n{doc.strip()}\n\n{result}\n")
+        print(f"{result}\n({name}: {time.monotonic() - t0:.0f} s)\n", flush=True)
     text = f"""# Benchmarks
 
-Written by `uv run python -m bench` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {machine()}.
-Medians of {repeats} run(s), min–max beside them, all measured side by side in one process.
-{"**Quick smoke run: tiny sizes, not a measurement.**" if args.quick else ""}
+Written by `uv run python -m bench{" --quick" if quick else ""}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in
+{(time.monotonic() - started) / 60:.0f} min; machine: {machine()}.
+Every figure is from this one run: medians of {repeats} run(s), min–max in brackets, the compared
+cases measured side by side (in turn, in the same run). Targets are stated in the column or line
+of their figure; a missed target says **missed**.
+{"**Quick smoke run: tiny sizes, one run each: not a measurement.**" if quick else ""}
 
-## Checks: cost per daily partition next to feature computation
-
-The demo dataset's day (7 features + 2 derived), in memory. The checks run on every partition
-materialization (see README, "Data checks").
-
-{checks.table(check_rows)}
-
-## Automation: landing-to-prediction latency under the real daemon
-
-`dagster-daemon` on a temporary SQLite instance with the project's `dagster.yaml` (run queue);
-each measurement drops a file for the newest day and waits for that day's `batch_predictions`.
-A new day is three queued runs (landing sensor: `raw_data`; automation: `features` +
-`feature_drift`; automation: `batch_predictions`), a rewritten day two (`raw_data`; then
-`features` and `batch_predictions` together, since that day's checks had passed), with up to
-one interval before each run. The new day is measured once per bench run.
-
-{latency.table(landing)}
-"""
+""" + "\n".join(parts)
     Path(args.output).write_text(text)
-    print(text)
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

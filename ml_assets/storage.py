@@ -97,7 +97,7 @@ BATCH_ROWS = 131_072  # rows per Arrow record batch when a step streams a stored
 
 
 class ParquetParts:
-    """A stored Parquet file, read one Arrow record batch at a time (`frames()`), or whole (`read()`)."""
+    """A stored Parquet file, read one Arrow record batch at a time (`batches()`), or whole (`read()`)."""
 
     def __init__(self, path: UPath):
         self.path = path
@@ -112,9 +112,10 @@ class ParquetParts:
         with self.path.open("rb") as f:
             return pq.ParquetFile(f).metadata.num_rows
 
-    def frames(self, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
-        """The rows in order, `batch_rows` at a time, with the dtypes `read()` gives; an empty file
-        yields one empty frame (so its columns are still known)."""
+    def batches(self, batch_rows: int = BATCH_ROWS):
+        """The rows in order as `pyarrow.RecordBatch`es of up to `batch_rows`; an empty file yields
+        one empty batch (so its columns are still known)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         with self.path.open("rb") as f:
@@ -122,37 +123,37 @@ class ParquetParts:
             empty = True
             for batch in parquet.iter_batches(batch_size=batch_rows):
                 empty = False
-                yield batch.to_pandas()
+                yield batch
             if empty:
-                yield parquet.schema_arrow.empty_table().to_pandas()
+                yield pa.RecordBatch.from_pylist([], schema=parquet.schema_arrow)
 
     def read(self) -> pd.DataFrame:
         return read_parquet(self.path)
 
 
-class FrameStream:
-    """An output produced in parts: frames with the same columns, written one after another as
-    row groups of one Parquet file. `summary()` is called once all parts are written, for
-    metadata that needs every row (a mean, a count)."""
+class PartStream:
+    """An output produced in parts (Arrow record batches or DataFrames with the same columns),
+    written one after another as row groups of one Parquet file. `summary()` is called once all
+    parts are written, for metadata that needs every row (a mean, a count)."""
 
-    def __init__(self, frames: Iterable[pd.DataFrame], summary: Callable[[], dict] | None = None):
-        self._frames = frames
+    def __init__(self, parts: Iterable, summary: Callable[[], dict] | None = None):
+        self._parts = parts
         self._summary = summary
         self.rows = 0
         self.columns = 0
 
-    def __iter__(self) -> Iterator[pd.DataFrame]:
-        for frame in self._frames:
-            self.rows += len(frame)
-            self.columns = frame.shape[1]
-            yield frame
+    def __iter__(self) -> Iterator:
+        for part in self._parts:
+            self.rows += len(part)
+            self.columns = len(part.columns) if isinstance(part, pd.DataFrame) else part.num_columns
+            yield part
 
     def summary(self) -> dict:
         return self._summary() if self._summary else {}
 
 
-def write_parquet_parts(path: UPath, frames: Iterable[pd.DataFrame]) -> None:
-    """Write frames as consecutive row groups of one Parquet file, all-or-nothing like
+def write_parquet_parts(path: UPath, parts: Iterable) -> None:
+    """Write parts (Arrow record batches or DataFrames) as consecutive row groups of one Parquet file, all-or-nothing like
     `atomic_write_bytes`: into a temporary file (beside the target, or local before one upload
     to S3) that replaces the target only once every part is written."""
     import pyarrow as pa
@@ -168,8 +169,8 @@ def write_parquet_parts(path: UPath, frames: Iterable[pd.DataFrame]) -> None:
         tmp = Path(name)
     writer = None
     try:
-        for frame in frames:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+        for part in parts:
+            table = pa.Table.from_pandas(part, preserve_index=False) if isinstance(part, pd.DataFrame) else pa.Table.from_batches([part])
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
             elif table.schema != writer.schema:

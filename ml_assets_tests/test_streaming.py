@@ -41,13 +41,12 @@ def test_streamed_scoring_equals_scoring_the_day_whole(trained, tmp_path):
     src = UPath(tmp_path / "features.parquet")
     atomic_write_bytes(src, parquet_bytes(feats))
     parts = ParquetParts(src)
-    frames = list(parts.frames(batch_rows=1_000))
-    assert parts.num_rows == len(feats) and len(frames) == -(-len(feats) // 1_000)
-    assert all(len(f) <= 1_000 for f in frames)
-    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), read_parquet(src))
+    batches = list(parts.batches(batch_rows=1_000))
+    assert parts.num_rows == len(feats) and len(batches) == -(-len(feats) // 1_000)
+    assert all(len(b) <= 1_000 for b in batches)
 
     out = UPath(tmp_path / "preds.parquet")
-    write_parquet_parts(out, score_batches(pipeline, "3", parts.frames(batch_rows=1_000), spec))
+    write_parquet_parts(out, score_batches(pipeline, "3", parts.batches(batch_rows=1_000), spec))
     pd.testing.assert_frame_equal(read_parquet(out), score_frame(pipeline, "3", feats, spec))
 
 
@@ -56,7 +55,7 @@ def test_an_empty_day_gives_an_empty_file_with_the_columns(trained, tmp_path):
     src = UPath(tmp_path / "features.parquet")
     atomic_write_bytes(src, parquet_bytes(_features(spec, dt.date(2026, 2, 2), 500).iloc[:0]))
     out = UPath(tmp_path / "preds.parquet")
-    write_parquet_parts(out, score_batches(pipeline, "3", ParquetParts(src).frames(), spec))
+    write_parquet_parts(out, score_batches(pipeline, "3", ParquetParts(src).batches(), spec))
     preds = read_parquet(out)
     assert len(preds) == 0 and list(preds.columns) == [spec.columns.entity_id, spec.columns.event_time, "score", "prediction", "model_version"]
 

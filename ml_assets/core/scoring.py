@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ml_assets.core.evaluation import predict_scores
 from ml_assets.core.spec import PipelineSpec
@@ -28,8 +29,23 @@ def score_frame(pipeline, model_version: str, features: pd.DataFrame, spec: Pipe
     return out.reset_index(drop=True)
 
 
-def score_batches(pipeline, model_version: str, batches: Iterable[pd.DataFrame], spec: PipelineSpec) -> Iterator[pd.DataFrame]:
-    """`score_frame` over a day read in parts: one scored frame per batch of features, so memory
-    is bounded by the batch, not the day. Row for row the same result as scoring the day whole."""
+
+def score_batch(pipeline, model_version: str, batch: pa.RecordBatch, spec: PipelineSpec) -> pa.RecordBatch:
+    """`score_frame` for one Arrow record batch of a day's features, kept in Arrow: only the model's
+    inputs go through pandas; the id and event time columns are passed through as they are. Row
+    for row the same result as `score_frame` over the day whole."""
+    cols = spec.columns
+    x = batch.select(spec.model_inputs).to_pandas()
+    score = predict_scores(pipeline, x, spec) if len(x) else np.empty(0, dtype="float64")
+    prediction = (score >= spec.model.threshold).astype("int64") if spec.is_classification else score
+    version = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(x), dtype="int32")), pa.array([str(model_version)]))
+    return pa.record_batch(
+        [batch.column(cols.entity_id), batch.column(cols.event_time), pa.array(score), pa.array(prediction), version.cast(pa.string())],
+        names=[cols.entity_id, cols.event_time, "score", "prediction", "model_version"],
+    )
+
+
+def score_batches(pipeline, model_version: str, batches: Iterable[pa.RecordBatch], spec: PipelineSpec) -> Iterator[pa.RecordBatch]:
+    """A day read in parts, scored part by part: memory is bounded by the batch, not the day."""
     for batch in batches:
-        yield score_frame(pipeline, model_version, batch, spec)
+        yield score_batch(pipeline, model_version, batch, spec)

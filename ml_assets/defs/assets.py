@@ -9,6 +9,7 @@ code versions.
 import warnings
 
 import pandas as pd
+import pyarrow.compute as pc
 from dagster import (
     BetaWarning,
     AssetExecutionContext,
@@ -33,7 +34,7 @@ from ml_assets.defs.training import blocking_check_failures, build_training_asse
 from ml_assets.registry import RegistryError
 from ml_assets.storage import (
     QUARANTINE,
-    FrameStream,
+    PartStream,
     ParquetParts,
     LandingError,
     landing_root,
@@ -179,7 +180,7 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
     )
     def batch_predictions(
         context: AssetExecutionContext, features: ParquetParts, mlflow: MlflowRegistry
-    ) -> FrameStream:
+    ) -> PartStream:
         if failed := blocking_check_failures(context.instance, guarded, [context.partition_key], strict_day=True):
             raise _fail(
                 f"batch_predictions {context.partition_key}: not scored: blocking checks failed on this day's data: "
@@ -213,9 +214,9 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
         seen = {"rows": 0, "score_sum": 0.0, "logged": 0}
 
         def scored():
-            for part in score_batches(champion.pipeline, champion.version, features.frames(), spec):
+            for part in score_batches(champion.pipeline, champion.version, features.batches(), spec):
                 seen["rows"] += len(part)
-                seen["score_sum"] += float(part["score"].sum())
+                seen["score_sum"] += float(pc.sum(part.column("score")).as_py() or 0.0)
                 if seen["rows"] - seen["logged"] >= 1_000_000 or seen["rows"] == total:
                     seen["logged"] = seen["rows"]
                     context.log.info(f"batch_predictions {context.partition_key}: scored {seen['rows']:,}/{total:,} rows")
@@ -225,7 +226,7 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
             return {"mean_score": MetadataValue.float(seen["score_sum"] / seen["rows"] if seen["rows"] else 0.0)}
 
         # Written by the IO manager as the parts come: nothing replaces the stored day until all are scored.
-        return FrameStream(scored(), summary)
+        return PartStream(scored(), summary)
 
     assets = [raw_data, features, training_set, *build_training_assets(spec, spec_path, guarded_check_keys(asset_checks)), batch_predictions]
     if spec.prediction_store.enabled:

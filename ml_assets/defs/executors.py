@@ -18,12 +18,12 @@ CELERY_BACKEND_ENV = "ML_ASSETS_CELERY_BACKEND"
 # Each step in its own process, so the candidates train in parallel; the processes are forked from
 # a server that has already imported the heavy libraries, so a step starts in well under a
 # second instead of paying ~5 s of imports (pandas, scikit-learn, Great Expectations, MLflow).
+PRELOAD_MODULES = [
+    "dagster._core.executor.multiprocess", "ml_assets.definitions", "ml_assets.core.expectations",
+    "great_expectations", "mlflow", "sklearn.ensemble", "pyarrow.parquet", "skops.io",
+]
 PARALLEL = multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": [
-        "dagster._core.executor.multiprocess", "ml_assets.definitions", "ml_assets.core.expectations",
-        "great_expectations", "mlflow", "sklearn.ensemble", "pyarrow.parquet", "skops.io",
-    ]}}},
-    name="parallel_steps",
+    {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}, name="parallel_steps",
 )
 
 

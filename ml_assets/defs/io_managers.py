@@ -15,7 +15,7 @@ from upath import UPath
 from ml_assets.core.evaluation import HtmlReport
 from ml_assets.core.training import ModelBundle
 from ml_assets.storage import (
-    FrameStream,
+    PartStream,
     ParquetParts,
     atomic_write_bytes,
     load_model_bytes,
@@ -44,12 +44,12 @@ def _missing(context: InputContext, path: UPath) -> NotMaterializedError:
 class ParquetIOManager(UPathIOManager):
     """A DataFrame is one Parquet file. Streaming, for days too big to hold whole: an input whose
     `AssetIn` metadata sets `stream: True` gets a `ParquetParts` (read batch by batch), and an output
-    that is a `FrameStream` is written part by part."""
+    that is a `PartStream` is written part by part."""
 
     extension = ".parquet"
 
-    def dump_to_path(self, context: OutputContext, obj: pd.DataFrame | FrameStream, path: UPath) -> None:
-        if isinstance(obj, FrameStream):
+    def dump_to_path(self, context: OutputContext, obj: pd.DataFrame | PartStream, path: UPath) -> None:
+        if isinstance(obj, PartStream):
             write_parquet_parts(path, obj)
         else:
             atomic_write_bytes(path, parquet_bytes(obj))
@@ -64,8 +64,8 @@ class ParquetIOManager(UPathIOManager):
         except FileNotFoundError:
             raise _missing(context, path) from None
 
-    def get_metadata(self, context: OutputContext, obj: pd.DataFrame | FrameStream) -> dict:
-        if isinstance(obj, FrameStream):
+    def get_metadata(self, context: OutputContext, obj: pd.DataFrame | PartStream) -> dict:
+        if isinstance(obj, PartStream):
             return {"rows": MetadataValue.int(obj.rows), "columns": MetadataValue.int(obj.columns), **obj.summary()}
         return {"rows": MetadataValue.int(len(obj)), "columns": MetadataValue.int(obj.shape[1])}
 

@@ -1,0 +1,78 @@
+"""Orchestration overhead: the same daily update for one day (raw_data -> features ->
+batch_predictions) through `dagster asset materialize` vs the same core functions from a plain
+Python script (`bench.plain_daily`), each a fresh process, alternately.
+
+`dagster asset materialize --select raw_data,features,batch_predictions` runs the three assets
+and their five checks (the CLI includes a selected asset's checks); the plain script runs the
+same checks through the same core functions. The fixed per-run cost is the difference at a tiny
+day, where the data work is negligible.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.project import ROOT, SMALL_WINDOW, cell, project, spread, verdict
+
+TARGET = 1.3
+SELECT = "raw_data,features,batch_predictions"
+
+
+def _timed(cmd: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-3000:]}")
+    return seconds
+
+
+def _dagster_steps(proj) -> set[str]:
+    from dagster import DagsterRunStatus, RunsFilter
+
+    runs = proj.instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]), limit=1)
+    return {e.step_key for e in proj.instance.all_logs(runs[0].run_id) if e.step_key}
+
+
+def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
+    out = []
+    with project("orchestration", training=SMALL_WINDOW) as proj:
+        log("orchestration: training a champion")
+        proj.train_champion(rows=2_000)
+        day = proj.newest.isoformat()
+        dagster = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions",
+                   "--select", SELECT, "--partition", day]
+        plain = [sys.executable, "-m", "bench.plain_daily", day, str(proj.root / "plain")]
+        env = proj.subprocess_env()
+        for size in sizes:
+            proj.land(proj.newest, size)
+            times = {"dagster": [], "plain": []}
+            for i in range(repeats):
+                times["dagster"].append(_timed(dagster, env))
+                times["plain"].append(_timed(plain, env))
+                log(f"  {size:,} rows, run {i + 1}/{repeats}: dagster asset materialize {times['dagster'][-1]:.2f} s, "
+                    f"plain script {times['plain'][-1]:.2f} s")
+            steps = _dagster_steps(proj)
+            if {s.split("_", 1)[0] for s in steps} - {"raw", "features", "batch"} or not set(SELECT.split(",")) <= steps:
+                raise RuntimeError(f"dagster asset materialize ran {sorted(steps)}, expected {SELECT} and their checks")
+            out.append({"rows": size, "dagster": spread(times["dagster"]), "plain": spread(times["plain"]),
+                        "ratio": statistics.median(times["dagster"]) / statistics.median(times["plain"])})
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| rows in the day | `dagster asset materialize`, s | plain script, s | ratio (target ≤ 1.3 at the largest size) | difference, s |",
+             "|---:|---:|---:|---:|---:|"]
+    largest = max(r["rows"] for r in rows)
+    for r in rows:
+        mark = f" {verdict(r['ratio'] <= TARGET)}" if r["rows"] == largest else ""
+        lines.append(f"| {r['rows']:,} | {cell(r['dagster'])} | {cell(r['plain'])} | {r['ratio']:.2f}{mark} | "
+                     f"{r['dagster']['median'] - r['plain']['median']:.2f} |")
+    smallest = min(rows, key=lambda r: r["rows"])
+    lines.append(f"\nFixed per-run cost of going through Dagster (difference at {smallest['rows']:,} rows): "
+                 f"**{smallest['dagster']['median'] - smallest['plain']['median']:.2f} s**.")
+    return "\n".join(lines)
