@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import time
 
 import pandas as pd
 
+from bench.project import timed
 from ml_assets.core.demo_data import generate_day
 from ml_assets.core.expectations import features_suite, raw_suite, statistics_suite, validate
 from ml_assets.core.features import build_features
@@ -25,15 +25,6 @@ def _typed_day(spec: PipelineSpec, day: dt.date, rows: int) -> pd.DataFrame:
     raw = generate_day(day, rows=rows)
     raw = raw.astype({c: "string" for c in raw.columns}).astype(object).where(raw.notna(), None)
     return enforce_schema(raw, spec, f"generated {day}")
-
-
-def _time(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - started)
-    return out
 
 
 def _cases(spec: PipelineSpec, raw: pd.DataFrame, feats: pd.DataFrame, profile: dict) -> dict:
@@ -57,7 +48,7 @@ def run(spec: PipelineSpec, sizes: list[int], repeats: int, log=print) -> list[d
         raw = _typed_day(spec, dt.date(2026, 1, 6), size)
         feats = build_features(raw, spec)
         for name, fn in _cases(spec, raw, feats, profile).items():
-            times = _time(fn, repeats)
+            times = timed(fn, repeats)
             rows.append({"benchmark": "checks", "case": name, "rows": size, "median_s": statistics.median(times),
                          "min_s": min(times), "max_s": max(times), "runs": repeats})
     return rows

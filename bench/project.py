@@ -25,6 +25,15 @@ MANAGED = ("ML_ASSETS_HOME", "DAGSTER_HOME", "ML_ASSETS_SPEC", "ML_ASSETS_STORAG
            "ML_ASSETS_LABELS", "MLFLOW_TRACKING_URI", "ML_ASSETS_EXECUTOR")
 
 
+def restore_env(saved: dict[str, str | None]) -> None:
+    """Put variables back as `saved` ({name: value, or None for unset}) had them."""
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @dataclass
 class Project:
     root: Path
@@ -51,11 +60,7 @@ class Project:
         try:
             yield self
         finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            restore_env(saved)
 
     @property
     def instance(self):

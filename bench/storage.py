@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.project import SMALL_WINDOW, cell, project, spread
+from bench.project import SMALL_WINDOW, cell, project, restore_env, spread
 
 
 def _free_port() -> int:
@@ -87,11 +87,7 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
                     out.append({"rows": size, "manager": name, "frame_mib": mib, "stored_mib": sizes_stored[name] / 2**20,
                                 "write": spread([mib / s for s in r["write"]]), "read": spread([mib / s for s in r["read"]])})
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        restore_env(saved)
         proc.terminate()
         proc.wait(timeout=30)
     return out
