@@ -13,18 +13,11 @@ import statistics
 import pandas as pd
 
 from bench.project import timed
-from ml_assets.core.demo_data import generate_day
+from ml_assets.core.demo_data import landed_day
 from ml_assets.core.expectations import features_suite, raw_suite, statistics_suite, validate
 from ml_assets.core.features import build_features
 from ml_assets.core.profile import build_profile, feature_drift
-from ml_assets.core.schema import enforce_schema
 from ml_assets.core.spec import PipelineSpec
-
-
-def _typed_day(spec: PipelineSpec, day: dt.date, rows: int) -> pd.DataFrame:
-    raw = generate_day(day, rows=rows)
-    raw = raw.astype({c: "string" for c in raw.columns}).astype(object).where(raw.notna(), None)
-    return enforce_schema(raw, spec, f"generated {day}")
 
 
 def _cases(spec: PipelineSpec, raw: pd.DataFrame, feats: pd.DataFrame, profile: dict) -> dict:
@@ -39,13 +32,13 @@ def _cases(spec: PipelineSpec, raw: pd.DataFrame, feats: pd.DataFrame, profile: 
 
 
 def run(spec: PipelineSpec, sizes: list[int], repeats: int, log=print) -> list[dict]:
-    validate(_typed_day(spec, dt.date(2026, 1, 1), 200), raw_suite(spec))  # import and warm GX once
+    validate(landed_day(dt.date(2026, 1, 1), spec, 200), raw_suite(spec))  # import and warm GX once
     rows = []
     for size in sizes:
         log(f"checks: {size:,} rows per day")
-        reference_raw = _typed_day(spec, dt.date(2026, 1, 5), size)
+        reference_raw = landed_day(dt.date(2026, 1, 5), spec, size)
         profile = build_profile(build_features(reference_raw, spec), spec)
-        raw = _typed_day(spec, dt.date(2026, 1, 6), size)
+        raw = landed_day(dt.date(2026, 1, 6), spec, size)
         feats = build_features(raw, spec)
         for name, fn in _cases(spec, raw, feats, profile).items():
             times = timed(fn, repeats)

@@ -100,13 +100,10 @@ class Project:
 
     def features(self, day: dt.date, rows: int, seed: int = 7):
         """A day of features as the features asset computes them (demo data, typed by the schema)."""
-        from ml_assets.core.demo_data import generate_day
+        from ml_assets.core.demo_data import landed_day
         from ml_assets.core.features import build_features
-        from ml_assets.core.schema import enforce_schema
 
-        raw = generate_day(day, rows=rows, seed=seed)
-        raw = raw.astype({c: "string" for c in raw.columns}).astype(object).where(raw.notna(), None)
-        return build_features(enforce_schema(raw, self.spec, f"generated {day}"), self.spec)
+        return build_features(landed_day(day, self.spec, rows, seed), self.spec)
 
     def store_features(self, days: list[dt.date], rows: int) -> None:
         """Write days of features straight into the asset store (no Dagster run: a training window

@@ -97,7 +97,7 @@ BATCH_ROWS = 131_072  # rows per Arrow record batch when a step streams a stored
 
 
 class ParquetParts:
-    """A stored Parquet file, read one Arrow record batch at a time (`batches()`), or whole (`read()`)."""
+    """A stored Parquet file, read one Arrow record batch at a time (`batches()`)."""
 
     def __init__(self, path: UPath):
         self.path = path
@@ -126,9 +126,6 @@ class ParquetParts:
                 yield batch
             if empty:
                 yield pa.RecordBatch.from_pylist([], schema=parquet.schema_arrow)
-
-    def read(self) -> pd.DataFrame:
-        return read_parquet(self.path)
 
 
 class PartStream:

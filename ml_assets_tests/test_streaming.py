@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 from upath import UPath
 
-from ml_assets.core.demo_data import generate_day
+from ml_assets.core.demo_data import landed_day
 from ml_assets.core.features import build_features
-from ml_assets.core.schema import enforce_schema
 from ml_assets.core.scoring import score_batches, score_frame
 from ml_assets.core.spec import load_spec
 from ml_assets.core.training import assemble_training_set, train_candidate
@@ -20,9 +19,7 @@ from ml_assets_tests.conftest import PROJECT_ROOT
 
 
 def _features(spec, day: dt.date, rows: int) -> pd.DataFrame:
-    raw = generate_day(day, rows=rows)
-    raw = raw.astype({c: "string" for c in raw.columns}).astype(object).where(raw.notna(), None)
-    return build_features(enforce_schema(raw, spec, str(day)), spec)
+    return build_features(landed_day(day, spec, rows), spec)
 
 
 @pytest.fixture(scope="module")

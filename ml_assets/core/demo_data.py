@@ -128,3 +128,13 @@ def sklearn_dataset(name: str) -> pd.DataFrame:
         # 'sex' is a two-valued code in the bundled data: treat it as the category it is.
         frame["sex"] = np.where(frame["sex"] > 0, "a", "b")
     return frame
+
+
+def landed_day(day: dt.date, spec, rows: int = 2000, seed: int = 7) -> pd.DataFrame:
+    """A generated day as `raw_data` holds it: every value read as text, as from a CSV landing file,
+    then typed by the spec's schema (`enforce_schema`)."""
+    from ml_assets.core.schema import enforce_schema
+
+    raw = generate_day(day, rows=rows, seed=seed)
+    raw = raw.astype({c: "string" for c in raw.columns}).astype(object).where(raw.notna(), None)
+    return enforce_schema(raw, spec, f"generated {day}")

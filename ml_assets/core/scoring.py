@@ -13,21 +13,24 @@ from ml_assets.core.spec import PipelineSpec
 from ml_assets.core.training import model_inputs
 
 
-def score_frame(pipeline, model_version: str, features: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
-    """Columns: entity id, event time, score, prediction, model_version.
-
-    For classification `score` is the positive-class probability and `prediction` is
-    1 where score >= the spec's threshold; for regression both hold the predicted value.
-    """
-    cols = spec.columns
+def _scores(pipeline, x: pd.DataFrame, spec: PipelineSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(score, prediction) for model inputs `x`. For classification `score` is the positive-class
+    probability and `prediction` is 1 where score >= the spec's threshold; for regression both
+    hold the predicted value."""
     # scikit-learn refuses zero rows; an empty day still gets its (empty) predictions file.
-    score = predict_scores(pipeline, model_inputs(features, spec), spec) if len(features) else np.empty(0, dtype="float64")
+    score = predict_scores(pipeline, x, spec) if len(x) else np.empty(0, dtype="float64")
+    return score, (score >= spec.model.threshold).astype("int64") if spec.is_classification else score
+
+
+def score_frame(pipeline, model_version: str, features: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
+    """Columns: entity id, event time, score, prediction, model_version."""
+    cols = spec.columns
+    score, prediction = _scores(pipeline, model_inputs(features, spec), spec)
     out = pd.DataFrame({cols.entity_id: features[cols.entity_id], cols.event_time: features[cols.event_time]})
     out["score"] = score
-    out["prediction"] = (score >= spec.model.threshold).astype("int64") if spec.is_classification else score
+    out["prediction"] = prediction
     out["model_version"] = str(model_version)
     return out.reset_index(drop=True)
-
 
 
 def score_batch(pipeline, model_version: str, batch: pa.RecordBatch, spec: PipelineSpec) -> pa.RecordBatch:
@@ -35,10 +38,8 @@ def score_batch(pipeline, model_version: str, batch: pa.RecordBatch, spec: Pipel
     inputs go through pandas; the id and event time columns are passed through as they are. Row
     for row the same result as `score_frame` over the day whole."""
     cols = spec.columns
-    x = batch.select(spec.model_inputs).to_pandas()
-    score = predict_scores(pipeline, x, spec) if len(x) else np.empty(0, dtype="float64")
-    prediction = (score >= spec.model.threshold).astype("int64") if spec.is_classification else score
-    version = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(x), dtype="int32")), pa.array([str(model_version)]))
+    score, prediction = _scores(pipeline, batch.select(spec.model_inputs).to_pandas(), spec)
+    version = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(score), dtype="int32")), pa.array([str(model_version)]))
     return pa.record_batch(
         [batch.column(cols.entity_id), batch.column(cols.event_time), pa.array(score), pa.array(prediction), version.cast(pa.string())],
         names=[cols.entity_id, cols.event_time, "score", "prediction", "model_version"],
