@@ -16,13 +16,13 @@ RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /opt/ml-assets
 # Dependencies first: a code change does not re-install them.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-dev --no-install-project
+RUN uv sync --locked --no-dev --no-install-project --compile-bytecode
 
 COPY README.md workspace.yaml dagster.yaml ./
 COPY ml_assets ./ml_assets
 COPY specs ./specs
 COPY deploy ./deploy
-RUN uv sync --locked --no-dev \
+RUN uv sync --locked --no-dev --compile-bytecode \
     && mkdir -p "$DAGSTER_HOME" \
     && cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml" \
     && useradd --create-home --uid 10001 ml-assets \

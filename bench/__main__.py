@@ -14,11 +14,11 @@ import platform
 import time
 from pathlib import Path
 
-from bench import checks, incremental, latency, orchestration, scoring, storage, training
+from bench import backfill, checks, incremental, latency, orchestration, scoring, storage, training
 from ml_assets.core.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ["scoring", "incremental", "orchestration", "storage", "training", "checks", "latency"]
+NAMES = ["scoring", "incremental", "orchestration", "storage", "training", "checks", "latency", "backfill"]
 
 
 def machine() -> str:
@@ -34,6 +34,7 @@ SECTIONS = {
     "training": ("5. Training: candidates in parallel steps vs one after another", training.__doc__),
     "checks": ("6. Checks: cost per daily partition next to feature computation", checks.__doc__),
     "latency": ("7. Automation: landing-to-prediction latency under the real daemon", latency.__doc__),
+    "backfill": ("8. Backfill: a history from landing files to a champion, `ml-assets run` vs one run per day", backfill.__doc__),
 }
 
 
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         "training": lambda: training.table(training.run(4 if quick else 30, 2_000 if quick else 100_000, repeats)),
         "checks": lambda: checks.table(checks.run(spec, [2_000] if quick else [100_000, 1_000_000], repeats)),
         "latency": lambda: latency.table(latency.run(repeats, rows=200 if quick else 2_000)),
+        "backfill": lambda: backfill.table(backfill.run(30 if quick else 90, 200 if quick else 1_000, 1 if quick else 5,
+                                                        repeats if quick else min(repeats, 3))),
     }
     started = time.monotonic()
     parts = []

@@ -33,6 +33,7 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 # One line per move of `champion` in the registered model's description (see set_alias).
 _HISTORY_LINE = re.compile(r"^(\S+) champion v(\S+) -> v(\S+) by (.*?): (.*)$")
 _PROFILES: dict[tuple[str, str], dict] = {}  # (tracking uri, run id) -> profile; a run's artifacts never change
+_MODELS: dict[tuple[str, str, str, str], "ChampionModel"] = {}  # (uri, model, version, run id) -> loaded model
 PACKAGES = ["ml-assets", "dagster", "mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "skops"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -251,20 +252,28 @@ class Registry:
         return self._call(f"looking up alias {alias}", get)
 
     def load_version(self, version: str) -> ChampionModel:
+        """The registered version's pipeline. Loaded once per process: a version's model files never
+        change, so a process that scores many days (a backfill) loads the champion once. The cache key
+        holds the version's run id, so a re-created registered model with the same number is reloaded."""
         import mlflow
 
         from ml_assets.storage import untrusted_types_or_raise
 
         uri = f"models:/{self.model_name}/{version}"
+        mv = self._call("reading the model version", self.client.get_model_version, self.model_name, version)
+        key = (self.tracking_uri, self.model_name, str(version), mv.run_id)
+        if key in _MODELS:
+            cached = _MODELS[key]
+            return ChampionModel(cached.name, cached.version, cached.pipeline, cached.inputs, mv.run_id, dict(mv.tags))
         with _fluent_uri(self.tracking_uri):
             info = self._call(f"reading {uri}", mlflow.models.get_model_info, uri)
             # The trusted-types list travels in the model's own metadata: check it against our policy
             # before skops loads anything, so a tampered MLmodel file cannot widen it.
             untrusted_types_or_raise(None, uri, declared=info.flavors["sklearn"].get("skops_trusted_types") or [])
             pipeline = self._call(f"loading {uri}", mlflow.sklearn.load_model, uri)
-        mv = self._call("reading the model version", self.client.get_model_version, self.model_name, version)
         inputs = info.signature.inputs.input_names() if info.signature is not None else None
-        return ChampionModel(self.model_name, str(version), pipeline, inputs, mv.run_id, dict(mv.tags))
+        _MODELS[key] = ChampionModel(self.model_name, str(version), pipeline, inputs, mv.run_id, dict(mv.tags))
+        return _MODELS[key]
 
     def champion(self) -> ChampionModel | None:
         version = self.alias_version(CHAMPION)

@@ -282,6 +282,26 @@ def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath],
     return files, [p.name for p in ignored]
 
 
+def landing_days(landing: UPath, fmt: str) -> list[str]:
+    """The day folders (YYYY-MM-DD) under `landing` that hold at least one file of the format, sorted.
+    Other names (`_quarantine`, a typo'd folder) are not days and are left out."""
+    try:
+        folders = [p for p in landing.iterdir() if p.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    days = []
+    for folder in folders:
+        try:
+            dt.date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if len(folder.name) == 10 and any(
+            not is_partial_or_marker(f.name) and f.name.endswith(LANDING_SUFFIXES[fmt]) for f in folder.iterdir()
+        ):
+            days.append(folder.name)
+    return sorted(days)
+
+
 def read_landing_file(path: UPath, fmt: str) -> pd.DataFrame:
     """Read one landing file as it is (CSV columns as text; typing is the schema's job)."""
     try:
@@ -320,21 +340,39 @@ def quarantine_file(landing: UPath, day: str, path: UPath, reason: str) -> UPath
     return dest
 
 
-def read_or_quarantine(root: UPath, day: str, files: list[UPath], fmt: str, parse, log) -> tuple[list[pd.DataFrame], list[dict]]:
+def read_or_quarantine(root: UPath, day: str, files: list[UPath], fmt: str, parse, log,
+                       check_all=None) -> tuple[list[pd.DataFrame], list[dict]]:
     """Read and `parse(frame, source)` each of a day folder's files; a file whose reading or parsing
     fails (LandingError, SchemaError) is quarantined with its reason. Returns the parsed frames and
-    what was quarantined (file, quarantined_to, reason)."""
+    what was quarantined (file, quarantined_to, reason).
+
+    `check_all(frames)` sees every readable file before any is parsed: an error it raises (a column
+    the spec names that no file has is the spec's mistake, not the files') stops the day with every
+    file left where it is."""
     from ml_assets.core.schema import SchemaError
 
-    frames, quarantined = [], []
+    quarantined: list[dict] = []
+
+    def set_aside(path: UPath, exc: Exception) -> None:
+        dest = quarantine_file(root, day, path, str(exc))
+        log.warning(f"quarantined {path} -> {dest}: {exc}")
+        quarantined.append({"file": str(path), "quarantined_to": str(dest), "reason": str(exc)})
+
+    read = []
     for i, path in enumerate(files, start=1):
         log.info(f"reading {i}/{len(files)}: {path}")
         try:
-            frames.append(parse(read_landing_file(path, fmt), str(path)))
-        except (SchemaError, LandingError) as exc:
-            dest = quarantine_file(root, day, path, str(exc))
-            log.warning(f"quarantined {path} -> {dest}: {exc}")
-            quarantined.append({"file": str(path), "quarantined_to": str(dest), "reason": str(exc)})
+            read.append((path, read_landing_file(path, fmt)))
+        except LandingError as exc:
+            set_aside(path, exc)
+    if check_all is not None and read:
+        check_all([frame for _, frame in read])
+    frames = []
+    for path, frame in read:
+        try:
+            frames.append(parse(frame, str(path)))
+        except SchemaError as exc:
+            set_aside(path, exc)
     return frames, quarantined
 
 

@@ -35,3 +35,10 @@ def test_checks_and_latency_benchmarks_smoke(tmp_path):
     text = _bench(tmp_path, "checks,latency")
     assert "| 2,000 | features_drift (PSI + KS) |" in text and "**all checks**" in text
     assert "| a new day (3 runs) | 200 | 5 s / 5 s | 1 |" in text and "| a rewritten day (2 runs) | 200 | 5 s / 5 s | 1 |" in text, text
+
+
+@pytest.mark.cli
+def test_backfill_benchmark_smoke(tmp_path):
+    text = _bench(tmp_path, "backfill")
+    assert re.search(r"\| `ml-assets run` \(ingest every day, train, score the last day, page\) \| \d+\.\d \| (met|\*\*missed\*\*) \|", text), text
+    assert re.search(r"\| per-day path, ingest alone projected to 30 days \(median × days\) \| ≥ \d+ \|", text), text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -52,26 +53,36 @@ def test_definitions_validate_names_the_bad_field(cli_env, tmp_path):
 def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     home = Path(cli_env["ML_ASSETS_HOME"])
     del cli_env["DAGSTER_HOME"]  # ml-assets picks its default: $ML_ASSETS_HOME/dagster
-    proc = _run([str(VENV_BIN / "ml-assets"), "demo", "--rows-per-day", "200"], cli_env, timeout=600)
-    day = LAST_DAY.isoformat()
-    assert f"predictions for {day}:" in proc.stdout and "[30/31] scoring_job" in proc.stdout and "[31/31] monitoring_job" in proc.stdout
-    assert "model 1: selected" in proc.stdout
+    # 300 rows a day: weekend days (70 %) stay above drift_min_rows (200), so drift is judged every day.
+    proc = _run([str(VENV_BIN / "ml-assets"), "demo", "--rows-per-day", "300"], cli_env, timeout=600)
+    # 46 days: the first 28 ingested, the model trained on them, then every later day ingested and
+    # scored in one run; the last 4 drift, their checks block them, and the page shows it.
+    trained_on = (LAST_DAY - dt.timedelta(days=18)).isoformat()
+    day = (LAST_DAY - dt.timedelta(days=4)).isoformat()  # the newest scored day
+    assert f"[1/49] ingest {(LAST_DAY - dt.timedelta(days=45)).isoformat()}" in proc.stdout
+    assert f"[29/49] training {trained_on}: ok" in proc.stdout and "[49/49] monitoring: ok" in proc.stdout
+    assert f"predictions for {day}:" in proc.stdout and "4 day(s) not scored (blocked by their checks)" in proc.stdout
+    assert f"not scored {LAST_DAY.isoformat()}: blocking checks failed: features:features_drift" in proc.stdout
+    assert "model 1: trained on" in proc.stdout
     store = home / "storage" / "demo_churn"
     preds = pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")
     report = json.loads((store / "evaluation_report" / "report.json").read_text())
     assert (preds["model_version"] == report["model_version"]).all()
+    assert report["training"]["window_last_day"] == trained_on
     assert str(store / "evaluation_report" / "report.html") in proc.stdout
-    # The newest day's labels that arrived the day after (the demo's come 1-3 days late) already
-    # count on the monitoring page.
+    # The page is worth a look: 15 scored days with delayed labels, and the drift of the last days.
     assert str(store / "monitoring_report" / "report.html") in proc.stdout
     page = pd.read_parquet(store / "monitoring_report" / "realized_quality.parquet")
-    assert page["day"].tolist() == [day] and 0 < page["labeled_rows"].iloc[0] < len(preds)
+    assert len(page) == 15 and (page["labeled_rows"] > 0).all() and page["day"].max() == day
+    drift = pd.read_parquet(store / "monitoring_report" / "feature_drift.parquet")
+    assert set(drift.loc[drift["status"] == "error", "day"]) == {(LAST_DAY - dt.timedelta(days=i)).isoformat() for i in range(4)}
+    assert (store / "monitoring_report" / "psi_over_time.png").exists()
 
     # The runs are in the persistent instance under $ML_ASSETS_HOME/dagster, so the UI shows them.
     dagster_home = home / "dagster"
     assert (dagster_home / "dagster.yaml").exists()
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
-        assert len(instance.get_runs()) == 31
+        assert len(instance.get_runs()) == 49
         assert day in instance.get_materialized_partitions(AssetKey("batch_predictions"))
 
     # The README's Dagster CLI commands, against the same instance and store.
@@ -81,7 +92,8 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     _run([dagster, "asset", "materialize", "-m", "ml_assets", "--select", "features,batch_predictions", "--partition", day], cli_env)
     assert (store / "batch_predictions" / f"{day}.parquet").stat().st_mtime_ns > before
     # `dagster job execute` uses the multiprocess executor: each candidate trains in its own process.
-    _run([dagster, "job", "execute", "-m", "ml_assets", "-j", "training_job", "--tags", json.dumps({"dagster/partition": day})], cli_env)
+    # training_job for an older day trains on the window ending that day (here: v1's window again).
+    _run([dagster, "job", "execute", "-m", "ml_assets", "-j", "training_job", "--tags", json.dumps({"dagster/partition": trained_on})], cli_env)
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
         runs = instance.get_runs(limit=2)
         assert [r.job_name for r in runs] == ["training_job", "__ASSET_JOB"]

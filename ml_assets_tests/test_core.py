@@ -48,7 +48,9 @@ def test_schema_types_a_clean_file(spec):
         (lambda d: d.assign(tenure_days=["abc"] + list(d.tenure_days[1:])), "column 'tenure_days' (numeric): 1 value(s), e.g. 'abc' at data row(s) 1"),
         (lambda d: d.assign(event_time=list(d.event_time[:-1]) + ["yesterday"]), "column 'event_time' (event time)"),
         (lambda d: d.iloc[:0], "the file has no rows"),
-        (lambda d: d.assign(churned=["maybe", "yes"] + list(d.churned[2:])), "column 'churned' (label): 4 distinct values"),
+        # "yes" is the positive class 1 as a file may write it; "maybe" is neither class.
+        (lambda d: d.assign(churned=["maybe", "yes"] + list(d.churned[2:])),
+         "column 'churned' (label): 1 value(s) are neither class of task.positive_label 1 nor task.negative_label '0': 'maybe' (1)"),
         (lambda d: d.assign(customer_id=[None] + list(d.customer_id[1:])), "column 'customer_id' (entity id)"),
     ],
 )

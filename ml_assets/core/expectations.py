@@ -85,7 +85,9 @@ def statistics_suite(spec: PipelineSpec, profile: dict[str, Any]):
     exps = []
     for f in spec.features:
         ref = profile["features"].get(f.name)
-        if f.kind != "numeric" or not ref or "mean" not in ref:
+        # A day-constant feature (or one with drift: false) has one value a day: its day mean is not
+        # comparable with a multi-day reference either.
+        if f.kind != "numeric" or not ref or "mean" not in ref or ref.get("day_constant") or not f.drift:
             continue
         margin = tol * ref["std"] if ref["std"] > 0 else tol * max(abs(ref["mean"]), 1.0)
         exps.append(e.ExpectColumnMeanToBeBetween(column=f.name, min_value=ref["mean"] - margin, max_value=ref["mean"] + margin))
@@ -106,11 +108,12 @@ def _ref_q(ref: dict[str, Any], q: float) -> float:
     return ref["quantiles"][str(round(min(max(q, 0.0), 1.0), 2))]
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """`obj` as strict JSON values: numpy scalars as Python ones, NaN and infinities as null."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
@@ -190,6 +193,6 @@ def validate(df: pd.DataFrame, suite) -> Outcome:
             failures.append(f"{config.type} on `{config.kwargs.get('column')}` raised: {r.exception_info.get('exception_message')}")
         else:
             failures.append(describe_failure(config.type, dict(config.kwargs), dict(r.result)))
-    payload = _jsonable(result.to_json_dict())
-    json.dumps(payload)  # fail here, not in storage, if anything is still not JSON
+    payload = jsonable(result.to_json_dict())
+    json.dumps(payload, allow_nan=False)  # fail here, not in storage, if anything is still not JSON
     return Outcome(success=bool(result.success), failures=failures, result=payload, evaluated=len(result.results))

@@ -13,26 +13,46 @@ import html
 import pandas as pd
 
 from ml_assets.core.evaluation import HtmlReport, _png
+from ml_assets.core.profile import NOT_JUDGED
 from ml_assets.core.spec import PipelineSpec
 
 
+def _day_axis(ax, days: pd.Series) -> None:
+    """A readable day axis at any span (a day to years): at most ~10 date labels, never hours, and
+    limited to the days that have data (a promotion made today must not stretch a year-old history)."""
+    import matplotlib.dates
+
+    first, last = days.min(), days.max()
+    pad = pd.Timedelta(hours=12)
+    ax.set_xlim(first - pad, last + pad)
+    if (last - first).days <= 10:
+        locator = matplotlib.dates.DayLocator()  # a short span: one label per day, never hours
+    else:
+        locator = matplotlib.dates.AutoDateLocator(minticks=3, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m-%d"))
+
+
 def _over_time(history: pd.DataFrame, metric: str, warn: float, error: float) -> bytes:
+    """Each feature's figure per day; days whose drift was not judged (too few rows) are hollow."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    for feature, rows in history.dropna(subset=[metric]).groupby("feature"):
-        ax.plot(pd.to_datetime(rows["day"]), rows[metric], marker=".", label=feature)
+    for i, (feature, rows) in enumerate(history.dropna(subset=[metric]).groupby("feature")):
+        judged = rows["status"] != NOT_JUDGED
+        x = pd.to_datetime(rows["day"])
+        ax.plot(x, rows[metric].where(judged), marker=".", color=f"C{i % 10}", label=feature)
+        if (~judged).any():
+            ax.plot(x[~judged], rows.loc[~judged, metric], "o", mfc="none", color=f"C{i % 10}", ms=4)
     ax.axhline(warn, color="orange", ls="--", lw=1, label=f"warn {warn:g}")
     ax.axhline(error, color="red", ls="--", lw=1, label=f"error {error:g}")
-    ax.set(ylabel=metric.upper(), title=f"{metric.upper()} against the champion's training reference, per day")
+    hollow = " (hollow: not judged, too few rows)" if (history["status"] == NOT_JUDGED).any() else ""
+    ax.set(ylabel=metric.upper(), title=f"{metric.upper()} against the champion's training reference, per day{hollow}")
     ax.legend(fontsize=7, ncol=2, loc="upper left")
-    # One tick label per day at most, as dates (matplotlib would label a 2-day span by hour).
-    ax.xaxis.set_major_locator(matplotlib.dates.DayLocator(interval=max(1, history["day"].nunique() // 10)))
-    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m-%d"))
+    _day_axis(ax, pd.to_datetime(history["day"]))
     fig.autofmt_xdate()
     return _png(fig)
 
@@ -44,12 +64,18 @@ def _days(frame: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(frame["day"])
 
 
-def _mark_events(ax, events: pd.DataFrame, label: bool = False) -> None:
+def _mark_events(ax, events: pd.DataFrame, days: pd.Series, label: bool = False) -> None:
+    """Promotions/rollbacks inside the plotted days (others, e.g. made today over a backfilled
+    history, are in the table below the plots)."""
+    first, last = days.min(), days.max() + pd.Timedelta(days=1)
     for r in events.itertuples():
+        at = pd.Timestamp(r.at).tz_localize(None)
+        if not first <= at <= last:
+            continue
         color = "red" if r.kind == "rollback" else "green"
-        ax.axvline(pd.Timestamp(r.at).tz_localize(None), color=color, lw=1, alpha=0.7)
+        ax.axvline(at, color=color, lw=1, alpha=0.7)
         if label:
-            ax.annotate(f"{'rollback' if r.kind == 'rollback' else 'promote'} v{r.version}", (pd.Timestamp(r.at).tz_localize(None), 1),
+            ax.annotate(f"{'rollback' if r.kind == 'rollback' else 'promote'} v{r.version}", (at, 1),
                         xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=7, color=color)
 
 
@@ -58,7 +84,6 @@ def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates
     import matplotlib.pyplot as plt
 
     metric = spec.model.metric
@@ -78,7 +103,7 @@ def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -
         ax.text(0.5, 0.5, "no labels yet" if spec.labels is not None else "no `labels` section in the spec",
                 transform=ax.transAxes, ha="center", va="center", color="grey")
     ax.set(ylabel=metric, title="Realized quality from delayed labels")
-    _mark_events(ax, events, label=True)
+    _mark_events(ax, events, x, label=True)
 
     axes[1].bar(x, q["predictions"], width=0.8, color="C1")
     axes[1].set(ylabel="predictions", title="Prediction volume")
@@ -93,9 +118,8 @@ def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -
     axes[3].set_yticks(sorted(set(serving))[-12:])
     axes[3].set_ylim(serving.min() - 0.5, serving.max() + 0.5)
     for a in axes[1:]:
-        _mark_events(a, events)
-    axes[3].xaxis.set_major_locator(matplotlib.dates.DayLocator(interval=max(1, len(q) // 10)))
-    axes[3].xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%Y-%m-%d"))
+        _mark_events(a, events, x)
+    _day_axis(axes[3], x)
     fig.autofmt_xdate()
     fig.tight_layout()
     return _png(fig)
@@ -129,7 +153,7 @@ def monitoring_page(quality: pd.DataFrame, drift: pd.DataFrame, events: pd.DataF
         plots["psi_over_time.png"] = _over_time(drift, "psi", v.drift_warn.psi, v.drift_error.psi)
         if drift["ks"].notna().any():
             plots["ks_over_time.png"] = _over_time(drift, "ks", v.drift_warn.ks, v.drift_error.ks)
-    flagged = drift[drift["status"] != "ok"]
+    flagged = drift[~drift["status"].isin(["ok", NOT_JUDGED])]
     data = {
         "spec": spec.name,
         "quality_days": int(len(quality)),

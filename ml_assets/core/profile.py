@@ -55,14 +55,34 @@ def _bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / max(len(values), 1)
 
 
-def build_profile(frame: pd.DataFrame, spec: PipelineSpec, scores: np.ndarray | None = None) -> dict[str, Any]:
-    """The reference profile of the model inputs in `frame` (and of the model's `scores`, if given)."""
+# A feature whose most common value covers at least this share of a day's rows, on average over the
+# reference's days, is "constant within a day" (a season, a weekday, a daily price): one day of it
+# always differs from a multi-day reference, so its per-day drift means nothing.
+DAY_CONSTANT_SHARE = 0.95
+
+
+def day_constant(values: pd.Series, days: pd.Series) -> bool:
+    """Whether `values` is (nearly) constant within each day of `days` (needs two days or more)."""
+    frame = pd.DataFrame({"v": values.fillna(MISSING).astype(str).to_numpy(), "d": days.to_numpy()})
+    if frame["d"].nunique() < 2:
+        return False
+    top_share = frame.groupby("d")["v"].agg(lambda v: v.value_counts(normalize=True).iloc[0])
+    return bool(top_share.mean() >= DAY_CONSTANT_SHARE)
+
+
+def build_profile(frame: pd.DataFrame, spec: PipelineSpec, scores: np.ndarray | None = None,
+                  days: pd.Series | None = None) -> dict[str, Any]:
+    """The reference profile of the model inputs in `frame` (and of the model's `scores`, if given).
+    With each row's `days`, features constant within a day are marked `day_constant`."""
     rng = np.random.default_rng(spec.seed)
     features = {}
     for name in spec.numeric_features:
         features[name] = _numeric_profile(frame[name], rng)
     for name in spec.categorical_features:
         features[name] = _categorical_profile(frame[name])
+    if days is not None:
+        for name, profile in features.items():
+            profile["day_constant"] = day_constant(frame[name], days)
     profile: dict[str, Any] = {"rows": int(len(frame)), "features": features}
     if scores is not None:
         profile["scores"] = _numeric_profile(pd.Series(scores, dtype="float64"), rng)
@@ -115,6 +135,27 @@ def drift_status(d: dict[str, float | None], warn: dict[str, float], error: dict
         if any(d.get(m) is not None and d[m] > limits[m] for m in ("psi", "ks") if m in limits):
             status = level
     return status
+
+
+NOT_JUDGED = "not_judged"
+
+
+def not_judged_features(profile: dict[str, Any], spec: PipelineSpec) -> dict[str, str]:
+    """The reference's features whose per-day drift is not judged, with the reason: derived calendar
+    features, features the spec sets `drift: false`, and features constant within a day in the
+    reference (detected at training)."""
+    off = {f.name for f in spec.features if not f.drift}
+    reasons = {}
+    for name, ref in profile["features"].items():
+        if name in spec.derived_features:
+            reasons[name] = "derived calendar feature: a day always differs from a multi-day reference"
+        elif name in off:
+            reasons[name] = "drift: false in the spec"
+        elif ref.get("day_constant"):
+            reasons[name] = (f"constant within a day in the training reference (top value >= {DAY_CONSTANT_SHARE:.0%} "
+                             "of each day's rows): one day's distribution always differs from a multi-day reference; "
+                             "set drift: false on the feature to say so in the spec")
+    return reasons
 
 
 def feature_drift(frame: pd.DataFrame, profile: dict[str, Any], warn: dict[str, float], error: dict[str, float]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.core.evaluation import baseline_scores, compute_metrics
-from ml_assets.core.schema import SchemaError, _as_numeric, _as_text, _examples
+from ml_assets.core.schema import SchemaError, _as_text, _examples, parse_label
 from ml_assets.core.spec import PipelineSpec
 
 DAY = "_event_day"
@@ -41,17 +41,7 @@ def parse_labels(raw: pd.DataFrame, spec: PipelineSpec, source: str) -> pd.DataF
     if days.isna().any():
         problems.append(f"column '{cols.event_time}' (event time or day): {_examples(raw[cols.event_time], days.isna())} "
                         "are neither timestamps nor YYYY-MM-DD days")
-    raw_label = raw[cols.label]
-    if spec.is_classification:
-        text = _as_text(raw_label)
-        distinct = sorted({v for v in text if v is not None})
-        if len(distinct) > 2:
-            problems.append(f"column '{cols.label}' (label): {len(distinct)} distinct values {distinct[:5]}; binary classification needs at most 2")
-        label = text.map(lambda v: np.nan if v is None else float(v == str(spec.task.positive_label))).astype("float64")
-    else:
-        label, bad = _as_numeric(raw_label)
-        if bad.any():
-            problems.append(f"column '{cols.label}' (label): {_examples(raw_label, bad)} are not numbers")
+    label = parse_label(raw[cols.label], spec, problems)
     if problems:
         raise SchemaError(source, problems)
     out = pd.DataFrame({cols.entity_id: ids, DAY: days, cols.label: label})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.spec import PipelineSpec
+from ml_assets.core.spec import PipelineSpec, label_token
 
 
 class SchemaError(ValueError):
@@ -19,6 +19,26 @@ class SchemaError(ValueError):
         self.source = source
         self.problems = problems
         super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class SpecColumnsError(ValueError):
+    """Columns the spec names that none of a day's files has: the spec is wrong, not the files."""
+
+
+def required_columns(spec: PipelineSpec) -> list[str]:
+    return [spec.columns.entity_id, spec.columns.event_time] + [f.name for f in spec.features]
+
+
+def check_spec_columns(frames: list[pd.DataFrame], spec: PipelineSpec) -> None:
+    """Raise SpecColumnsError when a column the spec requires is in none of `frames` (a typo in the
+    spec, or the wrong dataset), naming the columns and what the files have instead."""
+    seen = set().union(*(map(str, f.columns) for f in frames)) if frames else set()
+    absent = [c for c in required_columns(spec) if c not in seen]
+    if absent:
+        raise SpecColumnsError(
+            f"column(s) {absent} named by the spec are in none of the {len(frames)} file(s) "
+            f"(they have {sorted(seen)}); fix the spec's columns/features"
+        )
 
 
 def _examples(raw: pd.Series, bad: pd.Series) -> str:
@@ -40,6 +60,32 @@ def _as_text(raw: pd.Series) -> pd.Series:
     return raw.astype("object").where(raw.notna(), None).map(lambda v: v if v is None else str(v))
 
 
+def parse_label(raw: pd.Series, spec: PipelineSpec, problems: list[str]) -> pd.Series:
+    """The label column as float64: 1.0/0.0 for the spec's positive/negative class, however the file
+    writes them (see `label_token`), or the number for regression; NaN where the label is missing.
+    A value that is neither class (or not a number) is added to `problems` with a count."""
+    name = spec.columns.label
+    if not spec.is_classification:
+        label, bad = _as_numeric(raw)
+        if bad.any():
+            problems.append(f"column '{name}' (label): {_examples(raw, bad)} are not numbers")
+        return label
+    text = _as_text(raw).map(lambda v: None if v is None or not v.strip() else v)
+    tokens = text.map(lambda v: None if v is None else label_token(v))
+    positive, negative = spec.task.classes
+    bad = tokens.notna() & ~tokens.isin([positive, negative])
+    if bad.any():
+        counts = text[bad].value_counts()
+        shown = ", ".join(f"{v!r} ({n})" for v, n in counts.head(5).items())
+        problems.append(
+            f"column '{name}' (label): {int(bad.sum())} value(s) are neither class of task.positive_label "
+            f"{spec.task.positive_label!r} nor task.negative_label "
+            f"{spec.task.negative_label if spec.task.negative_label is not None else negative!r}: {shown}"
+            + (f" and {len(counts) - 5} more" if len(counts) > 5 else "")
+        )
+    return tokens.map(lambda t: np.nan if t is None else float(t == positive)).astype("float64")
+
+
 def enforce_schema(df: pd.DataFrame, spec: PipelineSpec, source: str) -> pd.DataFrame:
     """Return `df` with the spec's columns, in order, with the spec's types."""
     cols = spec.columns
@@ -47,7 +93,7 @@ def enforce_schema(df: pd.DataFrame, spec: PipelineSpec, source: str) -> pd.Data
     if len(df) == 0:
         raise SchemaError(source, ["the file has no rows"])
 
-    required = [cols.entity_id, cols.event_time] + [f.name for f in spec.features]
+    required = required_columns(spec)
     missing = [c for c in required if c not in df.columns]
     if missing:
         problems.append(
@@ -86,25 +132,67 @@ def enforce_schema(df: pd.DataFrame, spec: PipelineSpec, source: str) -> pd.Data
 
     # The label may be absent (labels can land later); when present it must parse.
     if cols.label in df.columns:
-        raw = df[cols.label]
-        if spec.is_classification:
-            text = _as_text(raw)
-            distinct = sorted({v for v in text if v is not None})
-            if len(distinct) > 2:
-                problems.append(
-                    f"column '{cols.label}' (label): {len(distinct)} distinct values {distinct[:5]}; "
-                    "binary classification needs at most 2"
-                )
-            positive = str(spec.task.positive_label)
-            label = text.map(lambda v: np.nan if v is None else float(v == positive)).astype("float64")
-        else:
-            label, bad = _as_numeric(raw)
-            if bad.any():
-                problems.append(f"column '{cols.label}' (label): {_examples(raw, bad)} are not numbers")
-        out[cols.label] = label
+        out[cols.label] = parse_label(df[cols.label], spec, problems)
     else:
         out[cols.label] = pd.Series(np.nan, index=df.index, dtype="float64")
 
     if problems:
         raise SchemaError(source, problems)
     return pd.DataFrame(out).reset_index(drop=True)
+
+
+def describe_sample(frames: dict[str, pd.DataFrame], spec: PipelineSpec) -> tuple[list[str], list[str]]:
+    """What the spec would do to a sample of landing files ({source: frame as read}): returns
+    (problems, notes). Problems are what would reject a file or stop a day (missing columns, values
+    that do not parse, label values of neither class); notes are what a user should know (class
+    balance, unused columns, columns constant within a day, high-cardinality categories)."""
+    problems: list[str] = []
+    notes: list[str] = []
+    required = required_columns(spec)
+    used = set(required) | {spec.columns.label}
+    try:
+        check_spec_columns(list(frames.values()), spec)
+    except SpecColumnsError as exc:
+        problems.append(f"spec: {exc}")
+    typed = []
+    for source, frame in frames.items():
+        try:
+            typed.append(enforce_schema(frame, spec, source))
+        except SchemaError as exc:
+            problems.extend(f"{source}: {p}" for p in exc.problems)
+    unused = sorted({str(c) for f in frames.values() for c in f.columns} - used)
+    if unused:
+        notes.append(f"columns the spec does not use (ignored at ingest): {unused}")
+    if not typed:
+        return problems, notes
+    data = pd.concat(typed, ignore_index=True)
+    label = data[spec.columns.label]
+    missing = int(label.isna().sum())
+    if spec.is_classification:
+        positive, negative = spec.task.classes
+        pos, neg = int((label == 1).sum()), int((label == 0).sum())
+        share = pos / (pos + neg) if pos + neg else float("nan")
+        notes.append(f"label '{spec.columns.label}': {pos} positive ({positive!r}), {neg} negative ({negative!r}), "
+                     f"{missing} missing; positive share {share:.1%}")
+        if pos + neg and min(pos, neg) == 0:
+            problems.append(f"label '{spec.columns.label}': only one class in the sample; check task.positive_label / negative_label")
+    else:
+        present = label.dropna()
+        notes.append(f"label '{spec.columns.label}': {len(present)} values (mean {present.mean():.4g}, "
+                     f"min {present.min():.4g}, max {present.max():.4g}), {missing} missing")
+    days = data[spec.columns.event_time].dt.tz_convert(spec.partitions.timezone).dt.date.astype(str)
+    notes.append(f"{len(data)} rows in {len(frames)} file(s), {days.nunique()} event day(s)")
+    for feature in spec.features:
+        values = data[feature.name]
+        if days.nunique() >= 2 and feature.drift:
+            from ml_assets.core.profile import day_constant
+
+            if day_constant(values, days):
+                notes.append(f"feature '{feature.name}' is constant within a day: its per-day drift is not judged "
+                             "(set `drift: false` on it to say so)")
+        if feature.kind == "categorical":
+            distinct = values.nunique()
+            if distinct > 50 and distinct > 0.5 * values.notna().sum():
+                notes.append(f"feature '{feature.name}' (categorical) has {distinct} distinct values in {values.notna().sum()} rows: "
+                             "nearly an id; one-hot encoding will not generalise (drop it or make it numeric)")
+    return problems, notes

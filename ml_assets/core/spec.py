@@ -45,7 +45,15 @@ class LandingSpec(_Strict):
 
 class PartitionSpec(_Strict):
     start_date: dt.date
+    # The last day of a finished dataset (a year of history, say). None: days run up to yesterday.
+    end_date: dt.date | None = None
     timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> PartitionSpec:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(f"end_date: {self.end_date} is before start_date {self.start_date}")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -65,10 +73,61 @@ class ColumnsSpec(_Strict):
     label: str
 
 
+# Label values as files write them: 1, 1.0, "1", true, "yes" all mean the same class.
+_TRUE_WORDS = {"true", "t", "yes", "y"}
+_FALSE_WORDS = {"false", "f", "no", "n"}
+
+
+def label_token(value: Any) -> str:
+    """The canonical form of one label value, however YAML or a file writes it: numbers by value
+    (1, 1.0, "1.0" -> "1"), booleans and yes/no as 1/0 ("true", "Yes" -> "1"), other text as written
+    (stripped). Two values are the same class when their tokens are equal."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    text = str(value).strip()
+    lower = text.lower()
+    if lower in _TRUE_WORDS:
+        return "1"
+    if lower in _FALSE_WORDS:
+        return "0"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if number != number or number in (float("inf"), float("-inf")):
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
 class TaskSpec(_Strict):
     type: Literal["binary_classification", "regression"]
-    # The raw label value that counts as the positive class (classification only).
-    positive_label: str | int | bool | None = None
+    # The label value that counts as the positive class (classification only), matched however the
+    # files write it: 1 matches "1", "1.0", 1.0, "true" and "yes".
+    positive_label: str | int | float | bool | None = None
+    # The other class. Default: the opposite of a 1/0/true/false/yes/no positive label; required for
+    # any other positive label (e.g. positive_label: M, negative_label: B). Any label value that is
+    # neither class rejects the file at ingest.
+    negative_label: str | int | float | bool | None = None
+
+    @model_validator(mode="after")
+    def _two_classes(self) -> TaskSpec:
+        if self.type != "binary_classification" or self.positive_label is None:
+            return self
+        positive = label_token(self.positive_label)
+        if self.negative_label is None and positive not in ("0", "1"):
+            raise ValueError(
+                f"negative_label: required when positive_label ({self.positive_label!r}) is not 1/0/true/false/yes/no"
+            )
+        if self.negative_label is not None and label_token(self.negative_label) == positive:
+            raise ValueError(f"negative_label: {self.negative_label!r} is the same class as positive_label {self.positive_label!r}")
+        return self
+
+    @property
+    def classes(self) -> tuple[str, str]:
+        """(positive, negative) label tokens (see `label_token`)."""
+        positive = label_token(self.positive_label)
+        negative = label_token(self.negative_label) if self.negative_label is not None else ("0" if positive == "1" else "1")
+        return positive, negative
 
 
 class FeatureSpec(_Strict):
@@ -81,6 +140,11 @@ class FeatureSpec(_Strict):
     max: float | None = None
     max_null_rate: float | None = Field(default=None, ge=0, le=1)
     allowed: list[str] | None = None
+    # Judge this feature's drift against the training reference. Turn off for a column that is
+    # constant within a day by nature (a season, a weekday, a daily price): its one-day distribution
+    # always differs from a multi-day reference. Such columns are also detected from the reference
+    # and reported as not judged.
+    drift: bool = True
 
     @model_validator(mode="after")
     def _transform_fits_kind(self) -> FeatureSpec:
@@ -160,7 +224,8 @@ class ValidationSpec(_Strict):
     # drift_warn, ERROR (blocking) above drift_error. KS applies to numeric features.
     drift_warn: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.1, ks=0.1))
     # Below this many rows a day's PSI/KS is mostly sampling noise (PSI over 10 bins is ~10/rows
-    # for identical distributions), so drift is not judged; the check says so.
+    # for identical distributions), so drift (features and scores) is not judged: the check passes
+    # with "not judged: N rows < drift_min_rows" in its description, and the page shows the day hollow.
     drift_min_rows: int = Field(default=200, ge=1)
     drift_error: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.25, ks=0.2))
     # Drift of the day's scores against the holdout's scores (the prediction-drift check).

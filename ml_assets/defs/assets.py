@@ -6,6 +6,7 @@ code versions.
 """
 
 
+import datetime as dt
 import warnings
 
 import pandas as pd
@@ -23,7 +24,7 @@ from dagster import (
 )
 
 from ml_assets.core.features import build_features
-from ml_assets.core.schema import enforce_schema
+from ml_assets.core.schema import SpecColumnsError, check_spec_columns, enforce_schema
 from ml_assets.core.scoring import score_batches
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set, window_days
@@ -44,8 +45,13 @@ from ml_assets.storage import (
 
 
 def daily_partitions(spec: PipelineSpec) -> DailyPartitionsDefinition:
+    """One partition per day from start_date to end_date (inclusive; Dagster's end is exclusive), or
+    up to the newest complete day when the spec sets no end."""
+    end = spec.partitions.end_date
     return DailyPartitionsDefinition(
-        start_date=spec.partitions.start_date.isoformat(), timezone=spec.partitions.timezone
+        start_date=spec.partitions.start_date.isoformat(),
+        end_date=(end + dt.timedelta(days=1)).isoformat() if end else None,
+        timezone=spec.partitions.timezone,
     )
 
 
@@ -91,9 +97,14 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
             raise _fail(f"raw_data {day}: {exc}") from None
         # A structurally bad file is set aside with its reason, never deleted; the day is built from
         # the good files.
-        frames, quarantined = read_or_quarantine(
-            landing, day, files, spec.landing.format, lambda frame, source: enforce_schema(frame, spec, source), context.log
-        )
+        try:
+            frames, quarantined = read_or_quarantine(
+                landing, day, files, spec.landing.format, lambda frame, source: enforce_schema(frame, spec, source),
+                context.log, check_all=lambda frames: check_spec_columns(frames, spec),
+            )
+        except SpecColumnsError as exc:
+            # The spec's mistake: every file stays in the landing folder, nothing is quarantined.
+            raise _fail(f"raw_data {day}: {exc} {in_spec}; the landing files were left where they are") from None
         if not frames:
             # Nothing is written: the day's earlier good output, if any, stays as it was.
             raise _fail(
@@ -147,7 +158,11 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
         try:
             data = assemble_training_set(features, spec, excluded=set(blocked), last_day=context.partition_key)
         except TrainingDataError as exc:
-            raise _fail(f"training_set {context.partition_key}: {exc} {in_spec}") from None
+            hint = ""
+            if not features:
+                calendar = window_days(context.partition_key, spec)
+                hint = f"; ingest the window's days first (`ml-assets run --from {calendar[0]} --to {calendar[-1]}`, or ingest_job per day)"
+            raise _fail(f"training_set {context.partition_key}: {exc}{hint} {in_spec}") from None
         counts = data[SPLIT_COLUMN].value_counts()
         calendar = window_days(context.partition_key, spec)
         context.add_output_metadata(

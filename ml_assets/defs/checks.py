@@ -30,8 +30,8 @@ from dagster import (
 from upath import UPath
 
 from ml_assets.core.features import build_features
-from ml_assets.core.expectations import features_suite, raw_suite, statistics_suite, validate
-from ml_assets.core.profile import drift_of, drift_status, feature_drift
+from ml_assets.core.expectations import features_suite, jsonable, raw_suite, statistics_suite, validate
+from ml_assets.core.profile import NOT_JUDGED, drift_of, drift_status, feature_drift, not_judged_features
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.defs.policies import step_retry_policy
 from ml_assets.defs.resources import MlflowRegistry
@@ -43,7 +43,8 @@ DRIFT_COLUMNS = ["day", "feature", "kind", "psi", "ks", "status", "reference_ver
 
 def _save(base: UPath, asset_name: str, day: str, check: str, payload: dict) -> UPath:
     path = base / "validation" / asset_name / day / f"{check}.json"
-    atomic_write_bytes(path, json.dumps(payload, indent=1, sort_keys=True, default=str).encode())
+    # Strict JSON: NaN (a PSI of an empty column, say) is written as null, never as a bare NaN.
+    atomic_write_bytes(path, json.dumps(jsonable(payload), indent=1, sort_keys=True, default=str, allow_nan=False).encode())
     return path
 
 
@@ -68,6 +69,13 @@ def _reference(mlflow: MlflowRegistry, context) -> tuple[str, dict] | None:
     except RegistryError as exc:
         context.log.warning(f"no training reference (MLflow unavailable): {exc}")
         return None
+
+
+def _not_judged(reason: str, extra: dict | None = None) -> AssetCheckResult:
+    """A check that could not judge: it passes (nothing to block on), but says so in its description,
+    which the UI shows beside the result, and in `judged: false`."""
+    return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, description=f"not judged: {reason}",
+                            metadata={"judged": False, "not_judged": reason, **(extra or {})})
 
 
 def _drift_severity(table: pd.DataFrame) -> tuple[bool, AssetCheckSeverity]:
@@ -98,17 +106,21 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
     retry = step_retry_policy(spec)
     warn = v.drift_warn.model_dump()
     error = v.drift_error.model_dump()
-    drift_features = [f.name for f in spec.features]  # calendar-derived features drift by construction
 
-    def drift_table(frame: pd.DataFrame, day: str, reference) -> pd.DataFrame:
+    def drift_table(frame: pd.DataFrame, day: str, reference) -> tuple[pd.DataFrame, dict[str, str]]:
+        """The day's drift per judged feature, and the features not judged with the reason. A day
+        with fewer than drift_min_rows rows keeps its figures, with status not_judged."""
         if reference is None:
-            return pd.DataFrame(columns=DRIFT_COLUMNS)
+            return pd.DataFrame(columns=DRIFT_COLUMNS), {}
         version, profile = reference
-        profile = {**profile, "features": {k: p for k, p in profile["features"].items() if k in drift_features}}
+        skipped = not_judged_features(profile, spec)
+        profile = {**profile, "features": {k: p for k, p in profile["features"].items() if k not in skipped}}
         table = feature_drift(frame, profile, warn, error)
+        if len(frame) < v.drift_min_rows:
+            table["status"] = NOT_JUDGED
         table.insert(0, "day", day)
         table["reference_version"] = version
-        return table[DRIFT_COLUMNS]
+        return table[DRIFT_COLUMNS], skipped
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)  # partitioned checks: one day per evaluation
@@ -132,7 +144,7 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
         def features_statistics(context: AssetCheckExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
             reference = _reference(mlflow, context)
             if reference is None:
-                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={"reference": "none yet (no champion)"})
+                return _not_judged("no training reference yet (no champion)")
             outcome = validate(features, statistics_suite(spec, reference[1]))
             path = _save(base, "features", context.partition_key, "features_statistics", outcome.result)
             return _result(outcome, AssetCheckSeverity.WARN, path, {"reference_version": reference[0]})
@@ -141,11 +153,14 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
                      description="Per-feature drift against the champion's training reference: PSI (categorical and binned numeric) and KS (numeric). WARN above validation.drift_warn, ERROR (blocking) above validation.drift_error.")
         def features_drift(context: AssetCheckExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
             if len(features) < v.drift_min_rows:
-                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={
-                    "skipped": f"{len(features)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift"})
-            table = drift_table(features, context.partition_key, _reference(mlflow, context))
+                return _not_judged(f"{len(features)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift")
+            reference = _reference(mlflow, context)
+            if reference is None:
+                return _not_judged("no training reference yet (no champion)")
+            table, skipped = drift_table(features, context.partition_key, reference)
+            skipped_md = MetadataValue.md("\n".join(f"- `{k}`: {r}" for k, r in skipped.items()) or "none")
             if table.empty:
-                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={"reference": "none yet (no champion)"})
+                return _not_judged("every feature is excluded from drift (see not_judged_features)", {"not_judged_features": skipped_md})
             passed, severity = _drift_severity(table)
             path = _save(base, "features", context.partition_key, "features_drift", {"drift": table.to_dict(orient="records"), "warn": warn, "error": error})
             lines = _drift_lines(table)
@@ -158,6 +173,8 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
                     "drift": MetadataValue.md(_markdown(table)),
                     "reference_version": table["reference_version"].iloc[0],
                     "validation_result": MetadataValue.path(str(path)),
+                    "judged": True,
+                    "not_judged_features": skipped_md,
                 },
             )
 
@@ -165,11 +182,10 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
                      description="Drift of the day's score distribution against the champion's holdout scores (PSI and KS).")
         def batch_predictions_drift(context: AssetCheckExecutionContext, batch_predictions: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
             if len(batch_predictions) < v.drift_min_rows:
-                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={
-                    "skipped": f"{len(batch_predictions)} rows < validation.drift_min_rows ({v.drift_min_rows})"})
+                return _not_judged(f"{len(batch_predictions)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift")
             reference = _reference(mlflow, context)
             if reference is None or "scores" not in reference[1]:
-                return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata={"reference": "none"})
+                return _not_judged("no score reference (no champion, or it has no holdout scores)")
             d = drift_of(reference[1]["scores"], batch_predictions["score"])
             limits = {"warn": v.prediction_drift_warn.model_dump(), "error": v.prediction_drift_error.model_dump()}
             status = drift_status(d, limits["warn"], limits["error"])
@@ -197,8 +213,12 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
     )
     def feature_drift_daily(context: AssetExecutionContext, raw_data: pd.DataFrame, mlflow: MlflowRegistry) -> pd.DataFrame:
         features = build_features(raw_data, spec)
-        table = drift_table(features, context.partition_key, _reference(mlflow, context))
-        context.add_output_metadata({"drifting_features": MetadataValue.json(table.loc[table["status"] != "ok", "feature"].tolist())})
+        table, skipped = drift_table(features, context.partition_key, _reference(mlflow, context))
+        context.add_output_metadata({
+            "drifting_features": MetadataValue.json(table.loc[table["status"].isin(["warn", "error"]), "feature"].tolist()),
+            "not_judged_features": MetadataValue.json(skipped),
+            "judged": len(features) >= v.drift_min_rows,
+        })
         return table
 
     checks = [raw_data_contract, features_contract, features_statistics, features_drift, batch_predictions_drift]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from dagster import ConfigurableIOManagerFactory, InputContext, MetadataValue, OutputContext, UPathIOManager
+from dagster import ConfigurableIOManagerFactory, Failure, InputContext, MetadataValue, OutputContext, UPathIOManager
 from pydantic import Field
 from upath import UPath
 
@@ -24,21 +24,45 @@ from ml_assets.storage import (
     read_parquet,
     resolve_uri,
     storage_root,
+    stored_partition_paths,
     write_parquet_parts,
 )
 
 
-class NotMaterializedError(FileNotFoundError):
-    """An input the asset needs has not been written yet."""
+class NotMaterializedError(Failure, FileNotFoundError):
+    """An input the asset needs has not been written yet. Not transient: the step fails at once,
+    with no retries (retrying cannot make the input appear). Also a FileNotFoundError, so an input
+    that allows missing partitions (the training window) skips the day instead."""
+
+    def __init__(self, description: str):
+        super().__init__(description=description, allow_retries=False)
 
 
-def _missing(context: InputContext, path: UPath) -> NotMaterializedError:
+def _missing(context: InputContext, path: UPath, day: str | None = None) -> NotMaterializedError:
     what = context.asset_key.to_user_string() if context.has_asset_key else "input"
-    part = f" partition {context.asset_partition_key}" if context.has_asset_partitions and len(context.asset_partition_keys) == 1 else ""
+    if day is None and context.has_asset_partitions:
+        # One of several partitions (a window): the missing one is the file's name.
+        day = context.asset_partition_key if len(context.asset_partition_keys) == 1 else path.name.removesuffix(path.suffix)
     hint = "materialize it first"
+    if what in ("raw_data", "features"):
+        hint = f"ingest that day first (ingest_job for partition {day}, or `ml-assets run --from {day}`)"
     if what == "training_set":
-        hint = "model and evaluation_report train on the NEWEST day's training_set: run training_job for the newest partition"
-    return NotMaterializedError(f"{what}{part} has not been materialized (nothing at {path}); {hint}")
+        hint = (f"run training_job for partition {day or 'D'}: it builds that day's training_set first "
+                "(`ml-assets run` also ingests the window's missing days)")
+    return NotMaterializedError(f"{what}{f' partition {day}' if day else ''} has not been materialized (nothing at {path}); {hint}")
+
+
+# An input whose AssetIn metadata sets this reads the partition of the run (the run's
+# `dagster/partition` tag) instead of the mapped one: `model` trains on the training_set of the day
+# the run is for, which need not be the newest day.
+RUN_DAY = "partition_of_run"
+
+
+def run_day(context: InputContext) -> str | None:
+    """The day a run is for (its `dagster/partition` tag), or None for an unpartitioned run."""
+    from dagster._core.storage.tags import PARTITION_NAME_TAG
+
+    return context.step_context.run_tags.get(PARTITION_NAME_TAG)
 
 
 class ParquetIOManager(UPathIOManager):
@@ -47,6 +71,23 @@ class ParquetIOManager(UPathIOManager):
     that is a `PartStream` is written part by part."""
 
     extension = ".parquet"
+
+    def load_input(self, context: InputContext):
+        if not (context.definition_metadata or {}).get(RUN_DAY):
+            return super().load_input(context)
+        asset_path = self._get_path_without_extension(context)
+        day = run_day(context)
+        if day is None:
+            # An unpartitioned run (e.g. `model` alone from the UI): the newest stored day.
+            stored = stored_partition_paths(asset_path.parent, asset_path.name)
+            if not stored:
+                raise _missing(context, asset_path)
+            day = stored[-1].name.removesuffix(self.extension)
+        context.log.info(f"{context.asset_key.to_user_string()}: using partition {day}")
+        path = self._with_extension(self.get_path_for_partition(context, asset_path, day))
+        if not path.exists():
+            raise _missing(context, path, day)
+        return self.load_from_path(context, path)
 
     def dump_to_path(self, context: OutputContext, obj: pd.DataFrame | PartStream, path: UPath) -> None:
         if isinstance(obj, PartStream):

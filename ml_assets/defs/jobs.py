@@ -10,6 +10,7 @@ from ml_assets.registry import RegistryError
 INGEST = AssetSelection.assets("raw_data", "features", "feature_drift")
 TRAINING = AssetSelection.assets("training_set", "model", "evaluation_report")
 SCORING = AssetSelection.assets("raw_data", "features", "feature_drift", "batch_predictions", "realized_quality")
+PREDICTIONS = AssetSelection.assets("batch_predictions", "realized_quality")
 
 
 # The run queue allows one run with this tag at a time (dagster.yaml, deploy/dagster.yaml): two
@@ -19,7 +20,8 @@ TRAINS = {"ml_assets/trains": "true"}
 
 def build_jobs(training_executor: ExecutorDefinition, serving: bool = False):
     """`serving`: the spec publishes predictions to the online store, so scoring_job does too."""
-    scoring = (SCORING | AssetSelection.assets("prediction_store")) if serving else SCORING
+    store = AssetSelection.assets("prediction_store")
+    scoring = (SCORING | store) if serving else SCORING
     return [
         define_asset_job(
             "ingest_job", selection=INGEST,
@@ -28,13 +30,20 @@ def build_jobs(training_executor: ExecutorDefinition, serving: bool = False):
         define_asset_job(
             "training_job", selection=TRAINING, executor_def=training_executor, tags=TRAINS,
             description=(
-                "Train on the window ending on the newest complete day (run it for that partition): "
-                "training_set -> model -> evaluation_report."
+                "Train on the window ending on the run's day (any day, history included; the newest when the run has "
+                "no partition): training_set -> model -> evaluation_report. The window's days must be ingested."
             ),
         ),
         define_asset_job(
             "scoring_job", selection=scoring,
             description="Score one day with the champion: raw_data -> features (+ feature_drift) -> batch_predictions (-> prediction_store) -> realized_quality, with their checks.",
+        ),
+        define_asset_job(
+            "predictions_job", selection=(PREDICTIONS | store) if serving else PREDICTIONS,
+            description=(
+                "Score one day that is already ingested with the champion: batch_predictions (-> prediction_store) "
+                "-> realized_quality, with their checks. `ml-assets run` scores a backfilled history with it."
+            ),
         ),
         define_asset_job(
             "full_pipeline_job", selection=AssetSelection.all(), executor_def=training_executor, tags=TRAINS,

@@ -39,6 +39,7 @@ from ml_assets.core.training import (
     train_candidate,
     training_info,
 )
+from ml_assets.defs.io_managers import RUN_DAY
 from ml_assets.defs.policies import step_retry_policy
 from ml_assets.defs.resources import MlflowRegistry, mlflow_failure
 from ml_assets.registry import CHALLENGER, CHAMPION, RegistryError, git_commit, package_versions, spec_artifacts
@@ -102,12 +103,17 @@ def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str]
 def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: list[AssetCheckKey]):
     retry = step_retry_policy(spec)
     in_spec = f"(spec: {spec_path})"
-    training_set_in = {"training_set": AssetIn(partition_mapping=LastPartitionMapping())}
+    # The day the run is for (training_job for D trains on the window ending D); with no partition,
+    # the newest stored day. LastPartitionMapping is what automation sees: the newest day.
+    training_set_in = {"training_set": AssetIn(partition_mapping=LastPartitionMapping(), metadata={RUN_DAY: True})}
+    # The ops inside the `model` graph read it through their own inputs: the same rule.
+    training_set_op_in = In(metadata={RUN_DAY: True})
 
     @op(
         retry_policy=retry,
         name="start_training_run",
         required_resource_keys={"mlflow"},
+        ins={"training_set": training_set_op_in},
         out=Out(Nothing),
         description="Create this Dagster run's MLflow run: spec (artifact + hash), code commit, package versions, window, data fingerprint.",
     )
@@ -138,7 +144,7 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
             retry_policy=retry,
             name=f"train_{candidate.name}",
             required_resource_keys={"mlflow"},
-            ins={"training_set": In(), "started": In(Nothing)},
+            ins={"training_set": training_set_op_in, "started": In(Nothing)},
             out=Out(io_manager_key="model_io_manager"),
             description=f"Fit candidate '{candidate.name}' ({candidate.estimator}) and score it on the holdout.",
             tags={"candidate": candidate.name},
@@ -166,7 +172,7 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
         retry_policy=retry,
         name="select_and_register",
         required_resource_keys={"mlflow"},
-        ins={"training_set": In(), "candidates": In()},
+        ins={"training_set": training_set_op_in, "candidates": In()},
         out=Out(io_manager_key="model_io_manager"),
         description=(
             "Pick the best candidate by the spec's metric, register it in MLflow (sklearn flavour, skops, "
@@ -190,8 +196,9 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
             registry.set_run_tags(run_id, {"selected_candidate": bundle.selected})
             # The training reference that the data checks and drift measure new days against.
             x_train = split(training_set, spec)[0]
-            registry.log_dict(run_id, build_profile(x_train, spec, scores=predict_scores(bundle.pipeline, x_hold, spec)),
-                              "reference/profile.json")
+            train_days = training_set.loc[training_set[SPLIT_COLUMN] == "train", "_day"]
+            registry.log_dict(run_id, build_profile(x_train, spec, scores=predict_scores(bundle.pipeline, x_hold, spec),
+                                                    days=train_days), "reference/profile.json")
             # The serving champion, re-scored on THIS holdout: the comparison is on the same rows.
             champion = registry.champion()
             champion_metric = None
@@ -245,6 +252,8 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
                 + "\n".join(f"| {n} | {m[metric]:.5f} |" for n, m in bundle.metrics.items())
             ),
             "window": f"{bundle.info['window_first_day']} .. {bundle.info['window_last_day']}",
+            # `model` is the newest registered version, whatever day it was trained on: this one.
+            "trained_on_day": bundle.info["window_last_day"],
             "mlflow_run_id": run_id,
         })
         return bundle
@@ -259,7 +268,8 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
         code_version=f"{TRAINING_LOGIC_VERSION}-{spec.section_hash('model', 'registry', 'seed', 'task')}",
         hooks={mark_mlflow_run_failed},
         description=(
-            "Every candidate of the spec trained on the newest training_set, each in its own step (parallel under "
+            "Every candidate of the spec trained on the training_set of the run's day (the newest day when the run "
+            "has none), each in its own step (parallel under "
             "the multiprocess executor); the best is registered in MLflow and becomes `champion` only if the gate "
             "allows (else `challenger`). Stored with skops (no pickle)."
         ),
@@ -286,8 +296,8 @@ def build_training_assets(spec: PipelineSpec, spec_path: str, guarded_checks: li
     ) -> HtmlReport:
         if model.info.get("training_set_fingerprint") != fingerprint(training_set):
             raise _fail(
-                f"evaluation_report: the stored model {model.version} was trained on another training_set than the "
-                f"newest one (window ending {training_set['_day'].max()}); re-materialize model first"
+                f"evaluation_report: the stored model {model.version} was trained on another training_set than this "
+                f"run's (window ending {training_set['_day'].max()}); materialize model for the same day first"
             )
         report = build_report(model, training_set[training_set[SPLIT_COLUMN] == "holdout"], spec)
         run_id = model.info.get("mlflow_run_id")

@@ -1,0 +1,79 @@
+"""Backfill: a user's history from landing files to a champion and predictions. `ml-assets run`
+(every day a Dagster run in the persistent instance, all in one process) against the per-day
+path it replaces: one `dagster asset materialize --select raw_data,features --partition D` per
+day, each a fresh process.
+
+`ml-assets run` is timed whole, from an empty home with the days landed: ingest every day, train on
+the window ending the last day, score it, build the monitoring page. The per-day path is timed on a
+sample of days (each command alone, in turn with the whole runs) and its ingest alone is projected
+to all the days (median × days): a lower bound, since it still has to train and score. Each whole
+run starts from a fresh project.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.project import ROOT, cell, project, spread, verdict
+
+TARGET_SECONDS = 180
+
+
+def _timed(cmd: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def _land(proj, days: int, rows: int) -> list[dt.date]:
+    from ml_assets.cli import write_demo_days
+
+    dates = [proj.newest - dt.timedelta(days=days - 1 - i) for i in range(days)]
+    with proj.activate():
+        write_demo_days(proj.spec, dates, rows)
+    return dates
+
+
+def run(days: int, rows: int, sample_days: int, repeats: int, log=print) -> dict:
+    bin_dir = Path(sys.executable).parent
+    whole, per_day = [], []
+    for i in range(repeats):
+        with project("backfill") as proj:
+            _land(proj, days, rows)
+            seconds = _timed([str(bin_dir / "ml-assets"), "run"], proj.subprocess_env())
+            whole.append(seconds)
+            runs = len(proj.instance.get_runs())
+            if runs != days + 3:
+                raise RuntimeError(f"ml-assets run made {runs} runs, expected {days + 3}")
+            if not (proj.store / "batch_predictions" / f"{proj.newest}.parquet").exists():
+                raise RuntimeError("ml-assets run left no predictions for the last day")
+        with project("backfill-per-day") as proj:
+            dates = _land(proj, sample_days, rows)
+            for day in dates:
+                per_day.append(_timed([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets",
+                                       "--select", "raw_data,features", "--partition", day.isoformat()], proj.subprocess_env()))
+        log(f"  run {i + 1}/{repeats}: ml-assets run {whole[-1]:.1f} s; dagster asset materialize per day "
+            f"{statistics.median(per_day[-sample_days:]):.1f} s (median of {sample_days})")
+    return {"days": days, "rows": rows, "whole": spread(whole), "per_day": spread(per_day), "sample_days": sample_days}
+
+
+def table(r: dict) -> str:
+    whole, per_day = r["whole"], r["per_day"]
+    projected = per_day["median"] * r["days"]
+    return "\n".join([
+        f"| {r['days']} days × {r['rows']:,} rows, landing → champion + predictions | seconds | target ≤ {TARGET_SECONDS} s |",
+        "|---|---|---|",
+        f"| `ml-assets run` (ingest every day, train, score the last day, page) | {cell(whole, '.1f')} | {verdict(whole['median'] <= TARGET_SECONDS)} |",
+        f"| per-day path: one `dagster asset materialize --select raw_data,features` per day | {cell(per_day, '.1f')} a day "
+        f"({per_day['runs']} days) | |",
+        f"| per-day path, ingest alone projected to {r['days']} days (median × days) | ≥ {projected:.0f} | |",
+        f"| ratio (projected per-day ingest / `ml-assets run`) | {projected / whole['median']:.1f}× | |",
+    ])
