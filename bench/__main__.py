@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bench import backfill, checks, incremental, latency, orchestration, scoring, storage, training
+from bench.project import SMALL_WINDOW
 from ml_assets.core.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         "training": lambda: training.table(training.run(4 if quick else 30, 2_000 if quick else 100_000, repeats)),
         "checks": lambda: checks.table(checks.run(spec, [2_000] if quick else [100_000, 1_000_000], repeats)),
         "latency": lambda: latency.table(latency.run(repeats, rows=200 if quick else 2_000)),
-        "backfill": lambda: backfill.table(backfill.run(30 if quick else 90, 200 if quick else 1_000, 1 if quick else 5,
-                                                        repeats if quick else min(repeats, 3))),
+        "backfill": lambda: (backfill.table(backfill.run(10, 200, 1, 1, training=SMALL_WINDOW)) if quick
+                             else backfill.table(backfill.run(90, 1_000, 5, min(repeats, 3)))),
     }
     started = time.monotonic()
     parts = []

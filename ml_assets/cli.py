@@ -105,8 +105,8 @@ def land_sklearn(spec: PipelineSpec, dataset: str, days: int, last_day: dt.date)
     return [str(write_landing_file(landing, day, "part-0", df, spec.landing.format)) for day, df in frames.items()]
 
 
-def run_history(spec_path: Path, first: dt.date | None = None, last: dt.date | None = None, train_on: dt.date | None = None,
-                train: bool = True, score: bool = True, force: bool = False, score_from_training_day: bool = False) -> int:
+def run_range(spec_path: Path, first: dt.date | None = None, last: dt.date | None = None, train_on: dt.date | None = None,
+              train: bool = True, score: bool = True, force: bool = False, score_from_training_day: bool = False) -> int:
     """Ingest the landed days of a range, train as of a day, score the days with no predictions and
     rebuild the monitoring page, each as a run in the persistent instance (the UI shows them), with
     progress. Prints the summary; returns the exit code (1 if any run failed)."""
@@ -137,6 +137,8 @@ def run_history(spec_path: Path, first: dt.date | None = None, last: dt.date | N
             raise SystemExit(f"error: {name} {day} is not a day of the spec's partitions ({partitions[0]} .. {partitions[1]})")
     if first_day > last_day:
         raise SystemExit(f"error: --from {first_day} is after --to {last_day}")
+    if train_on and train_on.isoformat() > last_day:
+        raise SystemExit(f"error: --train-on {train_on} is after --to {last_day}: its window's days would not be ingested")
     days = runner.day_range(dt.date.fromisoformat(first_day), dt.date.fromisoformat(last_day))
     train_day = (train_on.isoformat() if train_on else last_day) if train else None
     base = storage_root() / spec.name
@@ -155,21 +157,21 @@ def run_history(spec_path: Path, first: dt.date | None = None, last: dt.date | N
                                force=force, score=score, score_from=score_from)
     _say(f"spec {spec_path}: {len(landed)} landed day(s) under {landing}; range {first_day} .. {last_day}")
     _say(f"plan: ingest {len(plan.ingest)} day(s), " + (f"train on the window ending {train_day}, " if train_day else "no training, ")
-         + f"score {len(plan.score)} day(s), rebuild the monitoring page ({len(plan.steps)} runs)")
+         + f"score {len(plan.score)} day(s), rebuild the monitoring page ({len(plan.steps)} steps)")
     if outside:
         _say(f"  left alone: {len(outside)} landed day(s) outside the partitions ({outside[0]} .. {outside[-1]})")
     missing = [d for d, why in plan.skipped.items() if why == "no landing files"]
     if missing:
         _say(f"  no landing files for {len(missing)} day(s) of the range, e.g. {missing[:3]}")
     started = dt.datetime.now()
-    outcome = runner.run_history(spec, str(spec_path), plan, DagsterInstance.get(), say=_say)
+    outcome = runner.run_history(spec, str(spec_path), plan, DagsterInstance.get(), say=_say, day_bytes=landed)
     took = (dt.datetime.now() - started).total_seconds()
 
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
     champion = registry.alias_version(CHAMPION)
     scored = sorted(stored("batch_predictions"))
-    failed = {k: v for k, v in outcome.failed.items()}
-    _say(f"\nDone in {took:.0f} s: {len(outcome.done)} run(s) ok, {len(failed)} failed, "
+    failed = outcome.failed
+    _say(f"\nDone in {took:.0f} s: {len(outcome.done)} step(s) ok, {len(failed)} failed, "
          f"{len(outcome.blocked)} day(s) not scored (blocked by their checks).")
     if outcome.model:
         meta = outcome.model
@@ -224,7 +226,7 @@ def cmd_demo(args) -> None:
     _say(f"landed {len(files)} daily file(s) under {Path(files[0]).parent.parent}")
     first = last - dt.timedelta(days=days - 1)
     # Train on the first full window, then score every day from it on: the page shows the model's life.
-    code = run_history(spec_path, first, last, train_on=first + dt.timedelta(days=window - 1), score_from_training_day=True)
+    code = run_range(spec_path, first, last, train_on=first + dt.timedelta(days=window - 1), score_from_training_day=True)
     if code:
         raise SystemExit(code)
 
@@ -232,7 +234,7 @@ def cmd_demo(args) -> None:
 def cmd_run(args) -> None:
     ensure_dagster_home()
     day = lambda v: None if v is None else _day_arg(v)  # noqa: E731
-    code = run_history(_spec_path(args.spec), day(args.from_day), day(args.to_day), day(args.train_on),
+    code = run_range(_spec_path(args.spec), day(args.from_day), day(args.to_day), day(args.train_on),
                        train=not args.no_train, score=not args.no_score, force=args.force,
                        score_from_training_day=not args.score_all)
     if code:
@@ -293,7 +295,7 @@ def check_landing_sample(spec: PipelineSpec, sample_days: int) -> bool:
     from ml_assets.storage import LandingError, landing_days, landing_root, list_landing_files, read_landing_file
 
     landing = landing_root(spec)
-    days = landing_days(landing, spec.landing.format)
+    days = list(landing_days(landing, spec.landing.format))
     if not days:
         _say(f"data: PROBLEM: no {spec.landing.format} files under {landing}/<YYYY-MM-DD>/")
         return True

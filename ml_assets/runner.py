@@ -11,6 +11,7 @@ launched by the daemon pays ~5-20 s of start-up; a run here ~0.5-1 s).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -86,15 +87,15 @@ class Plan:
     @property
     def steps(self) -> list[tuple[str, str | None]]:
         train = self.train_on
-        before = [d for d in self.ingest if train is None or d <= train]
-        after = [d for d in self.ingest if train is not None and d > train]
-        steps = [("ingest_job", d) for d in before]
-        if train:
-            steps.append(("training_job", train))
+        first = [d for d in self.ingest if train is not None and d <= train]  # the model's window and before
+        later = set(self.ingest) - set(first)  # ingested once the model exists (or with no training at all)
         score = set(self.score)
-        later = sorted(set(after) | {d for d in score if train is not None and d > train})
-        steps += [("predictions_job", d) for d in sorted(score) if d not in later]
-        steps += [("scoring_job" if d in score else "ingest_job", d) if d in after else ("predictions_job", d) for d in later]
+        steps = [("ingest_job", d) for d in first] + ([("training_job", train)] if train else [])
+        for day in sorted(score | later):
+            if day in later:
+                steps.append(("scoring_job" if day in score else "ingest_job", day))
+            else:
+                steps.append(("predictions_job", day))
         return steps + [("monitoring_job", None)]
 
 
@@ -111,19 +112,19 @@ def day_range(first: dt.date, last: dt.date) -> list[str]:
 
 
 class Progress:
-    """One line per run: where we are, the rate, and the time left."""
+    """One line per run: how many of the plan's steps are done, the rate, and the time left."""
 
     def __init__(self, total: int, say: Callable[[str], None]):
         self.total, self.say, self.done = total, say, 0
         self.started = time.monotonic()
 
-    def __call__(self, what: str, ok: bool, took: float, note: str = "") -> None:
-        self.done += 1
+    def __call__(self, what: str, ok: bool, took: float, note: str = "", steps: int = 1) -> None:
+        self.done += steps
         elapsed = time.monotonic() - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate else 0.0
         self.say(f"[{self.done}/{self.total}] {what}: {'ok' if ok else 'FAILED'} ({took:.1f} s) · "
-                 f"{rate:.2f} runs/s · ETA {int(eta // 60)}:{int(eta % 60):02d}{note}")
+                 f"{rate:.2f} steps/s · ETA {int(eta // 60)}:{int(eta % 60):02d}{note}")
 
 
 def plan_history(days: list[str], landed: set[str], stored_features: set[str], stored_predictions: set[str],
@@ -141,19 +142,73 @@ def plan_history(days: list[str], landed: set[str], stored_features: set[str], s
     return Plan(ingest=ingest, train_on=train_on, score=to_score, skipped=dict(sorted(skipped.items())))
 
 
+# A range of days is ingested in one run (BackfillPolicy.single_run on the ingest assets) up to these
+# limits: the run holds its days in memory, and a failed range is redone day by day.
+RANGE_MAX_DAYS = 31
+RANGE_MAX_BYTES = 256 * 2**20
+
+
+def ingest_ranges(days: list[str], day_bytes: dict[str, int], max_days: int = RANGE_MAX_DAYS,
+                  max_bytes: int = RANGE_MAX_BYTES) -> list[list[str]]:
+    """Pure: consecutive calendar days grouped into ranges of at most `max_days` days and
+    `max_bytes` bytes of landing files (a day over the limit is a range of its own)."""
+    ranges: list[list[str]] = []
+    for day in days:
+        current = ranges[-1] if ranges else None
+        follows = current and dt.date.fromisoformat(day) - dt.date.fromisoformat(current[-1]) == dt.timedelta(days=1)
+        if (follows and len(current) < max_days
+                and sum(day_bytes.get(d, 0) for d in current) + day_bytes.get(day, 0) <= max_bytes):
+            current.append(day)
+        else:
+            ranges.append([day])
+    return ranges
+
+
 def run_history(spec: PipelineSpec, spec_path: str, plan: Plan, instance: DagsterInstance,
-                say: Callable[[str], None] = print) -> Outcome:
-    """Carry out `plan` run by run. A day that fails is reported and the others go on; training is
-    skipped if the window's day itself failed to ingest; scoring waits for a champion."""
+                say: Callable[[str], None] = print, day_bytes: dict[str, int] | None = None) -> Outcome:
+    """Carry out `plan`. Consecutive days to ingest go in one run per range (`ingest_ranges`); a
+    range that fails is redone one day per run, so a bad day fails alone and the others go on.
+    Training is skipped if the window's own day failed to ingest; scoring waits for a champion."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
     from ml_assets.defs.training import blocking_check_failures, guarded_check_keys
 
     defs = build_definitions(spec, spec_path)
     guarded = guarded_check_keys(defs.asset_checks or [])
     outcome = Outcome()
-    progress = Progress(len(plan.steps), say)
+    steps = plan.steps
+    progress = Progress(len(steps), say)
     champion = None
-    for job_name, day in plan.steps:
+
+    def execute(job_name: str, day: str | None = None, days: list[str] | None = None):
+        started = time.monotonic()
+        tags = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]} if days else None
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            partition_key=day, tags=tags, instance=instance, raise_on_error=False, run_config=SILENT
+        )
+        return result, time.monotonic() - started
+
+    i = 0
+    while i < len(steps):
+        job_name, day = steps[i]
+        if job_name == "ingest_job":
+            block = list(itertools.takewhile(lambda step: step[0] == "ingest_job", steps[i:]))
+            days = ingest_ranges([d for _, d in block], day_bytes or {})[0]
+            if len(days) > 1:
+                result, took = execute(job_name, days=days)
+                if result.success:
+                    outcome.done.extend(("ingest_job", d) for d in days)
+                    progress(f"ingest {days[0]} .. {days[-1]} ({len(days)} days, one run)", True, took, steps=len(days))
+                    i += len(days)
+                    continue
+                say(f"  ingesting {days[0]} .. {days[-1]} in one run failed ({'; '.join(JobFailed(job_name, None, result).errors)[:300]}); "
+                    "redoing it one day per run")
+                for d in days:
+                    _record(outcome, progress, "ingest_job", d, *execute("ingest_job", d))
+                i += len(days)
+                continue
         what = f"{job_name.removesuffix('_job')} {day}" if day else job_name.removesuffix("_job")
+        i += 1
         if job_name == "training_job" and ("ingest_job", day) in outcome.failed:
             outcome.failed[(job_name, day)] = [f"not run: ingesting {day}, the window's last day, failed"]
             progress(what, False, 0.0, " (skipped)")
@@ -177,29 +232,29 @@ def run_history(spec: PipelineSpec, spec_path: str, plan: Plan, instance: Dagste
                 outcome.blocked[day] = blocked
                 progress(what, True, 0.0, f" · not scored: blocked by {', '.join(blocked)}")
                 continue
-        started = time.monotonic()
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=day, instance=instance, raise_on_error=False, run_config=SILENT
-        )
-        took = time.monotonic() - started
-        note = ""
+        result, took = execute(job_name, day)
         if job_name == "scoring_job" and (blocked := blocking_check_failures(instance, guarded, [day], strict_day=True)):
             # Ingested, and its blocking checks held scoring back in the same run: as designed.
             outcome.blocked[day] = blocked
-            note = f" · not scored: blocked by {', '.join(blocked)}"
-            progress(what, True, took, note)
             outcome.done.append((job_name, day))
+            progress(what, True, took, f" · not scored: blocked by {', '.join(blocked)}")
             continue
-        if result.success:
-            outcome.done.append((job_name, day))
-            if job_name == "training_job":
-                outcome.model = _model_metadata(result)
-                note = f" · {outcome.model.get('promotion', '')}"
-        else:
-            outcome.failed[(job_name, day)] = JobFailed(job_name, day, result).errors
-            note = " · " + "; ".join(outcome.failed[(job_name, day)])[:300]
-        progress(what, result.success, took, note)
+        _record(outcome, progress, job_name, day, result, took)
     return outcome
+
+
+def _record(outcome: Outcome, progress: Progress, job_name: str, day: str | None, result, took: float) -> None:
+    what = f"{job_name.removesuffix('_job')} {day}" if day else job_name.removesuffix("_job")
+    note = ""
+    if result.success:
+        outcome.done.append((job_name, day))
+        if job_name == "training_job":
+            outcome.model = _model_metadata(result)
+            note = f" · {outcome.model.get('promotion', '')}"
+    else:
+        outcome.failed[(job_name, day)] = JobFailed(job_name, day, result).errors
+        note = " · " + "; ".join(outcome.failed[(job_name, day)])[:300]
+    progress(what, result.success, took, note)
 
 
 def _champion_version(defs) -> str | None:

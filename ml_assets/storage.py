@@ -278,28 +278,36 @@ def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath],
         (files if entry.name.endswith(LANDING_SUFFIXES[fmt]) else ignored).append(entry)
     if not files:
         extra = f" (ignored files of another format: {[p.name for p in ignored]})" if ignored else ""
+        set_aside = landing / QUARANTINE / day
+        try:
+            reasons = sorted(p.name for p in set_aside.iterdir() if p.name.endswith(".reason.txt"))
+        except (FileNotFoundError, NotADirectoryError):
+            reasons = []
+        if reasons:
+            # Say why, not only where: the reason files are small ("<stamp> rejected <file>:\n<reason>").
+            why = "; ".join((set_aside / r).read_text().split("\n", 1)[-1].strip()[:300] for r in reasons[:3])
+            extra += f"; {len(reasons)} file(s) of this day are in {set_aside} (quarantined: {why})"
         raise LandingError(f"no {fmt} landing files for day {day} under {folder}{extra}")
     return files, [p.name for p in ignored]
 
 
-def landing_days(landing: UPath, fmt: str) -> list[str]:
-    """The day folders (YYYY-MM-DD) under `landing` that hold at least one file of the format, sorted.
-    Other names (`_quarantine`, a typo'd folder) are not days and are left out."""
+def landing_days(landing: UPath, fmt: str) -> dict[str, int]:
+    """The day folders (YYYY-MM-DD) under `landing` that hold at least one file of the format, in
+    order, with the bytes of those files. Other names (`_quarantine`, a typo'd folder) are not days."""
     try:
         folders = [p for p in landing.iterdir() if p.is_dir()]
     except (FileNotFoundError, NotADirectoryError):
-        return []
-    days = []
+        return {}
+    days = {}
     for folder in folders:
         try:
             dt.date.fromisoformat(folder.name)
         except ValueError:
             continue
-        if len(folder.name) == 10 and any(
-            not is_partial_or_marker(f.name) and f.name.endswith(LANDING_SUFFIXES[fmt]) for f in folder.iterdir()
-        ):
-            days.append(folder.name)
-    return sorted(days)
+        files = [f for f in folder.iterdir() if not is_partial_or_marker(f.name) and f.name.endswith(LANDING_SUFFIXES[fmt])]
+        if len(folder.name) == 10 and files:
+            days[folder.name] = sum(f.stat().st_size for f in files)
+    return dict(sorted(days.items()))
 
 
 def read_landing_file(path: UPath, fmt: str) -> pd.DataFrame:

@@ -41,4 +41,4 @@ def test_checks_and_latency_benchmarks_smoke(tmp_path):
 def test_backfill_benchmark_smoke(tmp_path):
     text = _bench(tmp_path, "backfill")
     assert re.search(r"\| `ml-assets run` \(ingest every day, train, score the last day, page\) \| \d+\.\d \| (met|\*\*missed\*\*) \|", text), text
-    assert re.search(r"\| per-day path, ingest alone projected to 30 days \(median × days\) \| ≥ \d+ \|", text), text
+    assert re.search(r"\| per-day path, ingest alone projected to 10 days \(median × days\) \| ≥ \d+ \|", text), text

@@ -59,7 +59,8 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     # scored in one run; the last 4 drift, their checks block them, and the page shows it.
     trained_on = (LAST_DAY - dt.timedelta(days=18)).isoformat()
     day = (LAST_DAY - dt.timedelta(days=4)).isoformat()  # the newest scored day
-    assert f"[1/49] ingest {(LAST_DAY - dt.timedelta(days=45)).isoformat()}" in proc.stdout
+    # The first 28 days in one run (a range: BackfillPolicy.single_run), then a run per later day.
+    assert f"[28/49] ingest {(LAST_DAY - dt.timedelta(days=45)).isoformat()} .. {trained_on} (28 days, one run): ok" in proc.stdout
     assert f"[29/49] training {trained_on}: ok" in proc.stdout and "[49/49] monitoring: ok" in proc.stdout
     assert f"predictions for {day}:" in proc.stdout and "4 day(s) not scored (blocked by their checks)" in proc.stdout
     assert f"not scored {LAST_DAY.isoformat()}: blocking checks failed: features:features_drift" in proc.stdout
@@ -82,7 +83,7 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     dagster_home = home / "dagster"
     assert (dagster_home / "dagster.yaml").exists()
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
-        assert len(instance.get_runs()) == 49
+        assert len(instance.get_runs()) == 22  # 1 range of 28 days, training, 1 + 18 days scored, the page
         assert day in instance.get_materialized_partitions(AssetKey("batch_predictions"))
 
     # The README's Dagster CLI commands, against the same instance and store.

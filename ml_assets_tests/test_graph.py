@@ -166,7 +166,7 @@ def test_failed_training_keeps_the_current_model(trained, instance):
     # The newest day is re-landed with one class only; with a one-day holdout the model cannot be
     # judged, so training must fail and the current model must stay.
     new_day = days[-1]
-    _rewrite(_landing_file(spec, new_day), lambda ls: [ls[0]] + [l.rsplit(",", 1)[0] + ",0" for l in ls[1:]])
+    _rewrite(_landing_file(spec, new_day), lambda ls: [ls[0]] + [line.rsplit(",", 1)[0] + ",0" for line in ls[1:]])
     spec1, path1 = small_demo_spec(path.parent, training={"window_days": 6, "holdout_days": 1})
     run_days(spec1, str(path1), [("ingest_job", new_day)], instance)
     with pytest.raises(JobFailed, match="only one class"):

@@ -73,7 +73,9 @@ def test_ml_assets_run_trains_on_history_and_scores(tmp_path):
     proc = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     out = proc.stdout
-    assert f"[1/{DAYS + 3}] ingest {FIRST}" in out and "ETA" in out  # progress: done/total, rate, time left
+    # Progress: steps done out of the total, the rate, the time left. The training window's 16 days
+    # are ingested in one run (a range), each later day in a run of its own, with its scoring.
+    assert f"[16/{DAYS + 3}] ingest {FIRST} .. {TRAIN_ON} (16 days, one run): ok" in out and "ETA" in out
     store = tmp_path / "home" / "storage" / "tumours"
     assert f"predictions for {LAST}: {store / 'batch_predictions' / f'{LAST}.parquet'}" in out
     assert "tumours v1 is champion" in out
@@ -93,7 +95,7 @@ def test_ml_assets_run_trains_on_history_and_scores(tmp_path):
 
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / "home" / "dagster"))) as instance:
         runs = instance.get_runs()
-        assert len(runs) == DAYS + 3  # 16 ingest, 1 training, 1 score (the training day), 8 ingest+score, 1 page
+        assert len(runs) == 12  # 16 days ingested in 1 run, 1 training, 1 score (the training day), 8 ingest+score, 1 page
         # Nothing was retried: no step failed and came back.
         for run in runs:
             assert not instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_UP_FOR_RETRY, DagsterEventType.STEP_RESTARTED})
@@ -107,6 +109,30 @@ def test_ml_assets_run_trains_on_history_and_scores(tmp_path):
     # A second `run` finds everything done and does nothing but the page.
     again = subprocess.run([*command[:4], "--no-train"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "ingest 0 day(s)" in again.stdout and "score 0 day(s)" in again.stdout, again.stdout
+
+
+@pytest.mark.cli
+def test_dagster_cli_partition_range_is_one_run_with_checks_per_day(tmp_path):
+    spec_path = _history_spec(tmp_path)
+    _export_history(tmp_path / "exports")
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_ASSETS_", "DAGSTER_", "AWS_", "MLFLOW_"))}
+    env.update(ML_ASSETS_HOME=str(home), ML_ASSETS_SPEC=str(spec_path), DAGSTER_HOME=str(home / "dagster"))
+    subprocess.run([str(VENV_BIN / "ml-assets"), "init"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
+    last = FIRST + dt.timedelta(days=4)
+    proc = subprocess.run([str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select",
+                           "raw_data,features,feature_drift", "--partition-range", f"{FIRST}...{last}"],
+                          env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    days = {(FIRST + dt.timedelta(days=i)).isoformat() for i in range(5)}
+    assert {p.stem for p in (home / "storage" / "tumours" / "features").glob("*.parquet")} == days
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
+        assert len(instance.get_runs()) == 1
+        assert instance.get_materialized_partitions(AssetKey("features")) == days
+        for day in days:  # each day's contract result, recorded for that day
+            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                [AssetCheckKey(AssetKey("raw_data"), "raw_data_contract")], partition_filter=PartitionKeyFilter(key=day))
+            assert next(iter(latest.values())).evaluation.passed
 
 
 def test_day_constant_feature_is_not_judged_and_says_why(home, tmp_path, instance):
@@ -138,6 +164,36 @@ def test_day_constant_feature_is_not_judged_and_says_why(home, tmp_path, instanc
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [AssetCheckKey(AssetKey("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=days[6]))
     assert "`promo`: drift: false in the spec" in next(iter(latest.values())).evaluation.metadata["not_judged_features"].value
+
+
+def test_a_bad_day_in_a_range_fails_alone(home, tmp_path, instance):
+    from ml_assets.runner import run_history
+
+    spec, path = small_demo_spec(tmp_path)
+    days = day_keys(5)
+    land_demo_days(spec, days)
+    file = Path(str(landing_root(spec) / days[2] / "events.csv"))
+    file.write_text(file.read_text().replace("\n", "\n" + "x" * 3 + ",", 1))  # a row with a field too many: the columns no longer fit
+    plan = plan_history(days, set(days), set(), set(), train_on=None, score=False)
+    lines = []
+    outcome = run_history(spec, str(path), plan, instance, say=lines.append)
+    text = "\n".join(lines)
+    assert f"ingesting {days[0]} .. {days[-1]} in one run failed" in text and "redoing it one day per run" in text
+    assert list(outcome.failed) == [("ingest_job", days[2])]
+    # The one-run try already quarantined the file: the day's own run says where it is, and why.
+    message = outcome.failed[("ingest_job", days[2])][0]
+    assert f"1 file(s) of this day are in {landing_root(spec) / '_quarantine' / days[2]}" in message
+    assert "(quarantined: " in message and "events.csv: column" in message and "are not timestamps" in message
+    assert instance.get_materialized_partitions(AssetKey("features")) == set(days) - {days[2]}
+
+
+def test_ingest_ranges_are_consecutive_days_within_limits():
+    from ml_assets.runner import ingest_ranges
+
+    days = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-05", "2024-03-06"]
+    assert ingest_ranges(days, {}) == [days[:3], days[3:]]
+    assert ingest_ranges(days, {}, max_days=2) == [days[:2], days[2:3], days[3:]]
+    assert ingest_ranges(days, {d: 100 for d in days}, max_bytes=250) == [days[:2], days[2:3], days[3:]]
 
 
 def test_plan_history_orders_ingest_training_and_scoring():

@@ -58,13 +58,23 @@ def test_graph_on_s3_landing_and_storage(home, tmp_path, s3_env, monkeypatch):
         reason = client.get_object(Bucket=bucket, Key=moved + ".reason.txt")["Body"].read().decode()
         assert "missing" in reason and "tenure_days" in reason
 
+        # A day whose only file has the spec's columns but a value that does not parse.
+        good = client.get_object(Bucket=bucket, Key=f"landing/demo/{days[0]}/events.csv")["Body"].read().decode()
+        header, first, *rest = good.splitlines()
+        broken = ",".join(["C1", "not a time", *first.split(",")[2:]])
         client.delete_object(Bucket=bucket, Key=f"landing/demo/{days[0]}/events.csv")
-        client.put_object(Bucket=bucket, Key=f"landing/demo/{days[0]}/only.csv", Body=bad)
+        client.put_object(Bucket=bucket, Key=f"landing/demo/{days[0]}/only.csv", Body="\n".join([header, broken, *rest]).encode())
         before = _keys(client, bucket, "assets/")
         with pytest.raises(JobFailed) as exc:
             run_days(spec, str(path), [("ingest_job", days[0])], instance)
         assert f"s3://{bucket}/landing/demo/{days[0]}/only.csv" in str(exc.value) and "all 1 landing file(s) rejected" in str(exc.value)
         assert _keys(client, bucket, "assets/") == before
+        # A day whose only file lacks the spec's columns: the spec's mistake, so the file stays put.
+        client.put_object(Bucket=bucket, Key=f"landing/demo/{days[1]}/only.csv", Body=bad)
+        client.delete_object(Bucket=bucket, Key=f"landing/demo/{days[1]}/events.csv")
+        with pytest.raises(JobFailed, match="named by the spec are in none of the 1 file"):
+            run_days(spec, str(path), [("ingest_job", days[1])], instance)
+        assert f"landing/demo/{days[1]}/only.csv" in _keys(client, bucket, "landing/")
 
 
 def test_missing_bucket_fails_with_a_clear_error(home, tmp_path, s3_env, monkeypatch):

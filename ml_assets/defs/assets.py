@@ -28,6 +28,7 @@ from ml_assets.core.schema import SpecColumnsError, check_spec_columns, enforce_
 from ml_assets.core.scoring import score_batches
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set, window_days
+from ml_assets.defs.partitions import RANGE_IN_ONE_RUN, as_output, each_partition
 from ml_assets.defs.policies import step_retry_policy
 from ml_assets.defs.resources import MlflowRegistry, mlflow_failure
 from ml_assets.defs.serving import build_prediction_store
@@ -78,19 +79,8 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
     window = spec.training.window_days
     in_spec = f"(spec: {spec_path})"
 
-    @asset(
-        retry_policy=retry,
-        partitions_def=daily,
-        group_name="ingest",
-        kinds={"pandas", "parquet"},
-        code_version=f"1-{spec.section_hash('landing', 'columns', 'features', 'task')}",
-        description=(
-            "One day of landing files (<landing>/<YYYY-MM-DD>/*.csv|.parquet), checked against the "
-            "spec's schema (required columns and types) and stored as Parquet."
-        ),
-    )
-    def raw_data(context: AssetExecutionContext) -> pd.DataFrame:
-        day = context.partition_key
+    def ingest_day(context: AssetExecutionContext, day: str) -> tuple[pd.DataFrame, dict]:
+        """One day's landing files, typed by the spec; and the day's metadata."""
         try:
             files, ignored = list_landing_files(landing, day, spec.landing.format)
         except LandingError as exc:
@@ -115,27 +105,63 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
             )
         df = pd.concat(frames, ignore_index=True)
         local_day = df[spec.columns.event_time].dt.tz_convert(spec.partitions.timezone).dt.date.astype(str)
-        context.add_output_metadata(
-            {
-                "files": MetadataValue.json([str(p) for p in files if str(p) not in {q["file"] for q in quarantined}]),
-                "quarantined": MetadataValue.json(quarantined),
-                "ignored_files": MetadataValue.json(ignored),
-                "rows_outside_day": MetadataValue.int(int((local_day != day).sum())),
-                "labelled_rows": MetadataValue.int(int(df[spec.columns.label].notna().sum())),
-            }
-        )
-        return df
+        return df, {
+            "files": [str(p) for p in files if str(p) not in {q["file"] for q in quarantined}],
+            "quarantined": quarantined,
+            "ignored_files": ignored,
+            "rows_outside_day": int((local_day != day).sum()),
+            "labelled_rows": int(df[spec.columns.label].notna().sum()),
+        }
 
     @asset(
         retry_policy=retry,
         partitions_def=daily,
+        backfill_policy=RANGE_IN_ONE_RUN,
+        group_name="ingest",
+        kinds={"pandas", "parquet"},
+        code_version=f"1-{spec.section_hash('landing', 'columns', 'features', 'task')}",
+        description=(
+            "One day of landing files (<landing>/<YYYY-MM-DD>/*.csv|.parquet), checked against the "
+            "spec's schema (required columns and types) and stored as Parquet. A backfill of a range "
+            "runs in one run (one file per day, all days or none)."
+        ),
+    )
+    def raw_data(context: AssetExecutionContext):
+        days = context.partition_keys
+        frames, meta = {}, {}
+        for i, day in enumerate(days, start=1):
+            if len(days) > 1:
+                context.log.info(f"raw_data: day {i}/{len(days)}: {day}")
+            frames[day], meta[day] = ingest_day(context, day)
+        if len(days) == 1:
+            context.add_output_metadata({
+                "files": MetadataValue.json(meta[days[0]]["files"]),
+                "quarantined": MetadataValue.json(meta[days[0]]["quarantined"]),
+                "ignored_files": MetadataValue.json(meta[days[0]]["ignored_files"]),
+                "rows_outside_day": MetadataValue.int(meta[days[0]]["rows_outside_day"]),
+                "labelled_rows": MetadataValue.int(meta[days[0]]["labelled_rows"]),
+            })
+        else:
+            context.add_output_metadata({
+                "days": MetadataValue.int(len(days)),
+                "files": MetadataValue.int(sum(len(m["files"]) for m in meta.values())),
+                "quarantined": MetadataValue.json([q for m in meta.values() for q in m["quarantined"]]),
+                "rows_outside_day": MetadataValue.int(sum(m["rows_outside_day"] for m in meta.values())),
+                "labelled_rows": MetadataValue.int(sum(m["labelled_rows"] for m in meta.values())),
+            })
+        return as_output(frames)
+
+    @asset(
+        retry_policy=retry,
+        partitions_def=daily,
+        backfill_policy=RANGE_IN_ONE_RUN,
         group_name="features",
         kinds={"pandas", "parquet"},
         code_version=f"1-{spec.section_hash('columns', 'features', 'derived_features', 'partitions')}",
         description="Model-ready features for one day, built by the one feature module that training and scoring share.",
     )
-    def features(raw_data: pd.DataFrame) -> pd.DataFrame:
-        return build_features(raw_data, spec)
+    def features(context: AssetExecutionContext, raw_data):
+        return as_output({day: build_features(frame, spec) for day, frame in each_partition(context, raw_data).items()})
 
     @asset(
         retry_policy=retry,

@@ -18,11 +18,13 @@ import warnings
 
 import pandas as pd
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
     MetadataValue,
+    Output,
     PreviewWarning,
     asset,
     asset_check,
@@ -36,6 +38,7 @@ from ml_assets.core.spec import PipelineSpec
 from ml_assets.defs.policies import step_retry_policy
 from ml_assets.defs.resources import MlflowRegistry
 from ml_assets.registry import RegistryError
+from ml_assets.defs.partitions import RANGE_IN_ONE_RUN, as_output, each_partition
 from ml_assets.storage import atomic_write_bytes
 
 DRIFT_COLUMNS = ["day", "feature", "kind", "psi", "ks", "status", "reference_version"]
@@ -76,6 +79,27 @@ def _not_judged(reason: str, extra: dict | None = None) -> AssetCheckResult:
     which the UI shows beside the result, and in `judged: false`."""
     return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, description=f"not judged: {reason}",
                             metadata={"judged": False, "not_judged": reason, **(extra or {})})
+
+
+def each_day(context: AssetCheckExecutionContext, frames, judge):
+    """The check's result for each day its step covers. One day (the usual run): `judge`'s
+    AssetCheckResult. A range of days (a backfill in one run): one evaluation per day, recorded for
+    that day as a one-day run would record it, so what reads a day's check results (scoring,
+    training, automation, the UI) sees no difference; a blocking one that fails stops the run's
+    downstream steps for the whole range."""
+    by_day = each_partition(context, frames)
+    if len(by_day) == 1:
+        yield judge(*next(iter(by_day.items())))
+        return
+    spec = context.check_specs[0]
+    for day, frame in sorted(by_day.items()):
+        result = judge(day, frame)
+        yield AssetCheckEvaluation(
+            asset_key=spec.asset_key, check_name=spec.name, passed=result.passed, metadata=result.metadata,
+            severity=result.severity, description=result.description, blocking=spec.blocking, partition=day,
+        )
+    # The check's own output, which Dagster expects once per step; the results are the evaluations above.
+    yield Output(None, output_name="result")
 
 
 def _drift_severity(table: pd.DataFrame) -> tuple[bool, AssetCheckSeverity]:
@@ -127,56 +151,68 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
 
         @asset_check(retry_policy=retry, asset="raw_data", blocking=True, partitions_def=daily,
                      description="Data contract from the spec (columns, types, ids/times present, row count, null rates, ranges, allowed categories). ERROR: the day is not trained on or scored.")
-        def raw_data_contract(context: AssetCheckExecutionContext, raw_data: pd.DataFrame) -> AssetCheckResult:
-            outcome = validate(raw_data, raw_suite(spec))
-            path = _save(base, "raw_data", context.partition_key, "raw_data_contract", outcome.result)
-            return _result(outcome, AssetCheckSeverity.ERROR, path)
+        def raw_data_contract(context: AssetCheckExecutionContext, raw_data):
+            def judge(day: str, frame: pd.DataFrame) -> AssetCheckResult:
+                outcome = validate(frame, raw_suite(spec))
+                return _result(outcome, AssetCheckSeverity.ERROR, _save(base, "raw_data", day, "raw_data_contract", outcome.result))
+
+            yield from each_day(context, raw_data, judge)
 
         @asset_check(retry_policy=retry, asset="features", blocking=True, partitions_def=daily,
                      description="Every model input present with its type; row count. ERROR: the day is not trained on or scored.")
-        def features_contract(context: AssetCheckExecutionContext, features: pd.DataFrame) -> AssetCheckResult:
-            outcome = validate(features, features_suite(spec))
-            path = _save(base, "features", context.partition_key, "features_contract", outcome.result)
-            return _result(outcome, AssetCheckSeverity.ERROR, path)
+        def features_contract(context: AssetCheckExecutionContext, features):
+            def judge(day: str, frame: pd.DataFrame) -> AssetCheckResult:
+                outcome = validate(frame, features_suite(spec))
+                return _result(outcome, AssetCheckSeverity.ERROR, _save(base, "features", day, "features_contract", outcome.result))
+
+            yield from each_day(context, features, judge)
 
         @asset_check(retry_policy=retry, asset="features", blocking=False, partitions_def=daily,
                      description="Mean, standard deviation and quantiles of each numeric feature within bounds learned from the champion's training reference (WARN).")
-        def features_statistics(context: AssetCheckExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
+        def features_statistics(context: AssetCheckExecutionContext, features, mlflow: MlflowRegistry):
             reference = _reference(mlflow, context)
-            if reference is None:
-                return _not_judged("no training reference yet (no champion)")
-            outcome = validate(features, statistics_suite(spec, reference[1]))
-            path = _save(base, "features", context.partition_key, "features_statistics", outcome.result)
-            return _result(outcome, AssetCheckSeverity.WARN, path, {"reference_version": reference[0]})
+
+            def judge(day: str, frame: pd.DataFrame) -> AssetCheckResult:
+                if reference is None:
+                    return _not_judged("no training reference yet (no champion)")
+                outcome = validate(frame, statistics_suite(spec, reference[1]))
+                path = _save(base, "features", day, "features_statistics", outcome.result)
+                return _result(outcome, AssetCheckSeverity.WARN, path, {"reference_version": reference[0]})
+
+            yield from each_day(context, features, judge)
 
         @asset_check(retry_policy=retry, asset="features", blocking=True, partitions_def=daily,
                      description="Per-feature drift against the champion's training reference: PSI (categorical and binned numeric) and KS (numeric). WARN above validation.drift_warn, ERROR (blocking) above validation.drift_error.")
-        def features_drift(context: AssetCheckExecutionContext, features: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
-            if len(features) < v.drift_min_rows:
-                return _not_judged(f"{len(features)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift")
+        def features_drift(context: AssetCheckExecutionContext, features, mlflow: MlflowRegistry):
             reference = _reference(mlflow, context)
-            if reference is None:
-                return _not_judged("no training reference yet (no champion)")
-            table, skipped = drift_table(features, context.partition_key, reference)
-            skipped_md = MetadataValue.md("\n".join(f"- `{k}`: {r}" for k, r in skipped.items()) or "none")
-            if table.empty:
-                return _not_judged("every feature is excluded from drift (see not_judged_features)", {"not_judged_features": skipped_md})
-            passed, severity = _drift_severity(table)
-            path = _save(base, "features", context.partition_key, "features_drift", {"drift": table.to_dict(orient="records"), "warn": warn, "error": error})
-            lines = _drift_lines(table)
-            return AssetCheckResult(
-                passed=passed, severity=severity, description="; ".join(lines) or None,
-                metadata={
-                    "drifting": MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none"),
-                    "max_psi": MetadataValue.float(float(table["psi"].max())),
-                    "max_ks": MetadataValue.float(float(table["ks"].max(skipna=True))) if table["ks"].notna().any() else MetadataValue.float(0.0),
-                    "drift": MetadataValue.md(_markdown(table)),
-                    "reference_version": table["reference_version"].iloc[0],
-                    "validation_result": MetadataValue.path(str(path)),
-                    "judged": True,
-                    "not_judged_features": skipped_md,
-                },
-            )
+
+            def judge(day: str, frame: pd.DataFrame) -> AssetCheckResult:
+                if len(frame) < v.drift_min_rows:
+                    return _not_judged(f"{len(frame)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift")
+                if reference is None:
+                    return _not_judged("no training reference yet (no champion)")
+                table, skipped = drift_table(frame, day, reference)
+                skipped_md = MetadataValue.md("\n".join(f"- `{k}`: {r}" for k, r in skipped.items()) or "none")
+                if table.empty:
+                    return _not_judged("every feature is excluded from drift (see not_judged_features)", {"not_judged_features": skipped_md})
+                passed, severity = _drift_severity(table)
+                path = _save(base, "features", day, "features_drift", {"drift": table.to_dict(orient="records"), "warn": warn, "error": error})
+                lines = _drift_lines(table)
+                return AssetCheckResult(
+                    passed=passed, severity=severity, description="; ".join(lines) or None,
+                    metadata={
+                        "drifting": MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none"),
+                        "max_psi": MetadataValue.float(float(table["psi"].max())),
+                        "max_ks": MetadataValue.float(float(table["ks"].max(skipna=True))) if table["ks"].notna().any() else MetadataValue.float(0.0),
+                        "drift": MetadataValue.md(_markdown(table)),
+                        "reference_version": table["reference_version"].iloc[0],
+                        "validation_result": MetadataValue.path(str(path)),
+                        "judged": True,
+                        "not_judged_features": skipped_md,
+                    },
+                )
+
+            yield from each_day(context, features, judge)
 
         @asset_check(retry_policy=retry, asset="batch_predictions", blocking=False, partitions_def=daily,
                      description="Drift of the day's score distribution against the champion's holdout scores (PSI and KS).")
@@ -202,6 +238,7 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
         retry_policy=retry,
         name="feature_drift",
         partitions_def=daily,
+        backfill_policy=RANGE_IN_ONE_RUN,
         group_name="monitoring",
         kinds={"pandas", "parquet"},
         code_version="1",
@@ -211,15 +248,17 @@ def build_checks(spec: PipelineSpec, daily, base: UPath):
             "module, so a day whose drift check blocks `features` consumers still gets its figures."
         ),
     )
-    def feature_drift_daily(context: AssetExecutionContext, raw_data: pd.DataFrame, mlflow: MlflowRegistry) -> pd.DataFrame:
-        features = build_features(raw_data, spec)
-        table, skipped = drift_table(features, context.partition_key, _reference(mlflow, context))
+    def feature_drift_daily(context: AssetExecutionContext, raw_data, mlflow: MlflowRegistry):
+        reference = _reference(mlflow, context)
+        tables, skipped = {}, {}
+        for day, frame in each_partition(context, raw_data).items():
+            tables[day], skipped = drift_table(build_features(frame, spec), day, reference)
+        drifting = {d: t.loc[t["status"].isin(["warn", "error"]), "feature"].tolist() for d, t in tables.items()}
         context.add_output_metadata({
-            "drifting_features": MetadataValue.json(table.loc[table["status"].isin(["warn", "error"]), "feature"].tolist()),
+            "drifting_features": MetadataValue.json(drifting if len(tables) > 1 else next(iter(drifting.values()))),
             "not_judged_features": MetadataValue.json(skipped),
-            "judged": len(features) >= v.drift_min_rows,
         })
-        return table
+        return as_output(tables)
 
     checks = [raw_data_contract, features_contract, features_statistics, features_drift, batch_predictions_drift]
     return checks, [feature_drift_daily]

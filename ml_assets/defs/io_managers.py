@@ -89,6 +89,20 @@ class ParquetIOManager(UPathIOManager):
             raise _missing(context, path, day)
         return self.load_from_path(context, path)
 
+    def handle_output(self, context: OutputContext, obj) -> None:
+        """A range of days in one run (`defs/partitions.py`): {day: frame}, one file per day."""
+        if not (context.has_asset_partitions and len(context.asset_partition_keys) > 1):
+            return super().handle_output(context, obj)
+        paths = self._get_paths_for_partitions(context)
+        if not isinstance(obj, dict) or set(obj) != set(paths):
+            raise TypeError(f"{context.asset_key.to_user_string()}: a run over {len(paths)} days must return "
+                            f"{{day: frame}} for exactly those days, got {type(obj).__name__}")
+        for day, path in sorted(paths.items()):
+            self.dump_to_path(context, obj[day], path)
+        rows = {day: len(frame) for day, frame in obj.items()}
+        context.add_output_metadata({"rows": MetadataValue.int(sum(rows.values())), "days": MetadataValue.int(len(rows)),
+                                     "rows_by_day": MetadataValue.json(dict(sorted(rows.items())))})
+
     def dump_to_path(self, context: OutputContext, obj: pd.DataFrame | PartStream, path: UPath) -> None:
         if isinstance(obj, PartStream):
             write_parquet_parts(path, obj)

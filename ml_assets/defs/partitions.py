@@ -1,0 +1,32 @@
+"""One day, or a range of days in one run, through the same asset code.
+
+The daily ingest assets (`raw_data`, `features`, `feature_drift`) carry `BackfillPolicy.single_run()`:
+a backfill of a range from the UI, or `dagster asset materialize --partition-range A...B`, is one
+run that pays the run's fixed cost once. In such a run an input holds every day of the range
+({day: frame}) and an output is returned the same way; the Parquet IO manager writes one file per
+day, exactly as one-day runs do, and the checks record one result per day.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from dagster import BackfillPolicy, BetaWarning
+
+RANGE_IN_ONE_RUN = BackfillPolicy.single_run()
+# `backfill_policy=` on @asset is beta in Dagster 1.13; it is what makes a range one run, so we use
+# it on purpose and keep its warning out of every load of the definitions.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
+
+
+def each_partition(context, value: Any) -> dict[str, Any]:
+    """An input by day: as loaded for a range ({day: value}), or {the run's day: value}."""
+    if len(context.partition_keys) > 1:
+        return value
+    return {context.partition_key: value}
+
+
+def as_output(by_day: dict[str, Any]) -> Any:
+    """What an asset returns for its days: the value itself for one day, else {day: value}."""
+    return by_day if len(by_day) > 1 else next(iter(by_day.values()))
