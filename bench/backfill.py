@@ -8,31 +8,20 @@ raw_data,features --partition D` per day, each a fresh process; and the Dagster 
 `ml-assets run` is timed whole, from an empty home with the days landed: ingest every day, train on
 the window ending the last day, score it, build the monitoring page. The per-day path is timed on a
 sample of days and its ingest alone is projected to all the days (median × days): a lower bound,
-since it still has to train and score. The three are measured in turn in each round; each starts
-from a fresh project.
+since it still has to train and score. The three are measured in turn in each round (at most 3
+rounds: a whole run takes minutes); each starts from a fresh project.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from bench.project import ROOT, cell, project, spread, verdict
+from bench.project import cell, project, spread, timed_command, verdict
 
 TARGET_SECONDS = 180
-
-
-def _timed(cmd: list[str], env: dict) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return seconds
 
 
 def _land(proj, days: int, rows: int) -> list[dt.date]:
@@ -51,18 +40,18 @@ def run(days: int, rows: int, sample_days: int, repeats: int, log=print, **spec_
     for i in range(repeats):
         with project("backfill", **spec_changes) as proj:
             _land(proj, days, rows)
-            seconds = _timed([str(bin_dir / "ml-assets"), "run"], proj.subprocess_env())
+            seconds = timed_command([str(bin_dir / "ml-assets"), "run"], proj.subprocess_env())
             whole.append(seconds)
             if not (proj.store / "batch_predictions" / f"{proj.newest}.parquet").exists():
                 raise RuntimeError("ml-assets run left no predictions for the last day")
         with project("backfill-per-day", **spec_changes) as proj:
             dates = _land(proj, sample_days, rows)
             for day in dates:
-                per_day.append(_timed([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets",
+                per_day.append(timed_command([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets",
                                        "--select", "raw_data,features", "--partition", day.isoformat()], proj.subprocess_env()))
         with project("backfill-range", **spec_changes) as proj:
             dates = _land(proj, days, rows)
-            ranged.append(_timed([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select",
+            ranged.append(timed_command([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select",
                                   "raw_data,features,feature_drift", "--partition-range", f"{dates[0]}...{dates[-1]}"],
                                  proj.subprocess_env()))
             if len(proj.instance.get_runs()) != 1 or len(list((proj.store / "features").glob("*.parquet"))) != days:

@@ -11,24 +11,13 @@ day, where the data work is negligible.
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from bench.project import ROOT, SMALL_WINDOW, cell, project, spread, verdict
+from bench.project import SMALL_WINDOW, cell, project, spread, timed_command, verdict
 
 TARGET = 1.3
 SELECT = "raw_data,features,batch_predictions"
-
-
-def _timed(cmd: list[str], env: dict) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-3000:]}")
-    return seconds
 
 
 def _dagster_steps(proj) -> set[str]:
@@ -52,8 +41,8 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
             proj.land(proj.newest, size)
             times = {"dagster": [], "plain": []}
             for i in range(repeats):
-                times["dagster"].append(_timed(dagster, env))
-                times["plain"].append(_timed(plain, env))
+                times["dagster"].append(timed_command(dagster, env))
+                times["plain"].append(timed_command(plain, env))
                 log(f"  {size:,} rows, run {i + 1}/{repeats}: dagster asset materialize {times['dagster'][-1]:.2f} s, "
                     f"plain script {times['plain'][-1]:.2f} s")
             steps = _dagster_steps(proj)

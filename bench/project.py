@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import os
 import shutil
+import subprocess
 import statistics
 import tempfile
 import time
@@ -150,6 +151,16 @@ def project(name: str, **spec_changes) -> Iterator[Project]:
 
 
 SMALL_WINDOW = {"window_days": 7, "holdout_days": 2}
+
+
+def timed_command(cmd: list[str], env: dict) -> float:
+    """Seconds of one command run as a fresh process from the project root; its output on failure."""
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return seconds
 
 
 def timed(fn, repeats: int) -> list[float]:
