@@ -35,10 +35,10 @@ from ml_assets.core.features import build_features
 from ml_assets.core.expectations import features_suite, jsonable, raw_suite, statistics_suite, validate
 from ml_assets.core.profile import NOT_JUDGED, drift_of, drift_status, feature_drift, not_judged_features
 from ml_assets.core.spec import PipelineSpec
+from ml_assets.defs.partitions import RANGE_IN_ONE_RUN, as_output, each_partition
 from ml_assets.defs.policies import step_retry_policy
 from ml_assets.defs.resources import MlflowRegistry
 from ml_assets.registry import RegistryError
-from ml_assets.defs.partitions import RANGE_IN_ONE_RUN, as_output, each_partition
 from ml_assets.storage import atomic_write_bytes
 
 DRIFT_COLUMNS = ["day", "feature", "kind", "psi", "ks", "status", "reference_version"]
