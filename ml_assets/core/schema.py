@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ml_assets.core.profile import day_constant
 from ml_assets.core.spec import PipelineSpec, label_token
 
 
@@ -185,8 +186,6 @@ def describe_sample(frames: dict[str, pd.DataFrame], spec: PipelineSpec) -> tupl
     for feature in spec.features:
         values = data[feature.name]
         if days.nunique() >= 2 and feature.drift:
-            from ml_assets.core.profile import day_constant
-
             if day_constant(values, days):
                 notes.append(f"feature '{feature.name}' is constant within a day: its per-day drift is not judged "
                              "(set `drift: false` on it to say so)")
