@@ -135,11 +135,7 @@ def build_assets(spec: PipelineSpec, spec_path: str, asset_checks=()) -> list[As
             frames[day], meta[day] = ingest_day(context, day)
         if len(days) == 1:
             context.add_output_metadata({
-                "files": MetadataValue.json(meta[days[0]]["files"]),
-                "quarantined": MetadataValue.json(meta[days[0]]["quarantined"]),
-                "ignored_files": MetadataValue.json(meta[days[0]]["ignored_files"]),
-                "rows_outside_day": MetadataValue.int(meta[days[0]]["rows_outside_day"]),
-                "labelled_rows": MetadataValue.int(meta[days[0]]["labelled_rows"]),
+                k: MetadataValue.json(v) if isinstance(v, list) else MetadataValue.int(v) for k, v in meta[days[0]].items()
             })
         else:
             context.add_output_metadata({
