@@ -20,7 +20,6 @@ RUN uv sync --locked --no-dev --no-install-project --compile-bytecode
 
 COPY README.md workspace.yaml dagster.yaml ./
 COPY ml_assets ./ml_assets
-COPY specs ./specs
 COPY deploy ./deploy
 RUN uv sync --locked --no-dev --compile-bytecode \
     && mkdir -p "$DAGSTER_HOME" \
@@ -31,4 +30,4 @@ RUN uv sync --locked --no-dev --compile-bytecode \
 USER ml-assets
 # 4000 code server, 3000 webserver, 5000 MLflow
 EXPOSE 4000 3000 5000
-CMD ["dagster", "code-server", "start", "-m", "ml_assets", "-h", "0.0.0.0", "-p", "4000", "--location-name", "ml_assets"]
+CMD ["dagster", "code-server", "start", "-m", "ml_assets.definitions", "-h", "0.0.0.0", "-p", "4000", "--location-name", "ml_assets"]

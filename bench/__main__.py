@@ -14,12 +14,12 @@ import platform
 import time
 from pathlib import Path
 
-from bench import backfill, checks, incremental, latency, orchestration, scoring, storage, training
+from bench import backfill, checks, incremental, latency, models, orchestration, scoring, storage, training
 from bench.project import SMALL_WINDOW
-from ml_assets.core.spec import load_spec
+from ml_assets.core.spec import load_spec, shipped_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ["scoring", "incremental", "orchestration", "storage", "training", "checks", "latency", "backfill"]
+NAMES = ["scoring", "incremental", "orchestration", "storage", "training", "checks", "latency", "backfill", "models"]
 
 
 def machine() -> str:
@@ -36,6 +36,7 @@ SECTIONS = {
     "checks": ("6. Checks: cost per daily partition next to feature computation", checks.__doc__),
     "latency": ("7. Automation: landing-to-prediction latency under the real daemon", latency.__doc__),
     "backfill": ("8. Backfill: a history from landing files to a champion, `ml-assets run` vs one run per day", backfill.__doc__),
+    "models": ("9. Many models: one code location with 1, 10 and 100 models", models.__doc__),
 }
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     repeats = 1 if quick else args.repeats
     if repeats < 1:
         parser.error("--repeats must be at least 1")
-    spec = load_spec(ROOT / "specs" / "demo.yaml")
+    spec = load_spec(shipped_spec("demo"))
     runs = {
         "scoring": lambda: scoring.table(scoring.run([2_000] if quick else [1_000, 1_000_000, 10_000_000], repeats)),
         "incremental": lambda: incremental.table(incremental.run((2, 3) if quick else (30, 365), repeats, rows=300 if quick else 2_000)),
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         "latency": lambda: latency.table(latency.run(repeats, rows=200 if quick else 2_000)),
         "backfill": lambda: (backfill.table(backfill.run(10, 200, 1, 1, training=SMALL_WINDOW)) if quick
                              else backfill.table(backfill.run(90, 1_000, 5, min(repeats, 3)))),
+        "models": lambda: models.table(models.run([1, 2] if quick else [1, 10, 100], repeats)),
     }
     started = time.monotonic()
     parts = []

@@ -47,12 +47,12 @@ def run(days: int, rows: int, sample_days: int, repeats: int, log=print, **spec_
         with project("backfill-per-day", **spec_changes) as proj:
             dates = _land(proj, sample_days, rows)
             for day in dates:
-                per_day.append(timed_command([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets",
-                                       "--select", "raw_data,features", "--partition", day.isoformat()], proj.subprocess_env()))
+                per_day.append(timed_command([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions",
+                                       "--select", f"{proj.spec.name}/raw_data,{proj.spec.name}/features", "--partition", day.isoformat()], proj.subprocess_env()))
         with project("backfill-range", **spec_changes) as proj:
             dates = _land(proj, days, rows)
-            ranged.append(timed_command([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select",
-                                  "raw_data,features,feature_drift", "--partition-range", f"{dates[0]}...{dates[-1]}"],
+            ranged.append(timed_command([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions", "--select",
+                                  ",".join(f"{proj.spec.name}/{a}" for a in ("raw_data", "features", "feature_drift")), "--partition-range", f"{dates[0]}...{dates[-1]}"],
                                  proj.subprocess_env()))
             if len(proj.instance.get_runs()) != 1 or len(list((proj.store / "features").glob("*.parquet"))) != days:
                 raise RuntimeError("the --partition-range run did not write every day in one run")

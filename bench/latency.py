@@ -27,7 +27,8 @@ INTERVAL = 5  # seconds: the daemon's sensor loop runs at most every 5 s, so sho
 
 def _land(spec, day: dt.date, rows: int, seed: int) -> None:
     from ml_assets.core.demo_data import generate_day
-    from ml_assets.storage import landing_root, write_landing_file
+    from ml_assets.io.landing import write_landing_file
+    from ml_assets.io.paths import landing_root
 
     write_landing_file(landing_root(spec), day, "events", generate_day(day, rows=rows, seed=seed), spec.landing.format)
 
@@ -35,15 +36,15 @@ def _land(spec, day: dt.date, rows: int, seed: int) -> None:
 def run(repeats: int, rows: int) -> dict:
     from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-    from ml_assets.core.spec import load_spec
-    from ml_assets.defs.assets import daily_partitions
+    from ml_assets.core.spec import load_spec, shipped_spec
+    from ml_assets.graph.context import daily_partitions
     from ml_assets.runner import run_days
 
     saved = dict(os.environ)
     tmp = Path(tempfile.mkdtemp(prefix="ml-assets-bench-"))
     daemon = None
     try:
-        data = yaml.safe_load((ROOT / "specs" / "demo.yaml").read_text())
+        data = yaml.safe_load((shipped_spec("demo")).read_text())
         data["training"] = {"window_days": 7, "holdout_days": 2}
         data["automation"] = {"landing_sensor_interval_seconds": INTERVAL, "automation_interval_seconds": INTERVAL}
         spec_path = tmp / "spec.yaml"
@@ -51,7 +52,7 @@ def run(repeats: int, rows: int) -> dict:
         (tmp / "dagster").mkdir()
         shutil.copyfile(ROOT / "dagster.yaml", tmp / "dagster" / "dagster.yaml")
         os.environ.update({"ML_ASSETS_HOME": str(tmp / "home"), "DAGSTER_HOME": str(tmp / "dagster"), "ML_ASSETS_SPEC": str(spec_path)})
-        for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING", "MLFLOW_TRACKING_URI"):
+        for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING_ROOT", "MLFLOW_TRACKING_URI"):
             os.environ.pop(var, None)
         spec = load_spec(spec_path)
         newest = dt.date.fromisoformat(daily_partitions(spec).get_last_partition_key())
@@ -70,7 +71,7 @@ def run(repeats: int, rows: int) -> dict:
             if time.monotonic() > deadline or daemon.poll() is not None:
                 raise RuntimeError(f"dagster-daemon did not start: {(tmp / 'daemon.log').read_text()[-3000:]}")
             time.sleep(0.5)
-        predictions = AssetRecordsFilter(asset_key=AssetKey("batch_predictions"), asset_partitions=[newest.isoformat()])
+        predictions = AssetRecordsFilter(asset_key=AssetKey([spec.name, "batch_predictions"]), asset_partitions=[newest.isoformat()])
         latencies = []
         for i in range(repeats + 1):  # the new day, then `repeats` rewrites
             landed = time.time()

@@ -1,5 +1,5 @@
 """A throwaway project for one benchmark: its own ML_ASSETS_HOME, Dagster instance (the repo's
-dagster.yaml, SQLite), local MLflow store and a spec derived from specs/demo.yaml.
+dagster.yaml, SQLite), local MLflow store and a spec derived from ml_assets/defs/demo/spec.yaml.
 
 Several projects can live side by side in one process; `activate()` points the environment
 (the variables the project's code reads) at one of them while its runs execute.
@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-MANAGED = ("ML_ASSETS_HOME", "DAGSTER_HOME", "ML_ASSETS_SPEC", "ML_ASSETS_STORAGE", "ML_ASSETS_LANDING",
-           "ML_ASSETS_LABELS", "MLFLOW_TRACKING_URI", "ML_ASSETS_EXECUTOR")
+MANAGED = ("ML_ASSETS_HOME", "DAGSTER_HOME", "ML_ASSETS_SPEC", "ML_ASSETS_STORAGE", "ML_ASSETS_LANDING_ROOT",
+           "ML_ASSETS_LABELS_ROOT", "MLFLOW_TRACKING_URI", "ML_ASSETS_EXECUTOR")
 
 
 def restore_env(saved: dict[str, str | None]) -> None:
@@ -78,7 +78,7 @@ class Project:
 
     @property
     def newest(self) -> dt.date:
-        from ml_assets.defs.assets import daily_partitions
+        from ml_assets.graph.context import daily_partitions
 
         return dt.date.fromisoformat(daily_partitions(self.spec).get_last_partition_key())
 
@@ -94,7 +94,8 @@ class Project:
 
     def land(self, day: dt.date, rows: int, seed: int = 7) -> None:
         from ml_assets.core.demo_data import generate_day
-        from ml_assets.storage import landing_root, write_landing_file
+        from ml_assets.io.landing import write_landing_file
+        from ml_assets.io.paths import landing_root
 
         with self.activate():
             write_landing_file(landing_root(self.spec), day, "events", generate_day(day, rows=rows, seed=seed), self.spec.landing.format)
@@ -111,7 +112,7 @@ class Project:
         to train on, without recording those days as materialized)."""
         from upath import UPath
 
-        from ml_assets.storage import atomic_write_bytes, parquet_bytes
+        from ml_assets.io.files import atomic_write_bytes, parquet_bytes
 
         for day in days:
             atomic_write_bytes(UPath(self.store / "features" / f"{day}.parquet"), parquet_bytes(self.features(day, rows)))
@@ -131,11 +132,11 @@ class Project:
 
 @contextlib.contextmanager
 def project(name: str, **spec_changes) -> Iterator[Project]:
-    """A project whose spec is specs/demo.yaml with `spec_changes` (top-level sections) replaced."""
-    from ml_assets.core.spec import load_spec
+    """A project whose spec is ml_assets/defs/demo/spec.yaml with `spec_changes` (top-level sections) replaced."""
+    from ml_assets.core.spec import load_spec, shipped_spec
 
     root = Path(tempfile.mkdtemp(prefix=f"ml-assets-bench-{name}-"))
-    data = yaml.safe_load((ROOT / "specs" / "demo.yaml").read_text())
+    data = yaml.safe_load((shipped_spec("demo")).read_text())
     data.update(spec_changes)
     spec_path = root / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(data))

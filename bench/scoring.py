@@ -24,7 +24,7 @@ TARGET_RSS = 1.5 * 2**30  # bytes, at the largest size
 def _write_day(proj, day: dt.date, rows: int) -> None:
     from upath import UPath
 
-    from ml_assets.storage import write_parquet_parts
+    from ml_assets.io.parquet_parts import write_parquet_parts
 
     pool = proj.features(day, min(rows, 1_000_000))
     pool = pool.iloc[: min(rows, len(pool))]
@@ -45,7 +45,7 @@ def _bare(proj, day: dt.date) -> float:
 
     from ml_assets.core.evaluation import predict_scores
     from ml_assets.core.training import model_inputs
-    from ml_assets.registry import Registry, default_tracking_uri
+    from ml_assets.io.registry import Registry, default_tracking_uri
 
     with proj.activate():
         pipeline = Registry(default_tracking_uri(), proj.spec.name, proj.spec.registered_model_name).champion().pipeline
@@ -59,7 +59,7 @@ def _step(proj, day: dt.date) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"bench.scoring_step failed: {proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    if out["steps"] != ["batch_predictions"]:
+    if [s.rsplit("__", 1)[-1] for s in out["steps"]] != ["batch_predictions"]:
         raise RuntimeError(f"expected only the batch_predictions step, ran {out['steps']}")
     return out
 

@@ -27,12 +27,14 @@ def main(day: str) -> None:
     from dagster import AssetSelection, DagsterEventType, DagsterInstance, Definitions, define_asset_job
 
     from ml_assets.core.spec import load_spec
-    from ml_assets.definitions import build_definitions
+    from ml_assets.graph.pipeline import build_definitions
 
     spec_path = os.environ["ML_ASSETS_SPEC"]
     # The step alone: the project's definitions plus a job of batch_predictions without its checks.
-    only = define_asset_job("bench_batch_predictions", selection=AssetSelection.assets("batch_predictions").without_checks())
-    defs = Definitions.merge(build_definitions(load_spec(spec_path), spec_path), Definitions(jobs=[only]))
+    spec = load_spec(spec_path)
+    step = f"{spec.name}__batch_predictions"
+    only = define_asset_job("bench_batch_predictions", selection=AssetSelection.assets([spec.name, "batch_predictions"]).without_checks())
+    defs = Definitions.merge(build_definitions(spec, spec_path), Definitions(jobs=[only]))
     job = defs.resolve_job_def("bench_batch_predictions")
     before = _status_kib("VmRSS") * 1024
     with DagsterInstance.get() as instance:
@@ -41,7 +43,7 @@ def main(day: str) -> None:
         if not result.success:
             raise SystemExit(f"batch_predictions {day} failed: {[e.message for e in result.all_events if e.is_step_failure]}")
         times = {e.dagster_event.event_type: e.timestamp for e in instance.all_logs(result.run_id)
-                 if e.step_key == "batch_predictions" and e.dagster_event
+                 if e.step_key == step and e.dagster_event
                  and e.dagster_event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)}
         steps = {e.step_key for e in instance.all_logs(result.run_id) if e.step_key}
     print(json.dumps({"seconds": times[DagsterEventType.STEP_SUCCESS] - times[DagsterEventType.STEP_START],

@@ -46,8 +46,8 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
     from dagster import AssetKey, build_input_context, build_output_context
     from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-    from ml_assets.defs.io_managers import ParquetIOManager
-    from ml_assets.storage import resolve_uri
+    from ml_assets.graph.io_managers import ParquetIOManager
+    from ml_assets.io.paths import resolve_uri
 
     proc, endpoint = _moto()
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}

@@ -23,6 +23,7 @@ JOBS = {"parallel steps (training_job)": "training_job", "one step at a time": "
 
 
 def _run(proj, job: str, day: str) -> float:
+    job = job if job.endswith("_sequential") else f"{proj.spec.name}__{job}"
     cmd = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "bench.training_defs", "-j", job,
            "--tags", f'{{"dagster/partition": "{day}"}}']
     proc = subprocess.run(cmd, cwd=ROOT, env=proj.subprocess_env(), capture_output=True, text=True)

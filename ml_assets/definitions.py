@@ -1,78 +1,82 @@
-"""Assemble the Definitions from the pipeline spec.
+"""The code location: every model of a defs folder, or the one spec that $ML_ASSETS_SPEC names.
 
-The spec is read from $ML_ASSETS_SPEC (default: specs/demo.yaml in this project) and
-validated when the code location loads, so a bad spec fails there with the field named.
+`dagster ... -m ml_assets.definitions`, `workspace.yaml` and `dg` load `defs` below. Each model is
+an `MLPipeline` component instance (`<defs folder>/<model>/defs.yaml`, with its spec); the models
+share the IO managers, the MLflow resource, the executor and the run-failure alerts
+(graph/pipeline.py).
+
+* `ML_ASSETS_DEFS`: a folder of your own models (one sub-folder each); default the shipped ones,
+  `ml_assets/defs/`.
+* `ML_ASSETS_SPEC`: one spec file instead: a code location of that one model.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import types
+import warnings
 from pathlib import Path
 
-from dagster import Definitions, definitions
+from dagster import BetaWarning, ComponentTree, Definitions, PreviewWarning, definitions
 
-from ml_assets.core.spec import PipelineSpec, load_spec
-from ml_assets.defs.assets import build_assets, daily_partitions
-from ml_assets.defs.checks import build_checks
-from ml_assets.defs.executors import executors_from_env
-from ml_assets.defs.io_managers import ModelStore, ParquetStore, ReportStore
-from ml_assets.defs.jobs import build_jobs
-from ml_assets.defs.monitoring import build_monitoring
-from ml_assets.defs.policies import apply_policies, step_retry_policy
-from ml_assets.defs.resources import MlflowRegistry
-from ml_assets.defs.retention import build_retention
-from ml_assets.defs.schedules import build_schedules
-from ml_assets.defs.sensors import build_alert_sensor, build_automation_sensor, build_landing_sensor
-
+SPEC_ENV = "ML_ASSETS_SPEC"
+DEFS_ENV = "ML_ASSETS_DEFS"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = PROJECT_ROOT / "specs" / "demo.yaml"
 
 
-def spec_path_from_env() -> Path:
-    return Path(os.environ.get("ML_ASSETS_SPEC", str(DEFAULT_SPEC)))
+def spec_path_from_env() -> Path | None:
+    value = os.environ.get(SPEC_ENV, "").strip()
+    return Path(value) if value else None
 
 
-def build_definitions(
-    spec: PipelineSpec,
-    spec_path: str,
-    storage_uri: str | None = None,
-    tracking_uri: str | None = None,
-    asset_checks: list | None = None,
-) -> Definitions:
-    """`asset_checks` are added to the spec's own checks; blocking ones on raw_data/features/
-    training_set also guard training and scoring."""
-    store = {"base_uri": storage_uri, "prefix": spec.name}
-    mlflow = MlflowRegistry(tracking_uri=tracking_uri, experiment_name=spec.name, model_name=spec.registered_model_name)
-    daily = daily_partitions(spec)
-    checks, drift = build_checks(spec, daily, ParquetStore(**store).base_path())
-    monitoring, monitoring_checks, monitoring_sensors = build_monitoring(spec, daily, step_retry_policy(spec), ParquetStore(**store).base_path())
-    checks = [*checks, *(asset_checks or [])]
-    daily_executor, training_executor = executors_from_env()
-    retention_job, retention_schedule = build_retention(spec, daily, ParquetStore(**store).base_path())
-    return Definitions(
-        # Automation conditions and freshness policies come from the spec's `automation`
-        # section, applied here to every asset at once (see defs/policies.py).
-        assets=apply_policies([*build_assets(spec, spec_path, checks), *drift, *monitoring], spec),
-        asset_checks=[*checks, *monitoring_checks],
-        jobs=[*build_jobs(training_executor, serving=spec.prediction_store.enabled), retention_job],
-        sensors=[build_landing_sensor(spec, daily), *monitoring_sensors, build_automation_sensor(spec), build_alert_sensor(spec)],
-        schedules=[*build_schedules(spec), retention_schedule],
-        # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
-        # costs one set of imports, not one per step; training_job and full_pipeline_job train the
-        # candidates in parallel processes. ML_ASSETS_EXECUTOR=celery sends every step to Celery
-        # workers instead (see defs/executors.py).
-        executor=daily_executor,
-        resources={
-            "io_manager": ParquetStore(**store),
-            "model_io_manager": ModelStore(**store),
-            "report_io_manager": ReportStore(**store),
-            "mlflow": mlflow,
-        },
-    )
+def models_root() -> Path:
+    """The defs folder the code location serves: $ML_ASSETS_DEFS, else ml_assets/defs/."""
+    value = os.environ.get(DEFS_ENV, "").strip()
+    if not value:
+        return Path(__file__).resolve().parent / "defs"
+    folder = Path(value).expanduser().resolve()
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{DEFS_ENV}={value}: {folder}: not a folder (it should hold one <model>/defs.yaml per model)")
+    return folder
+
+
+def _defs_module(folder: Path) -> types.ModuleType:
+    """The defs folder as the package the component loader walks (a folder of your own need not be
+    importable: only its YAML is read)."""
+    if folder == Path(__file__).resolve().parent / "defs":
+        import ml_assets.defs
+
+        return ml_assets.defs
+    module = types.ModuleType("ml_assets_user_defs")
+    module.__file__ = None
+    module.__path__ = [str(folder)]
+    sys.modules.setdefault(module.__name__, module)
+    return module
 
 
 @definitions
 def defs() -> Definitions:
-    """Loaded lazily by Dagster's tools, so importing the package does not read the spec."""
+    """Loaded lazily by Dagster's tools, so importing this module reads no spec."""
+    from ml_assets.core.spec import model_folders
+    from ml_assets.graph.pipeline import build_definitions, shared_definitions
+
     path = spec_path_from_env()
-    return build_definitions(load_spec(path), str(path))
+    if path is not None:
+        from ml_assets.core.spec import load_spec
+
+        # One model; a broken spec fails the load, with the field named (nothing else to keep running).
+        return build_definitions(load_spec(path), str(path))
+    folder = models_root()
+    # The component tree of the defs folder, as `load_from_defs_folder` builds it, with two
+    # differences: it reads no pyproject.toml (an installed package, the Docker image, loads the same
+    # way), and it builds each model's folder, not the root. The root adds a catalog of every
+    # component type installed (dagster-aws's among them) for the UI, importing them all: 1.3-1.7 s
+    # on every load of every run process, for a page this project does not use.
+    tree = ComponentTree.from_module(defs_module=_defs_module(folder), project_root=PROJECT_ROOT)
+    with warnings.catch_warnings():
+        # The component loader's own use of its beta/preview parts, on every load: not actionable.
+        warnings.simplefilter("ignore", BetaWarning)
+        warnings.simplefilter("ignore", PreviewWarning)
+        models = [tree.build_defs(defs_yaml.parent) for defs_yaml in model_folders(folder)]
+    return Definitions.merge(*models, shared_definitions())

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 from ml_assets.core.spec import PipelineSpec
-from ml_assets.definitions import build_definitions
-from ml_assets.defs.sensors import failure_text
+from ml_assets.graph.pipeline import build_definitions
+from ml_assets.graph.sensors import failure_text
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # `ml-assets run` prints one line per run (and its errors): the console logger only says what is critical.
@@ -36,6 +36,11 @@ class JobFailed(RuntimeError):
             if e.is_step_failure
         ]
         super().__init__(f"{job_name} for {day} failed:\n" + "\n".join(self.errors))
+
+
+def qualified(spec: PipelineSpec, job_name: str) -> str:
+    """The job's name in the code location: `<model>__<job>` (a name already qualified stays)."""
+    return job_name if job_name.startswith(f"{spec.name}__") else f"{spec.name}__{job_name}"
 
 
 def run_days(
@@ -58,7 +63,7 @@ def run_days(
     results = []
     for i, (job_name, day) in enumerate(steps, start=1):
         started = time.monotonic()
-        result = defs.resolve_job_def(job_name).execute_in_process(
+        result = defs.resolve_job_def(qualified(spec, job_name)).execute_in_process(
             partition_key=day, instance=instance, raise_on_error=False, run_config=QUIET
         )
         if progress:
@@ -169,12 +174,11 @@ def run_history(spec: PipelineSpec, spec_path: str, plan: Plan, instance: Dagste
     """Carry out `plan`. Consecutive days to ingest go in one run per range (`ingest_ranges`); a
     range that fails is redone one day per run, so a bad day fails alone and the others go on.
     Training is skipped if the window's own day failed to ingest; scoring waits for a champion."""
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
-    from ml_assets.defs.training import blocking_check_failures, guarded_check_keys
+    from ml_assets.graph.instance import RANGE_END_TAG, RANGE_START_TAG, blocking_check_failures
+    from ml_assets.graph.training import guarded_check_keys
 
     defs = build_definitions(spec, spec_path)
-    guarded = guarded_check_keys(defs.asset_checks or [])
+    guarded = guarded_check_keys(spec.name, defs.asset_checks or [])
     outcome = Outcome()
     steps = plan.steps
     progress = Progress(len(steps), say)
@@ -182,8 +186,8 @@ def run_history(spec: PipelineSpec, spec_path: str, plan: Plan, instance: Dagste
 
     def execute(job_name: str, day: str | None = None, days: list[str] | None = None):
         started = time.monotonic()
-        tags = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]} if days else None
-        result = defs.resolve_job_def(job_name).execute_in_process(
+        tags = {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]} if days else None
+        result = defs.resolve_job_def(qualified(spec, job_name)).execute_in_process(
             partition_key=day, tags=tags, instance=instance, raise_on_error=False, run_config=SILENT
         )
         return result, time.monotonic() - started
@@ -191,60 +195,82 @@ def run_history(spec: PipelineSpec, spec_path: str, plan: Plan, instance: Dagste
     i = 0
     while i < len(steps):
         job_name, day = steps[i]
-        if job_name == "ingest_job":
-            block = list(itertools.takewhile(lambda step: step[0] == "ingest_job", steps[i:]))
-            days = ingest_ranges([d for _, d in block], day_bytes or {})[0]
-            if len(days) > 1:
-                result, took = execute(job_name, days=days)
-                if result.success:
-                    outcome.done.extend(("ingest_job", d) for d in days)
-                    progress(f"ingest {days[0]} .. {days[-1]} ({len(days)} days, one run)", True, took, steps=len(days))
-                    i += len(days)
-                    continue
-                say(f"  ingesting {days[0]} .. {days[-1]} in one run failed ({'; '.join(JobFailed(job_name, None, result).errors)[:300]}); "
-                    "redoing it one day per run")
-                for d in days:
-                    _record(outcome, progress, "ingest_job", d, *execute("ingest_job", d))
-                i += len(days)
-                continue
-        what = f"{job_name.removesuffix('_job')} {day}" if day else job_name.removesuffix("_job")
-        i += 1
-        if job_name == "training_job" and ("ingest_job", day) in outcome.failed:
-            outcome.failed[(job_name, day)] = [f"not run: ingesting {day}, the window's last day, failed"]
-            progress(what, False, 0.0, " (skipped)")
+        if job_name == "ingest_job" and (covered := _ingest_range(steps, i, execute, outcome, progress, say, day_bytes)):
+            i += covered
             continue
-        if job_name in ("predictions_job", "scoring_job"):
-            if ("training_job", plan.train_on) in outcome.failed:
-                outcome.failed[(job_name, day)] = ["not run: training failed"]
-                progress(what, False, 0.0, " (skipped)")
-                continue
-            if champion is None:
-                champion = _champion_version(defs) or ""
-            if not champion and job_name == "scoring_job":
-                job_name = "ingest_job"  # nothing can score: ingest only
-            elif not champion:
-                # The first model was held back (see the evaluation report): nothing can score.
-                outcome.failed[(job_name, day)] = ["not run: the registered model has no champion"]
-                progress(what, False, 0.0, " · not scored: no champion (see the evaluation report)")
-                continue
-            elif job_name == "predictions_job" and (blocked := blocking_check_failures(instance, guarded, [day], strict_day=True)):
-                # The day's data failed a blocking check: by design it is not scored (see "Data checks").
-                outcome.blocked[day] = blocked
-                progress(what, True, 0.0, f" · not scored: blocked by {', '.join(blocked)}")
-                continue
+        i += 1
+        if job_name in ("predictions_job", "scoring_job") and champion is None:
+            champion = _champion_version(defs, spec) or ""
+        job_name = _gate(job_name, day, plan, outcome, progress, champion, lambda d: blocking_check_failures(instance, guarded, [d], strict_day=True))
+        if job_name is None:
+            continue
         result, took = execute(job_name, day)
         if job_name == "scoring_job" and (blocked := blocking_check_failures(instance, guarded, [day], strict_day=True)):
             # Ingested, and its blocking checks held scoring back in the same run: as designed.
             outcome.blocked[day] = blocked
             outcome.done.append((job_name, day))
-            progress(what, True, took, f" · not scored: blocked by {', '.join(blocked)}")
+            progress(_what(job_name, day), True, took, f" · not scored: blocked by {', '.join(blocked)}")
             continue
         _record(outcome, progress, job_name, day, result, took)
     return outcome
 
 
+def _what(job_name: str, day: str | None) -> str:
+    return f"{job_name.removesuffix('_job')} {day}" if day else job_name.removesuffix("_job")
+
+
+def _ingest_range(steps, i: int, execute, outcome: Outcome, progress: Progress, say, day_bytes) -> int:
+    """Consecutive days to ingest from step `i` on, in one run; if that run fails, one run per day
+    (a bad day then fails alone). Returns how many steps it covered (0: a single day, run as usual)."""
+    block = list(itertools.takewhile(lambda step: step[0] == "ingest_job", steps[i:]))
+    days = ingest_ranges([d for _, d in block], day_bytes or {})[0]
+    if len(days) < 2:
+        return 0
+    result, took = execute("ingest_job", days=days)
+    if result.success:
+        outcome.done.extend(("ingest_job", d) for d in days)
+        progress(f"ingest {days[0]} .. {days[-1]} ({len(days)} days, one run)", True, took, steps=len(days))
+        return len(days)
+    say(f"  ingesting {days[0]} .. {days[-1]} in one run failed ({'; '.join(JobFailed('ingest_job', None, result).errors)[:300]}); "
+        "redoing it one day per run")
+    for d in days:
+        _record(outcome, progress, "ingest_job", d, *execute("ingest_job", d))
+    return len(days)
+
+
+def _gate(job_name: str, day: str | None, plan: Plan, outcome: Outcome, progress: Progress, champion: str | None,
+          blocked_on) -> str | None:
+    """The job to run for this step, or None when it must not run (recorded with the reason):
+    training whose window's last day failed to ingest; scoring after a failed training, with no
+    champion, or of a day its blocking checks hold back."""
+    what = _what(job_name, day)
+    if job_name == "training_job" and ("ingest_job", day) in outcome.failed:
+        outcome.failed[(job_name, day)] = [f"not run: ingesting {day}, the window's last day, failed"]
+        progress(what, False, 0.0, " (skipped)")
+        return None
+    if job_name not in ("predictions_job", "scoring_job"):
+        return job_name
+    if ("training_job", plan.train_on) in outcome.failed:
+        outcome.failed[(job_name, day)] = ["not run: training failed"]
+        progress(what, False, 0.0, " (skipped)")
+        return None
+    if not champion:
+        if job_name == "scoring_job":
+            return "ingest_job"  # nothing can score: ingest only
+        # The first model was held back (see the evaluation report): nothing can score.
+        outcome.failed[(job_name, day)] = ["not run: the registered model has no champion"]
+        progress(what, False, 0.0, " · not scored: no champion (see the evaluation report)")
+        return None
+    if job_name == "predictions_job" and (blocked := blocked_on(day)):
+        # The day's data failed a blocking check: by design it is not scored (see "Data checks").
+        outcome.blocked[day] = blocked
+        progress(what, True, 0.0, f" · not scored: blocked by {', '.join(blocked)}")
+        return None
+    return job_name
+
+
 def _record(outcome: Outcome, progress: Progress, job_name: str, day: str | None, result, took: float) -> None:
-    what = f"{job_name.removesuffix('_job')} {day}" if day else job_name.removesuffix("_job")
+    what = _what(job_name, day)
     note = ""
     if result.success:
         outcome.done.append((job_name, day))
@@ -257,12 +283,12 @@ def _record(outcome: Outcome, progress: Progress, job_name: str, day: str | None
     progress(what, result.success, took, note)
 
 
-def _champion_version(defs) -> str | None:
-    return defs.resources["mlflow"].registry().alias_version("champion")
+def _champion_version(defs, spec: PipelineSpec) -> str | None:
+    return defs.resources["mlflow"].registry(spec).alias_version("champion")
 
 
 def _model_metadata(result: ExecuteInProcessResult) -> dict:
     for event in result.get_asset_materialization_events():
-        if event.asset_key.to_user_string() == "model":
+        if event.asset_key.path[-1] == "model":
             return {k: v.value for k, v in event.materialization.metadata.items()}
     return {}

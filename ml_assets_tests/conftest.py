@@ -16,19 +16,33 @@ import pytest
 import yaml
 
 from ml_assets.core.demo_data import generate_day
-from ml_assets.core.spec import PipelineSpec, load_spec
-from ml_assets.storage import write_landing_file
+from ml_assets.core.spec import PipelineSpec, load_spec, shipped_spec
+from ml_assets.io.landing import write_landing_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SPECS = PROJECT_ROOT / "specs"
 VENV_BIN = Path(sys.executable).parent
 # `model` always trains on the newest training window, so the tests' data ends on the newest
 # complete day (the data for each day is the same whatever the date: it depends on the day only).
 LAST_DAY = dt.date.fromisoformat(
-    __import__("ml_assets.defs.assets", fromlist=["daily_partitions"])
-    .daily_partitions(load_spec(SPECS / "demo.yaml"))
+    __import__("ml_assets.graph.context", fromlist=["daily_partitions"])
+    .daily_partitions(load_spec(shipped_spec("demo")))
     .get_last_partition_key()
 )
+
+
+DEMO = "demo_churn"  # the demo spec's name: the prefix of its asset keys and job names
+
+
+def model_key(asset: str, model: str = DEMO):
+    """A model's asset key: `<model>/<asset>`."""
+    from dagster import AssetKey
+
+    return AssetKey([model, asset])
+
+
+def model_job(name: str, model: str = DEMO) -> str:
+    """A model's job (or sensor, schedule, op) name: `<model>__<name>`."""
+    return f"{model}__{name}"
 
 
 @pytest.fixture
@@ -36,7 +50,7 @@ def home(tmp_path, monkeypatch) -> Path:
     """A fresh $ML_ASSETS_HOME; no S3 or spec settings leak in from the caller's environment."""
     home = tmp_path / "home"
     monkeypatch.setenv("ML_ASSETS_HOME", str(home))
-    for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING", "ML_ASSETS_LABELS", "ML_ASSETS_SPEC", "DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING_ROOT", "ML_ASSETS_LABELS_ROOT", "ML_ASSETS_SPEC", "DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(var, raising=False)
     return home
 
@@ -52,7 +66,7 @@ def instance():
 
 def write_spec(tmp_path: Path, base: str = "demo", **overrides) -> tuple[PipelineSpec, Path]:
     """A copy of a shipped spec with some top-level sections replaced/merged; returns (spec, path)."""
-    data = yaml.safe_load((SPECS / f"{base}.yaml").read_text())
+    data = yaml.safe_load((shipped_spec(base)).read_text())
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}

@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from dagster import (
-    AssetKey,
     DagsterEventType,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -23,19 +22,20 @@ from dagster import (
     evaluate_automation_conditions,
 )
 
-from ml_assets.arrivals import Cursor
+from ml_assets.io.arrivals import Cursor
 from ml_assets.core.demo_data import generate_day
-from ml_assets.definitions import build_definitions
-from ml_assets.defs.sensors import failure_text
+from ml_assets.graph.pipeline import build_definitions
+from ml_assets.graph.sensors import failure_text
 from ml_assets.runner import run_days
-from ml_assets.storage import landing_root, resolve_uri, write_landing_file
-from ml_assets_tests.conftest import LAST_DAY, day_keys, free_port, land_demo_days, small_demo_spec
+from ml_assets.io.landing import write_landing_file
+from ml_assets.io.paths import landing_root, resolve_uri
+from ml_assets_tests.conftest import model_job, model_key, LAST_DAY, day_keys, free_port, land_demo_days, small_demo_spec
 
 DAYS = day_keys(6)
 
 
 def _tick(defs, instance, cursor=None):
-    sensor = defs.resolve_sensor_def("landing_sensor")
+    sensor = defs.resolve_sensor_def(model_job("landing_sensor"))
     result = sensor(build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
     requests = {r.partition_key: r.run_key for r in (result.run_requests or [])}
     return requests, result.cursor
@@ -104,7 +104,7 @@ def test_landing_sensor_first_look_skips_days_already_ingested(home, tmp_path, i
 def _missing_landing_reason(tmp_path, instance):
     spec, path = small_demo_spec(tmp_path, landing={"uri": str(tmp_path / "nowhere"), "format": "csv"})
     defs = build_definitions(spec, str(path))
-    result = defs.resolve_sensor_def("landing_sensor")(build_sensor_context(instance=instance, definitions=defs))
+    result = defs.resolve_sensor_def(model_job("landing_sensor"))(build_sensor_context(instance=instance, definitions=defs))
     return result.skip_reason
 
 
@@ -128,7 +128,7 @@ def test_landing_sensor_on_s3(home, tmp_path, instance, s3_env):
 
     missing, path2 = small_demo_spec(tmp_path, landing={"uri": "s3://no-such-bucket-here/landing", "format": "parquet"})
     defs2 = build_definitions(missing, str(path2))
-    result = defs2.resolve_sensor_def("landing_sensor")(build_sensor_context(instance=instance, definitions=defs2))
+    result = defs2.resolve_sensor_def(model_job("landing_sensor"))(build_sensor_context(instance=instance, definitions=defs2))
     assert "no-such-bucket-here does not exist" in str(result.skip_reason)
 
 
@@ -137,12 +137,12 @@ def _requested(result) -> dict[str, list[str] | str]:
     for res in result.results:
         if res.true_subset.size:
             subset = res.true_subset
-            out[res.key.to_user_string()] = sorted(subset.expensively_compute_partition_keys()) if subset.is_partitioned else "all"
+            out[res.key.path[-1]] = sorted(subset.expensively_compute_partition_keys()) if subset.is_partitioned else "all"
     return out
 
 
 def _materialize(defs, instance, names, day=None):
-    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={AssetKey(n) for n in names})
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={model_key(n) for n in names})
     return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
 
 
@@ -231,30 +231,30 @@ def test_policies_and_default_statuses_come_from_the_spec(home, tmp_path):
     spec, path = small_demo_spec(tmp_path)
     defs = build_definitions(spec, str(path))
     graph = defs.resolve_asset_graph()
-    model = graph.get(AssetKey("model"))
-    preds = graph.get(AssetKey("batch_predictions"))
+    model = graph.get(model_key("model"))
+    preds = graph.get(model_key("batch_predictions"))
     assert model.freshness_policy.fail_window.to_timedelta() == dt.timedelta(days=8)
     assert preds.freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=26)
     assert preds.freshness_policy.warn_window.to_timedelta() == dt.timedelta(hours=24)
-    assert graph.get(AssetKey("raw_data")).automation_condition is None, "raw_data is the landing sensor's"
+    assert graph.get(model_key("raw_data")).automation_condition is None, "raw_data is the landing sensor's"
     for name in ("features", "feature_drift", "batch_predictions", "training_set", "model", "evaluation_report", "realized_quality", "monitoring_report"):
-        assert graph.get(AssetKey(name)).automation_condition is not None, name
-    for name in ("landing_sensor", "automation_condition_sensor", "run_failure_alert_sensor"):
+        assert graph.get(model_key(name)).automation_condition is not None, name
+    for name in (model_job("landing_sensor"), model_job("automation_condition_sensor"), "run_failure_alert_sensor"):
         assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
-    assert defs.resolve_sensor_def("landing_sensor").minimum_interval_seconds == 30
+    assert defs.resolve_sensor_def(model_job("landing_sensor")).minimum_interval_seconds == 30
     for name in ("retraining_schedule", "scoring_schedule"):
-        assert defs.resolve_schedule_def(name).default_status == DefaultScheduleStatus.STOPPED
-    retry = defs.resolve_assets_def(AssetKey("raw_data")).op.retry_policy
+        assert defs.resolve_schedule_def(model_job(name)).default_status == DefaultScheduleStatus.STOPPED
+    retry = defs.resolve_assets_def(model_key("raw_data")).op.retry_policy
     assert (retry.max_retries, retry.delay, retry.backoff.value) == (1, 0.2, "EXPONENTIAL")
 
     off, path = small_demo_spec(tmp_path, automation={"enabled": False, "schedules_enabled": True, "timezone": "Europe/Paris",
                                                       "freshness": {"model": {"fail_after_hours": 48}}})
     defs = build_definitions(off, str(path))
-    assert defs.resolve_sensor_def("automation_condition_sensor").default_status == DefaultSensorStatus.STOPPED
-    schedule = defs.resolve_schedule_def("retraining_schedule")
+    assert defs.resolve_sensor_def(model_job("automation_condition_sensor")).default_status == DefaultSensorStatus.STOPPED
+    schedule = defs.resolve_schedule_def(model_job("retraining_schedule"))
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * 1", "Europe/Paris")
-    assert defs.resolve_asset_graph().get(AssetKey("model")).freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=48)
+    assert defs.resolve_asset_graph().get(model_key("model")).freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=48)
 
 
 def test_schedules_run_the_newest_complete_day(home, tmp_path):
@@ -262,13 +262,13 @@ def test_schedules_run_the_newest_complete_day(home, tmp_path):
     defs = build_definitions(spec, str(path))
     monday = dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC)
     for name, job in (("retraining_schedule", "training_job"), ("scoring_schedule", "scoring_job")):
-        schedule = defs.resolve_schedule_def(name)
+        schedule = defs.resolve_schedule_def(model_job(name))
         context = build_schedule_context(scheduled_execution_time=monday, repository_def=defs.get_repository_def())
         data = schedule.evaluate_tick(context)
         (request,) = data.run_requests
-        assert schedule.job_name == job and request.partition_key == "2026-03-01"
+        assert schedule.job_name == model_job(job) and request.partition_key == "2026-03-01"
     early = build_schedule_context(scheduled_execution_time=dt.datetime(2025, 1, 1, 3, tzinfo=dt.UTC), repository_def=defs.get_repository_def())
-    assert "no complete day yet" in defs.resolve_schedule_def("scoring_schedule").evaluate_tick(early).skip_message
+    assert "no complete day yet" in defs.resolve_schedule_def(model_job("scoring_schedule")).evaluate_tick(early).skip_message
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -306,7 +306,7 @@ def test_failed_run_alerts_by_log_and_webhook(home, tmp_path, instance, monkeypa
     server.shutdown()
     (alert,) = _Hook.received
     assert alert["partition"] == DAYS[-1] and alert["pipeline"] == spec.name
-    assert alert["failed_steps"][0]["step"] == "batch_predictions"
+    assert alert["failed_steps"][0]["step"] == model_job("batch_predictions")
     assert "has no champion" in alert["text"], alert["text"]
     assert any("has no champion" in r.getMessage() for r in caplog.records)
 
@@ -330,8 +330,8 @@ def test_mlflow_outage_is_retried_but_bad_data_is_not(home, tmp_path, instance, 
     defs = build_definitions(spec, str(path), tracking_uri=dead)
     result = _materialize(defs, instance, ["raw_data", "features", "batch_predictions"], DAYS[-1])
     assert not result.success
-    assert _retries(result) == ["batch_predictions"], "an unreachable MLflow is worth one more try (max_retries: 1)"
-    failure = next(e for e in result.all_events if e.is_step_failure and e.step_key == "batch_predictions")
+    assert _retries(result) == [model_job("batch_predictions")], "an unreachable MLflow is worth one more try (max_retries: 1)"
+    failure = next(e for e in result.all_events if e.is_step_failure and e.step_key == model_job("batch_predictions"))
     assert dead in failure_text(failure.step_failure_data) and "cannot load the champion" in failure_text(failure.step_failure_data)
 
     # A file that breaks the schema is bad data: it fails at once, no retry.

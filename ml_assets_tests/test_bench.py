@@ -38,7 +38,10 @@ def test_checks_and_latency_benchmarks_smoke(tmp_path):
 
 
 @pytest.mark.cli
-def test_backfill_benchmark_smoke(tmp_path):
-    text = _bench(tmp_path, "backfill")
+def test_backfill_and_models_benchmarks_smoke(tmp_path):
+    text = _bench(tmp_path, "backfill,models")
+    # Many models: load and tick measured for each size; a day landed for m000 requests m000's runs only.
+    assert re.search(r"\| 2 \| \d+\.\d \| \d+\.\d\d× \| \d+\.\d \| \d+ \| m000 \|", text), text
+    assert "A day landed for m000 requests runs for m000 only: met" in text, text
     assert re.search(r"\| `ml-assets run` \(ingest every day, train, score the last day, page\) \| \d+\.\d \| (met|\*\*missed\*\*) \|", text), text
     assert re.search(r"\| per-day path, ingest alone projected to 10 days \(median × days\) \| ≥ \d+ \|", text), text

@@ -76,10 +76,19 @@ def test_ui_lists_assets_checks_sensors_and_schedules(webserver):
             _dismiss_welcome(page)
             expect(page.get_by_text("Global asset lineage")).to_be_visible(timeout=30000)
             page.keyboard.press("Alt+e")
-            for asset in sorted(assets):
-                expect(page.get_by_text(asset, exact=True).first).to_be_visible(timeout=30000)
+            # The graph labels an asset by its name within its model, and shows each model's groups.
+            names = {a.rsplit("/", 1)[-1] for a in assets}
+            groups = {repo.asset_graph.get(k).group_name for k in repo.asset_graph.get_all_asset_keys()}
+            for text in sorted(names | groups):
+                expect(page.get_by_text(text, exact=True).first).to_be_visible(timeout=30000)
             page.screenshot(path=str(ARTIFACTS / "ui-asset-graph.png"))
-            assert assets <= _lines(page)
+            assert names <= _lines(page)
+            # The catalog lists every key, model first.
+            page.set_viewport_size({"width": 1600, "height": 4000})
+            page.goto(f"{webserver}/assets", wait_until="networkidle")
+            for asset in sorted(assets):
+                expect(page.get_by_text(asset.replace("/", " / "), exact=True).first).to_be_visible(timeout=30000)
+            page.set_viewport_size({"width": 1600, "height": 1000})
 
             # Each asset's checks tab lists its checks.
             for asset, names in sorted(checks.items()):
@@ -95,6 +104,8 @@ def test_ui_lists_assets_checks_sensors_and_schedules(webserver):
             page.screenshot(path=str(ARTIFACTS / "ui-automation.png"))
         finally:
             browser.close()
-    assert sensors == {"landing_sensor", "labels_sensor", "automation_condition_sensor", "run_failure_alert_sensor"}
-    assert schedules == {"retraining_schedule", "scoring_schedule", "retention_schedule"}
+    models = {"demo_churn", "breast_cancer", "diabetes"}
+    assert sensors == {f"{m}__{s}" for m in models for s in ("landing_sensor", "automation_condition_sensor")} | {
+        "demo_churn__labels_sensor", "run_failure_alert_sensor"}
+    assert schedules == {f"{m}__{s}" for m in models for s in ("retraining_schedule", "scoring_schedule", "retention_schedule")}
     assert (ARTIFACTS / "ui-asset-graph.png").stat().st_size > 10_000

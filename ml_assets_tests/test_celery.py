@@ -70,19 +70,20 @@ def test_full_pipeline_steps_run_on_a_celery_worker(postgres_database, s3_env, r
     try:
         _wait_ready(worker, log)
         proc = subprocess.run(
-            [str(VENV_BIN / "dagster"), "job", "execute", "-m", "ml_assets", "-j", "full_pipeline_job",
+            [str(VENV_BIN / "dagster"), "job", "execute", "-m", "ml_assets.definitions", "-j", "demo_churn__full_pipeline_job",
              "--tags", json.dumps({"dagster/partition": DAYS[-1]})],
             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
         )
         assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\nworker:\n{log.read_text()[-3000:]}"
 
         run = instance.get_runs(limit=1)[0]
-        assert run.job_name == "full_pipeline_job" and run.is_success
+        assert run.job_name == "demo_churn__full_pipeline_job" and run.is_success
         starts = [r.dagster_event for r in instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_START})]
         delegated = [r for r in instance.all_logs(run.run_id, of_type={DagsterEventType.ENGINE_EVENT})
                      if "in celery worker" in r.message]
         steps = {e.step_key for e in starts}
-        assert {"raw_data", "features", "model.train_logistic_regression", "model.train_gradient_boosting", "batch_predictions"} <= steps
+        assert {f"demo_churn__{s}" for s in ("raw_data", "features", "model.demo_churn__train_logistic_regression",
+                                             "model.demo_churn__train_gradient_boosting", "batch_predictions")} <= steps
         # Every step was handed to Celery, and ran in a process of the worker this test started:
         # its pool processes are children of the `celery worker` that `dagster-celery` started.
         assert {r.step_key for r in delegated} == steps

@@ -8,13 +8,14 @@ import json
 
 import pandas as pd
 import pytest
-from dagster import AssetCheckKey, AssetKey
+from dagster import AssetCheckKey
 
 from ml_assets.core.demo_data import generate_day
-from ml_assets.definitions import build_definitions
+from ml_assets.graph.pipeline import build_definitions
 from ml_assets.runner import JobFailed, run_days
-from ml_assets.storage import QUARANTINE, landing_root, storage_root, write_landing_file
-from ml_assets_tests.conftest import day_keys, graph_steps, land_demo_days, small_demo_spec
+from ml_assets.io.landing import QUARANTINE, write_landing_file
+from ml_assets.io.paths import landing_root, storage_root
+from ml_assets_tests.conftest import model_job, model_key, day_keys, graph_steps, land_demo_days, small_demo_spec
 
 DAYS = day_keys(6)
 
@@ -66,8 +67,8 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
     with pytest.raises(JobFailed, match="blocking asset check failed"):
         _reingest(spec, path, instance, day, drifted)
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [AssetCheckKey(AssetKey("features"), "features_drift")]
-    )[AssetCheckKey(AssetKey("features"), "features_drift")].evaluation
+        [AssetCheckKey(model_key("features"), "features_drift")]
+    )[AssetCheckKey(model_key("features"), "features_drift")].evaluation
     assert not evaluation.passed and evaluation.severity.value == "ERROR"
     assert "`monthly_charges` (error): PSI" in evaluation.description and "KS" in evaluation.description
     assert evaluation.metadata["max_psi"].value > spec.validation.drift_error.psi
@@ -77,7 +78,7 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
 
     # The monitoring page plots every measured day and lists the flagged one.
     run_days(spec, str(path), [("ingest_job", DAYS[-2])], instance)
-    job = build_definitions(spec, str(path)).resolve_job_def("monitoring_job")
+    job = build_definitions(spec, str(path)).resolve_job_def(model_job("monitoring_job"))
     assert job.execute_in_process(instance=instance).success
     page = storage_root() / spec.name / "monitoring_report"
     assert (page / "psi_over_time.png").read_bytes().startswith(b"\x89PNG")
@@ -91,17 +92,17 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
         run_days(spec, str(path), [("scoring_job", day)], instance)
     job = build_definitions(spec, str(path)).resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False,
-                                    asset_selection=[AssetKey("batch_predictions")])
+                                    asset_selection=[model_key("batch_predictions")])
     errors = [e.step_failure_data.error.message for e in result.all_events if e.is_step_failure]
-    assert any(f"batch_predictions {day}: not scored: blocking checks failed on this day's data: features:features_drift" in m for m in errors), errors
+    assert any(f"batch_predictions {day}: not scored: blocking checks failed on this day's data: demo_churn/features:features_drift" in m for m in errors), errors
     # Training leaves the day out, and says so.
     result = run_days(spec, str(path), [("training_job", day)], instance)[0]
-    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == AssetKey("training_set"))
+    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == model_key("training_set"))
     assert list(meta["excluded_days"].value) == [day]
     training = pd.read_parquet(storage_root() / spec.name / "training_set" / f"{day}.parquet")
     assert day not in set(training["_day"])
     # The model was not trained on the blocked day, so the gate's check rule does not hold it back.
-    model_meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == AssetKey("model"))
+    model_meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == model_key("model"))
     assert "blocking checks failed" not in model_meta["promotion"].value
 
 
@@ -112,7 +113,7 @@ def test_contract_violation_is_error_and_blocks_the_day(trained, instance):
     bad.loc[:40, "plan"] = "gold"  # not an allowed category
     with pytest.raises(JobFailed, match="blocking asset check failed"):
         _reingest(spec, path, instance, day, bad)
-    key = AssetCheckKey(AssetKey("raw_data"), "raw_data_contract")
+    key = AssetCheckKey(model_key("raw_data"), "raw_data_contract")
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].evaluation
     assert not evaluation.passed and evaluation.severity.value == "ERROR"
     assert "`plan`: " in evaluation.description and "not in ['basic', 'standard', 'premium']" in evaluation.description
@@ -144,7 +145,7 @@ def test_bad_file_is_quarantined_with_its_reason_and_can_be_put_back(home, tmp_p
     (landing / day / "late.csv").write_text("\n".join(bad_lines) + "\n")
 
     result = run_days(spec, str(path), [("ingest_job", day)], instance)[0]  # built from the good file
-    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == AssetKey("raw_data"))
+    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == model_key("raw_data"))
     assert [q["file"] for q in meta["quarantined"].value] == [str(landing / day / "late.csv")]
     moved = landing / QUARANTINE / day / "late.csv"
     assert moved.read_text() == "\n".join(bad_lines) + "\n"  # nothing lost

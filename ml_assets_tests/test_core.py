@@ -17,13 +17,15 @@ from ml_assets.core.schema import SchemaError, enforce_schema
 from ml_assets.core.scoring import score_frame
 from ml_assets.core.spec import load_spec
 from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set, train_candidates
-from ml_assets.storage import UntrustedModelError, atomic_write_bytes, load_model_bytes, model_bytes
-from ml_assets_tests.conftest import SPECS, day_keys, small_demo_spec
+from ml_assets.io.files import atomic_write_bytes
+from ml_assets.io.model_files import UntrustedModelError, load_model_bytes, model_bytes
+from ml_assets.core.spec import shipped_spec
+from ml_assets_tests.conftest import day_keys, small_demo_spec
 
 
 @pytest.fixture(scope="module")
 def spec():
-    return load_spec(SPECS / "demo.yaml")
+    return load_spec(shipped_spec("demo"))
 
 
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -130,7 +132,7 @@ def test_metrics_match_scikit_learn(spec):
     score = np.clip(y * 0.3 + rng.random(500) * 0.7, 0, 1)
     m = compute_metrics(y, score, spec)
     assert m["roc_auc"] == pytest.approx(roc_auc_score(y, score))
-    reg = load_spec(SPECS / "diabetes.yaml")
+    reg = load_spec(shipped_spec("diabetes"))
     m = compute_metrics(y, score, reg)
     assert m["rmse"] == pytest.approx(np.sqrt(mean_squared_error(y, score)))
 

@@ -13,12 +13,13 @@ import warnings
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance, EventRecordsFilter, RunsFilter
+from dagster import AssetRecordsFilter, DagsterEventType, DagsterInstance, EventRecordsFilter, RunsFilter
 
 from ml_assets.core.demo_data import generate_day
 from ml_assets.runner import run_days
-from ml_assets.storage import landing_root, write_landing_file
-from ml_assets_tests.conftest import LAST_DAY, PROJECT_ROOT, VENV_BIN, day_keys, land_demo_days, small_demo_spec, stop_process
+from ml_assets.io.landing import write_landing_file
+from ml_assets.io.paths import landing_root
+from ml_assets_tests.conftest import model_job, model_key, LAST_DAY, PROJECT_ROOT, VENV_BIN, day_keys, land_demo_days, small_demo_spec, stop_process
 
 pytestmark = pytest.mark.daemon
 DAYS = day_keys(7)
@@ -33,8 +34,8 @@ FAST = {
 }
 
 
-def _materializations(instance, asset: str, day: str | None = None) -> list:
-    f = AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[day] if day else None)
+def _materializations(instance, asset: str, day: str | None = None, model: str = "demo_churn") -> list:
+    f = AssetRecordsFilter(asset_key=model_key(asset, model), asset_partitions=[day] if day else None)
     return list(instance.fetch_materializations(f, limit=100).records)
 
 
@@ -70,7 +71,7 @@ def _start_daemon(env: dict, log: Path) -> subprocess.Popen:
 
 
 def _landing_runs(instance) -> dict[str, int]:
-    runs = instance.get_runs(RunsFilter(tags={"dagster/sensor_name": "landing_sensor"}))
+    runs = instance.get_runs(RunsFilter(tags={"dagster/sensor_name": model_job("landing_sensor")}))
     counts: dict[str, int] = {}
     for run in runs:
         day = run.tags["dagster/partition"]
@@ -118,8 +119,9 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
         assert {d: after[d] - before[d] for d in DAYS} == {d: int(d in (NEW_DAY, old, rewritten)) for d in DAYS}
         runs = instance.get_runs(RunsFilter(tags={"dagster/partition": NEW_DAY}))
         launched_by = {run.tags.get("dagster/sensor_name") or "manual" for run in runs}
-        assert launched_by <= {"landing_sensor", "automation_condition_sensor", "manual"}
-        assert {"landing_sensor", "automation_condition_sensor"} <= launched_by
+        sensors = {model_job("landing_sensor"), model_job("automation_condition_sensor")}
+        assert launched_by <= sensors | {"manual"}
+        assert sensors <= launched_by
 
         # Freshness: predictions older than the spec's one minute are reported failing, and the
         # automation condition scores the newest day again.
@@ -132,8 +134,35 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
             changes = instance.get_event_records(EventRecordsFilter(DagsterEventType.FRESHNESS_STATE_CHANGE), limit=200)
         states = [(c.event_log_entry.dagster_event.event_specific_data.key, c.event_log_entry.dagster_event.event_specific_data.new_state.value)
                   for c in changes]
-        assert (AssetKey("batch_predictions"), "FAIL") in states, states
+        assert (model_key("batch_predictions"), "FAIL") in states, states
     finally:
         stop_process(daemon)
     print(f"\nlanding -> prediction latency: {latency:.1f} s (sensor intervals 2 s, daemon loop 5 s)")
     assert LAST_DAY.isoformat() == NEW_DAY
+
+
+def test_a_broken_spec_among_models_is_loud_and_the_others_keep_running(daemon_env, tmp_path):
+    """A folder of two models ($ML_ASSETS_DEFS), one with a bad spec: the daemon keeps ingesting the
+    good one's landed days, and the broken one's error sensor fails on every tick, naming the field."""
+    spec, path, env = daemon_env
+    models = tmp_path / "models"
+    for name, text in (("good", path.read_text()), ("broken", path.read_text().replace("metric: roc_auc", "metric: accuracy"))):
+        (models / name).mkdir(parents=True)
+        (models / name / "spec.yaml").write_text(text.replace("name: demo_churn", f"name: {name}_model"))
+        (models / name / "defs.yaml").write_text("type: ml_assets.graph.component.MLPipeline\nattributes:\n  spec_file: spec.yaml\n")
+    env = {k: v for k, v in env.items() if k != "ML_ASSETS_SPEC"}
+    env["ML_ASSETS_DEFS"] = str(models)
+    from ml_assets.core.spec import load_spec
+
+    good = load_spec(models / "good" / "spec.yaml")
+    instance = DagsterInstance.get()
+    log = tmp_path / "daemon.log"
+    daemon = _start_daemon(env, log)
+    try:
+        land_demo_days(good, [NEW_DAY])
+        _wait("the good model's new day ingested", lambda: _materializations(instance, "raw_data", NEW_DAY, model="good_model"), 180, daemon, log)
+        _wait("the broken model's error sensor to fail, naming the field",
+              lambda: "broken__spec_error" in log.read_text() and "field 'model.metric'" in log.read_text(), 120, daemon, log)
+    finally:
+        stop_process(daemon)
+    assert "model 'broken' is not loaded" in log.read_text()

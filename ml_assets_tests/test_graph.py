@@ -8,12 +8,11 @@ import json
 
 import pandas as pd
 import pytest
-from dagster import AssetKey
 
-from ml_assets.definitions import build_definitions
+from ml_assets.graph.pipeline import build_definitions
 from ml_assets.runner import JobFailed, run_days
-from ml_assets.storage import storage_root
-from ml_assets_tests.conftest import day_keys, graph_steps, land_demo_days, small_demo_spec
+from ml_assets.io.paths import storage_root
+from ml_assets_tests.conftest import model_key, day_keys, graph_steps, land_demo_days, small_demo_spec
 
 
 def _snapshot(root) -> dict[str, str]:
@@ -25,16 +24,26 @@ def _snapshot(root) -> dict[str, str]:
     }
 
 
-def test_definitions_load_for_the_default_spec():
+ASSETS = {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift",
+          "realized_quality", "monitoring_report"}
+
+
+def test_definitions_load_every_shipped_model_side_by_side():
     from ml_assets.definitions import defs
 
     loaded = defs()
-    keys = {k.to_user_string() for k in loaded.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift", "realized_quality", "monitoring_report"}
-    for key in keys:
-        spec = loaded.resolve_assets_def(key).specs_by_key[AssetKey(key)]
-        assert spec.description and spec.group_name and spec.kinds and spec.code_version, key
-    assert {"ingest_job", "training_job", "scoring_job", "full_pipeline_job"} <= {j.name for j in loaded.resolve_all_job_defs()}
+    keys = loaded.resolve_asset_graph().get_all_asset_keys()
+    models = ("demo_churn", "breast_cancer", "diabetes")
+    assert {k.to_user_string() for k in keys} == {f"{m}/{a}" for m in models for a in ASSETS}
+    for k in keys:
+        spec = loaded.resolve_assets_def(k).specs_by_key[k]
+        assert spec.description and spec.kinds and spec.code_version, k
+        assert spec.group_name.startswith(f"{k.path[0]}__"), (k, spec.group_name)
+    jobs = {j.name for j in loaded.resolve_all_job_defs()}
+    for m in models:
+        assert {f"{m}__{j}" for j in ("ingest_job", "training_job", "scoring_job", "full_pipeline_job")} <= jobs
+    sensors = {s.name for s in loaded.get_repository_def().sensor_defs}
+    assert {f"{m}__landing_sensor" for m in models} | {"run_failure_alert_sensor"} <= sensors
 
 
 def test_whole_graph_leaves_report_and_predictions_with_model_version(home, tmp_path, instance):
@@ -53,9 +62,9 @@ def test_whole_graph_leaves_report_and_predictions_with_model_version(home, tmp_
     assert report["training"]["window_first_day"] == days[0] and report["training"]["window_last_day"] == days[-1]
 
     # The runs and their metadata are in the instance: the UI shows the same numbers.
-    event = instance.get_latest_materialization_event(AssetKey("batch_predictions"))
+    event = instance.get_latest_materialization_event(model_key("batch_predictions"))
     assert event.asset_materialization.metadata["model_version"].value == report["model_version"]
-    assert instance.get_materialized_partitions(AssetKey("raw_data")) == set(days)
+    assert instance.get_materialized_partitions(model_key("raw_data")) == set(days)
     # The training window came through the partition mapping: exactly the 6 days.
     training = pd.read_parquet(base / "training_set" / f"{days[-1]}.parquet")
     assert sorted(training["_day"].unique()) == days
@@ -94,7 +103,7 @@ def trained(home, tmp_path, instance):
 
 
 def _landing_file(spec, day):
-    from ml_assets.storage import landing_root
+    from ml_assets.io.paths import landing_root
 
     return landing_root(spec) / day / "events.csv"
 
@@ -183,7 +192,7 @@ def test_files_of_another_format_and_hidden_files_are_ignored(trained, instance)
     result = run_days(spec, str(path), [("ingest_job", days[0])], instance)[0]
     meta = next(
         e.materialization.metadata for e in result.get_asset_materialization_events()
-        if e.asset_key == AssetKey("raw_data")
+        if e.asset_key == model_key("raw_data")
     )
     assert meta["ignored_files"].value == ["notes.parquet"]
 
@@ -192,16 +201,17 @@ def test_full_pipeline_job_runs_one_day(trained, instance):
     spec, path, days = trained
     result = run_days(spec, str(path), [("full_pipeline_job", days[-1])], instance)[0]
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift", "realized_quality", "monitoring_report"}
+    assert materialized == {f"{spec.name}/{a}" for a in ASSETS}
 
 
 def test_definitions_build_for_every_spec_without_code_change(tmp_path):
-    from ml_assets_tests.conftest import SPECS
+    from ml_assets.core.spec import shipped_spec
     from ml_assets.core.spec import load_spec
 
     for name in ("demo", "diabetes", "breast_cancer"):
-        defs = build_definitions(load_spec(SPECS / f"{name}.yaml"), name)
-        assert defs.resolve_job_def("full_pipeline_job") is not None
+        spec = load_spec(shipped_spec(name))
+        defs = build_definitions(spec, name)
+        assert defs.resolve_job_def(f"{spec.name}__full_pipeline_job") is not None
 
 
 def test_scoring_refuses_a_model_trained_for_other_inputs(trained, instance, tmp_path):

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
-from ml_assets.registry import CHAMPION, Registry
+from ml_assets.io.registry import CHAMPION, Registry
 from ml_assets.runner import JobFailed, run_days
-from ml_assets.storage import storage_root
+from ml_assets.io.paths import storage_root
 from ml_assets_tests.conftest import day_keys, free_port, graph_steps, land_demo_days, small_demo_spec, start_mlflow_server, stop_process
 
 pytestmark = [pytest.mark.mlflow_server, pytest.mark.s3]

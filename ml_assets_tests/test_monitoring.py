@@ -10,19 +10,19 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import AssetCheckKey, AssetKey, build_sensor_context, evaluate_automation_conditions
+from dagster import AssetCheckKey, build_sensor_context, evaluate_automation_conditions
 
 from ml_assets.core.quality import judge, labels_for_day, parse_labels, realized_quality
 from ml_assets.core.schema import SchemaError
-from ml_assets.definitions import build_definitions
+from ml_assets.graph.pipeline import build_definitions
 from ml_assets.runner import run_days
-from ml_assets.storage import labels_root, storage_root
-from ml_assets_tests.conftest import LAST_DAY, day_keys, land_demo_days, small_demo_spec
+from ml_assets.io.paths import labels_root, storage_root
+from ml_assets_tests.conftest import model_job, model_key, LAST_DAY, day_keys, land_demo_days, small_demo_spec
 from ml_assets_tests.test_automation import _materialize, _requested
 
 DAYS = day_keys(6)
-DAY_CHECK = AssetCheckKey(AssetKey("realized_quality"), "realized_quality_threshold")
-PAGE_CHECK = AssetCheckKey(AssetKey("monitoring_report"), "latest_realized_quality")
+DAY_CHECK = AssetCheckKey(model_key("realized_quality"), "realized_quality_threshold")
+PAGE_CHECK = AssetCheckKey(model_key("monitoring_report"), "latest_realized_quality")
 
 
 def test_labels_are_matched_by_entity_and_event_day_within_the_delay(tmp_path):
@@ -85,7 +85,7 @@ def test_a_drop_in_realized_quality_fails_the_checks_and_triggers_retraining(hom
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=30))
     assert "training_set" not in _requested(tick), "quality is fine: no retraining"
 
-    sensor = defs.resolve_sensor_def("labels_sensor")
+    sensor = defs.resolve_sensor_def(model_job("labels_sensor"))
     first = sensor(build_sensor_context(instance=instance, definitions=defs))
     assert sorted(r.partition_key for r in first.run_requests) == DAYS, "every scored day has labels"
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance
+from dagster import AssetCheckKey, DagsterEventType, DagsterInstance
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.instance.ref import InstanceRef
 
@@ -26,8 +26,10 @@ from ml_assets.core.demo_data import cut_into_days, sklearn_dataset
 from ml_assets.core.schema import SchemaError, enforce_schema
 from ml_assets.core.spec import load_spec, parse_spec
 from ml_assets.runner import JobFailed, plan_history, run_days
-from ml_assets.storage import landing_root, storage_root, write_landing_file
-from ml_assets_tests.conftest import PROJECT_ROOT, SPECS, VENV_BIN, day_keys, land_demo_days, small_demo_spec, write_spec
+from ml_assets.io.landing import write_landing_file
+from ml_assets.io.paths import landing_root, storage_root
+from ml_assets.core.spec import shipped_spec
+from ml_assets_tests.conftest import model_job, model_key, PROJECT_ROOT, VENV_BIN, day_keys, land_demo_days, small_demo_spec, write_spec
 
 FIRST, DAYS = dt.date(2024, 3, 1), 24
 LAST = FIRST + dt.timedelta(days=DAYS - 1)
@@ -37,7 +39,7 @@ WINDOW = 14
 
 def _history_spec(tmp_path: Path) -> Path:
     """The user's spec, written from the README: past dates, an end date, labels as 1.0/0.0."""
-    data = yaml.safe_load((SPECS / "breast_cancer.yaml").read_text())
+    data = yaml.safe_load((shipped_spec("breast_cancer")).read_text())
     data["name"] = "tumours"
     data["landing"] = {"uri": str(tmp_path / "exports"), "format": "csv"}
     data["partitions"] = {"start_date": FIRST.isoformat(), "end_date": LAST.isoformat(), "timezone": "UTC"}
@@ -101,7 +103,7 @@ def test_ml_assets_run_trains_on_history_and_scores(tmp_path):
             assert not instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_UP_FOR_RETRY, DagsterEventType.STEP_RESTARTED})
         # ~24 rows a day is too few to judge drift: the check says so instead of reading as a plain pass.
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [AssetCheckKey(AssetKey("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=LAST.isoformat()))
+            [AssetCheckKey(model_key("features", "tumours"), "features_drift")], partition_filter=PartitionKeyFilter(key=LAST.isoformat()))
         evaluation = next(iter(latest.values())).evaluation
         assert evaluation.passed and evaluation.description.startswith("not judged: ")
         assert "< validation.drift_min_rows (200)" in evaluation.description
@@ -120,18 +122,18 @@ def test_dagster_cli_partition_range_is_one_run_with_checks_per_day(tmp_path):
     env.update(ML_ASSETS_HOME=str(home), ML_ASSETS_SPEC=str(spec_path), DAGSTER_HOME=str(home / "dagster"))
     subprocess.run([str(VENV_BIN / "ml-assets"), "init"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
     last = FIRST + dt.timedelta(days=4)
-    proc = subprocess.run([str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "ml_assets", "--select",
-                           "raw_data,features,feature_drift", "--partition-range", f"{FIRST}...{last}"],
+    proc = subprocess.run([str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions", "--select",
+                           "tumours/raw_data,tumours/features,tumours/feature_drift", "--partition-range", f"{FIRST}...{last}"],
                           env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     days = {(FIRST + dt.timedelta(days=i)).isoformat() for i in range(5)}
     assert {p.stem for p in (home / "storage" / "tumours" / "features").glob("*.parquet")} == days
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(home / "dagster"))) as instance:
         assert len(instance.get_runs()) == 1
-        assert instance.get_materialized_partitions(AssetKey("features")) == days
+        assert instance.get_materialized_partitions(model_key("features", "tumours")) == days
         for day in days:  # each day's contract result, recorded for that day
             latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-                [AssetCheckKey(AssetKey("raw_data"), "raw_data_contract")], partition_filter=PartitionKeyFilter(key=day))
+                [AssetCheckKey(model_key("raw_data", "tumours"), "raw_data_contract")], partition_filter=PartitionKeyFilter(key=day))
             assert next(iter(latest.values())).evaluation.passed
 
 
@@ -149,7 +151,7 @@ def test_day_constant_feature_is_not_judged_and_says_why(home, tmp_path, instanc
         write_landing_file(landing_root(spec), date, "events", frame, "csv")
     run_days(spec, str(path), [("ingest_job", d) for d in days[:6]] + [("training_job", days[5]), ("scoring_job", days[6])], instance)
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [AssetCheckKey(AssetKey("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=days[6]))
+        [AssetCheckKey(model_key("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=days[6]))
     evaluation = next(iter(latest.values())).evaluation
     # Judged for the other features, not for promo (its one-day PSI against six days would be ~1.4: blocking).
     assert evaluation.passed and evaluation.metadata["judged"].value is True
@@ -162,7 +164,7 @@ def test_day_constant_feature_is_not_judged_and_says_why(home, tmp_path, instanc
                                                        {"name": "promo", "kind": "categorical", "drift": False}])
     run_days(spec2, str(path2), [("ingest_job", days[6])], instance)
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [AssetCheckKey(AssetKey("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=days[6]))
+        [AssetCheckKey(model_key("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=days[6]))
     assert "`promo`: drift: false in the spec" in next(iter(latest.values())).evaluation.metadata["not_judged_features"].value
 
 
@@ -184,7 +186,7 @@ def test_a_bad_day_in_a_range_fails_alone(home, tmp_path, instance):
     message = outcome.failed[("ingest_job", days[2])][0]
     assert f"1 file(s) of this day are in {landing_root(spec) / '_quarantine' / days[2]}" in message
     assert "(quarantined: " in message and "events.csv: column" in message and "are not timestamps" in message
-    assert instance.get_materialized_partitions(AssetKey("features")) == set(days) - {days[2]}
+    assert instance.get_materialized_partitions(model_key("features")) == set(days) - {days[2]}
 
 
 def test_ingest_ranges_are_consecutive_days_within_limits():
@@ -270,7 +272,7 @@ def test_file_missing_a_column_that_other_files_have_is_quarantined(home, tmp_pa
     folder = Path(str(landing_root(spec) / day))
     pd.read_csv(folder / "events.csv", dtype=str).drop(columns=["plan"]).to_csv(folder / "late.csv", index=False)
     result = run_days(spec, str(path), [("ingest_job", day)], instance)[0]
-    meta = result.asset_materializations_for_node("raw_data")[0].metadata
+    meta = result.asset_materializations_for_node(model_job("raw_data"))[0].metadata
     quarantined = meta["quarantined"].value
     assert [q["file"].rsplit("/", 1)[1] for q in quarantined] == ["late.csv"] and "['plan']" in quarantined[0]["reason"]
     assert (folder / "events.csv").exists() and not (folder / "late.csv").exists()
@@ -286,10 +288,10 @@ def test_missing_upstream_partition_fails_at_once(home, tmp_path, instance):
     run = instance.get_runs(limit=1)[0]
     assert not instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_UP_FOR_RETRY})
     # `model` alone for a day without its training_set: the input is missing, not transiently.
-    from ml_assets.definitions import build_definitions
+    from ml_assets.graph.pipeline import build_definitions
 
     job = build_definitions(spec, str(path)).resolve_implicit_global_asset_job_def().get_subset(
-        asset_selection={AssetKey("model")})
+        asset_selection={model_key("model")})
     result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
@@ -298,7 +300,7 @@ def test_missing_upstream_partition_fails_at_once(home, tmp_path, instance):
 
 
 def test_end_date_makes_a_finished_dataset(tmp_path):
-    from ml_assets.defs.assets import daily_partitions
+    from ml_assets.graph.context import daily_partitions
 
     spec, _ = write_spec(tmp_path, "breast_cancer", partitions={"start_date": "2024-01-01", "end_date": "2024-03-31"})
     partitions = daily_partitions(spec)

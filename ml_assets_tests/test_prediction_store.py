@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.prediction_store import PredictionStore, PredictionStoreError
+from ml_assets.io.prediction_store import PredictionStore, PredictionStoreError
 from ml_assets.runner import run_days
 from ml_assets_tests.conftest import PROJECT_ROOT, VENV_BIN, day_keys, graph_steps, land_demo_days, small_demo_spec
 
@@ -107,7 +107,7 @@ def test_graph_publishes_the_newest_day_and_lookup_reads_it(redis_url, home, tmp
     land_demo_days(spec, days)
     results = run_days(spec, str(path), graph_steps(days), instance)
     # graph_steps ends with scoring_job for the newest day, which publishes it.
-    assert "prediction_store" in {e.asset_key.to_user_string() for e in results[-1].get_asset_materialization_events()}
+    assert "prediction_store" in {e.asset_key.path[-1] for e in results[-1].get_asset_materialization_events()}
 
     preds = pd.read_parquet(home / "storage" / spec.name / "batch_predictions" / f"{days[-1]}.parquet")
     last = preds.sort_values("event_time", kind="stable").drop_duplicates("customer_id", keep="last").iloc[0]

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from dagster import AssetKey
 import requests
 
 from ml_assets_tests.conftest import (
+    DEMO,
+    model_job,
     PG,
     PROJECT_ROOT,
     VENV_BIN,
@@ -76,7 +79,7 @@ def _materialized(pg, asset: str) -> set[str]:
     """Partitions of `asset` with a materialization in the Postgres event log."""
     with pg.cursor() as cur:
         cur.execute("SELECT DISTINCT partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND asset_key = %s",
-                    (json.dumps([asset]).replace(" ", ""),))
+                    (AssetKey([DEMO, asset]).to_string(),))
         return {row[0] for row in cur.fetchall()}
 
 
@@ -132,7 +135,7 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
         # In docker-compose.yml's start order.
         procs["mlflow"] = start_mlflow_server(postgres_uri(mlflow_db), f"s3://{bucket}/mlflow", mlflow_port, env, logs / "mlflow.log")
         procs["code-server"] = start_logged(
-            [VENV_BIN / "dagster", "code-server", "start", "-m", "ml_assets", "-h", "127.0.0.1", "-p", str(code_port),
+            [VENV_BIN / "dagster", "code-server", "start", "-m", "ml_assets.definitions", "-h", "127.0.0.1", "-p", str(code_port),
              "--location-name", "ml_assets"], env, logs / "code-server.log", port=code_port, timeout=120)
         procs["webserver"] = start_logged(
             [VENV_BIN / "dagster-webserver", "-w", WORKSPACE, "-h", "127.0.0.1", "-p", str(web_port)],
@@ -153,8 +156,8 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
         assert generate.returncode == 0, generate.stderr
         _wait("features of every landed day", lambda: set(DAYS) <= _materialized(pg, "features"), 300, pg, procs, logs)
         # README: then the whole graph for the newest day, with `dagster job launch` (queued).
-        _launched([_launch("full_pipeline_job", DAYS[-1], env)])
-        _wait("the full_pipeline_job run", lambda: any(job == "full_pipeline_job" and status == "SUCCESS" for job, status, _ in _runs(pg)),
+        _launched([_launch(model_job("full_pipeline_job"), DAYS[-1], env)])
+        _wait("the full_pipeline_job run", lambda: any(job == model_job("full_pipeline_job") and status == "SUCCESS" for job, status, _ in _runs(pg)),
               400, pg, procs, logs)
         _wait("automation to settle", lambda: _settled(pg), 300, pg, procs, logs)
         runs = _runs(pg)
@@ -162,9 +165,9 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
         # Runs are in Postgres: the landing sensor's, automation's and the one launched here; all
         # went through the queue, and the coordinator's limit held.
         launched_by = {tags.get("dagster/sensor_name", "cli") for _, _, tags in runs}
-        assert launched_by == {"landing_sensor", "automation_condition_sensor", "cli"}, runs
-        full = [tags for job, _, tags in runs if job == "full_pipeline_job"]
-        assert len(full) == 1 and full[0]["ml_assets/trains"] == "true" and full[0]["dagster/partition"] == DAYS[-1]
+        assert launched_by == {model_job("landing_sensor"), model_job("automation_condition_sensor"), "cli"}, runs
+        full = [tags for job, _, tags in runs if job == model_job("full_pipeline_job")]
+        assert len(full) == 1 and full[0]["ml_assets/trains"] == DEMO and full[0]["dagster/partition"] == DAYS[-1]
         assert {status for _, status, _ in runs} == {"SUCCESS"}
         with pg.cursor() as cur:
             cur.execute("SELECT count(DISTINCT run_id) FROM event_logs WHERE dagster_event_type = 'PIPELINE_ENQUEUED'")

@@ -16,13 +16,13 @@ from dagster import (
     define_asset_job,
 )
 
-from ml_assets.core.gate import decide
-from ml_assets.defs.assets import daily_partitions
-from ml_assets.definitions import build_definitions
-from ml_assets.registry import CHALLENGER, CHAMPION, Registry, RegistryError, default_tracking_uri
+from ml_assets.core.gate import Metric, decide
+from ml_assets.graph.context import daily_partitions
+from ml_assets.graph.pipeline import build_definitions
+from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry, RegistryError, default_tracking_uri
 from ml_assets.runner import JobFailed, run_days
-from ml_assets.storage import storage_root
-from ml_assets_tests.conftest import day_keys, land_demo_days, small_demo_spec
+from ml_assets.io.paths import storage_root
+from ml_assets_tests.conftest import model_job, model_key, day_keys, land_demo_days, small_demo_spec
 
 WEAK = [  # one-split trees: better than the baseline, worse than the demo spec's candidates
     {"name": "stump", "estimator": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 1}},
@@ -106,6 +106,10 @@ def test_gate_promotes_better_holds_back_worse_and_rollback_switches_serving(lan
     assert tags["champion.reason"] == "rollback: v2 misbehaves in production" and tags["champion.set_at"]
     history = registry.client.get_registered_model(registry.model_name).description
     assert "champion v2 -> v1 by alice: rollback: v2 misbehaves in production" in history
+    # The history as data, from the registered model's tags (what the monitoring page reads).
+    events = registry.champion_history()
+    assert [(e["previous"], e["version"], e["kind"]) for e in events] == [("-", "1", "promotion"), ("1", "2", "promotion"), ("2", "1", "rollback")]
+    assert events[-1]["by"] == "alice" and events[-1]["reason"] == "rollback: v2 misbehaves in production"
 
     with pytest.raises(RegistryError, match="has no version 9"):
         registry.rollback("9", "typo")
@@ -127,7 +131,7 @@ def test_days_failing_a_blocking_check_are_left_out_of_training(landed, instance
     spec, path = _spec(landed)
     bad_day = DAYS[2]
 
-    @asset_check(asset="features", blocking=True, partitions_def=daily_partitions(spec))
+    @asset_check(asset=model_key("features"), blocking=True, partitions_def=daily_partitions(spec))
     def features_not_corrupt(context):
         passed = context.partition_key != bad_day
         return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.ERROR, metadata={"day": context.partition_key})
@@ -150,7 +154,7 @@ def test_days_failing_a_blocking_check_are_left_out_of_training(landed, instance
 def test_failed_unpartitioned_blocking_check_holds_the_model_back(landed, instance):
     spec, path = _spec(landed)
 
-    @asset_check(asset="features", blocking=True)
+    @asset_check(asset=model_key("features"), blocking=True)
     def features_source_audited():
         # e.g. an upstream audit that judges the whole asset, not one day
         return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, description="source under audit")
@@ -165,7 +169,7 @@ def test_failed_unpartitioned_blocking_check_holds_the_model_back(landed, instan
     report = _report(spec)
     held = [r for r in report["promotion"]["rules"] if not r["passed"]]
     assert [r["name"] for r in held] == ["checks"]
-    assert "features:features_source_audited" in held[0]["detail"]
+    assert "demo_churn/features:features_source_audited" in held[0]["detail"]
     assert _registry(spec).alias_version(CHAMPION) is None
 
 
@@ -175,18 +179,18 @@ def test_rollback_job_with_config(landed, instance):
     _train(weak, weak_path, instance)
     _train(good, good_path, instance)
     defs = build_definitions(good, str(good_path))
-    result = defs.resolve_job_def("rollback_job").execute_in_process(
+    result = defs.resolve_job_def(model_job("rollback_job")).execute_in_process(
         instance=instance,
-        run_config={"ops": {"set_champion": {"config": {"to_version": "1", "reason": "drill"}}}},
+        run_config={"ops": {model_job("set_champion"): {"config": {"to_version": "1", "reason": "drill"}}}},
         tags={"user": "bob"},
     )
     assert result.success
     registry = _registry(good)
     assert registry.alias_version(CHAMPION) == "1"
     assert registry.client.get_model_version(registry.model_name, "1").tags["champion.set_by"] == "bob"
-    bad = defs.resolve_job_def("rollback_job").execute_in_process(
+    bad = defs.resolve_job_def(model_job("rollback_job")).execute_in_process(
         instance=instance, raise_on_error=False,
-        run_config={"ops": {"set_champion": {"config": {"to_version": "42", "reason": "typo"}}}},
+        run_config={"ops": {model_job("set_champion"): {"config": {"to_version": "42", "reason": "typo"}}}},
     )
     assert not bad.success
 
@@ -227,9 +231,16 @@ def test_training_run_records_what_reproduces_it(landed, instance, monkeypatch):
 
 
 def test_gate_rules_in_isolation():
-    d = decide("rmse", "min", challenger=10.0, baseline=12.0, champion=9.9, champion_version="4", tolerance=0.2, blocking_failures=[])
+    d = decide(metric=Metric("rmse", "min"), challenger=10.0, baseline=12.0, champion=9.9, champion_version="4", tolerance=0.2, blocking_failures=[])
     assert d.promote  # within tolerance of the champion
-    d = decide("rmse", "min", challenger=10.5, baseline=12.0, champion=9.9, champion_version="4", tolerance=0.2, blocking_failures=[])
+    d = decide(metric=Metric("rmse", "min"), challenger=10.5, baseline=12.0, champion=9.9, champion_version="4", tolerance=0.2, blocking_failures=[])
     assert not d.promote and "10.50000 > champion v4 9.90000" in d.summary()
-    d = decide("roc_auc", "max", challenger=0.8, baseline=0.5, champion=None, champion_version=None, tolerance=0.0, blocking_failures=["features:x"])
+    d = decide(metric=Metric("roc_auc", "max"), challenger=0.8, baseline=0.5, champion=None, champion_version=None, tolerance=0.0, blocking_failures=["features:x"])
     assert not d.promote and [r.name for r in d.held_back_by] == ["checks"]
+    # every rule carries the numbers it compared; decide takes keywords only
+    rmse = Metric("rmse", "min")
+    d = decide(metric=rmse, challenger=10.5, baseline=12.0, champion=9.9, champion_version="4", tolerance=0.2)
+    assert d.to_dict()["rules"][0]["values"] == {"challenger": 10.5, "champion": 9.9, "champion_version": "4", "tolerance": 0.2, "bar": 9.9 + 0.2}
+    assert rmse.better(1.0, 2.0) and not rmse.better(2.0, 2.0) and rmse.at_least(2.0, 2.0)
+    with pytest.raises(TypeError):
+        decide(rmse, 10.0, 12.0)

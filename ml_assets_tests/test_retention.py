@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from dagster import AssetKey, AssetRecordsFilter
+from dagster import AssetRecordsFilter
 
-from ml_assets import retention
+from ml_assets.io import retention
 from ml_assets.core.spec import SpecError
-from ml_assets.definitions import build_definitions
-from ml_assets.registry import Registry, default_tracking_uri
+from ml_assets.graph.pipeline import build_definitions
+from ml_assets.io.registry import Registry, default_tracking_uri
 from ml_assets.runner import run_days
-from ml_assets.storage import storage_root
-from ml_assets_tests.conftest import LAST_DAY, day_keys, land_demo_days, small_demo_spec
+from ml_assets.io.paths import storage_root
+from ml_assets_tests.conftest import model_job, model_key, LAST_DAY, day_keys, land_demo_days, small_demo_spec
 
 DAYS = day_keys(10)
 WINDOW = DAYS[-6:]  # the champion's training window (window_days 6)
@@ -24,8 +24,8 @@ def _stored(base) -> dict[str, set[str]]:
 
 
 def _run_retention(defs, instance, dry_run: bool):
-    result = defs.resolve_job_def("retention_job").execute_in_process(
-        instance=instance, run_config={"ops": {"apply_retention": {"config": {"dry_run": dry_run}}}})
+    result = defs.resolve_job_def(model_job("retention_job")).execute_in_process(
+        instance=instance, run_config={"ops": {model_job("apply_retention"): {"config": {"dry_run": dry_run}}}})
     assert result.success
     return result.get_step_success_events()[0], {k: v.value for k, v in next(
         e for e in result.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata.items()}
@@ -60,7 +60,7 @@ def test_retention_deletes_what_its_dry_run_planned_and_never_what_the_champion_
     after = _stored(base)
     assert {(a, d) for a in before for d in before[a] - after[a]} == deletions
     assert not (base / "validation" / "raw_data" / DAYS[0]).exists()
-    gone = instance.fetch_observations(AssetRecordsFilter(asset_key=AssetKey("raw_data"), asset_partitions=[DAYS[0]]), limit=1).records
+    gone = instance.fetch_observations(AssetRecordsFilter(asset_key=model_key("raw_data"), asset_partitions=[DAYS[0]]), limit=1).records
     assert gone[0].asset_observation.metadata["retention"].value == "deleted", "the UI shows why the partition's data went"
     assert registry.alias_version("champion") == "2"
 

@@ -6,12 +6,13 @@ import pytest
 import yaml
 
 from ml_assets.core.spec import SpecError, load_spec
-from ml_assets_tests.conftest import SPECS, write_spec
+from ml_assets.core.spec import shipped_spec
+from ml_assets_tests.conftest import write_spec
 
 
 @pytest.mark.parametrize("name", ["demo", "diabetes", "breast_cancer"])
 def test_shipped_specs_load(name):
-    spec = load_spec(SPECS / f"{name}.yaml")
+    spec = load_spec(shipped_spec(name))
     assert len(spec.model.candidates) >= 2
     assert spec.training.holdout_days < spec.training.window_days
 
@@ -23,7 +24,7 @@ def _error(tmp_path, **overrides) -> str:
 
 
 def test_missing_field_names_field_and_file(tmp_path):
-    data = yaml.safe_load((SPECS / "demo.yaml").read_text())
+    data = yaml.safe_load((shipped_spec("demo")).read_text())
     del data["columns"]["label"]
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -53,7 +54,7 @@ def test_bad_field_is_named(tmp_path, overrides, field, text):
 
 
 def test_unknown_estimator_and_parameter(tmp_path):
-    spec = yaml.safe_load((SPECS / "demo.yaml").read_text())
+    spec = yaml.safe_load((shipped_spec("demo")).read_text())
     cands = spec["model"]["candidates"]
     bad_class = [{**cands[0], "estimator": "sklearn.linear_model.NoSuchModel"}, cands[1]]
     message = _error(tmp_path, model={"candidates": bad_class})
@@ -72,16 +73,16 @@ def test_unknown_estimator_and_parameter(tmp_path):
 
 
 def test_one_candidate_is_not_enough(tmp_path):
-    spec = yaml.safe_load((SPECS / "demo.yaml").read_text())
+    spec = yaml.safe_load((shipped_spec("demo")).read_text())
     message = _error(tmp_path, model={"candidates": spec["model"]["candidates"][:1]})
     assert "field 'model.candidates'" in message and "at least 2" in message
 
 
 def test_environment_substitution(tmp_path, monkeypatch):
-    monkeypatch.setenv("ML_ASSETS_LANDING", "s3://bucket/landing")
+    monkeypatch.setenv("ML_ASSETS_LANDING_ROOT", "s3://bucket/landing")
     spec, _ = write_spec(tmp_path)
-    assert spec.landing.uri == "s3://bucket/landing"
-    monkeypatch.delenv("ML_ASSETS_LANDING")
+    assert spec.landing.uri == "s3://bucket/landing/demo_churn"
+    monkeypatch.delenv("ML_ASSETS_LANDING_ROOT")
     spec, _ = write_spec(tmp_path)
     assert spec.landing.uri == "landing/demo_churn"
     message = _error(tmp_path, landing={"uri": "${NO_SUCH_VAR_FOR_TESTS}"})
@@ -95,3 +96,44 @@ def test_not_yaml_and_missing_file(tmp_path):
         load_spec(path)
     with pytest.raises(SpecError, match="spec file not found"):
         load_spec(tmp_path / "none.yaml")
+
+
+def test_the_committed_spec_reference_is_generated_from_the_code():
+    from ml_assets.core.spec_docs import reference_markdown
+    from ml_assets_tests.conftest import PROJECT_ROOT
+
+    committed = (PROJECT_ROOT / "docs" / "spec-reference.md").read_text()
+    assert committed == reference_markdown(), (
+        "docs/spec-reference.md is out of date: uv run python -m ml_assets.core.spec_docs > docs/spec-reference.md"
+    )
+    assert "| `automation.retries.max_retries` |" in committed and "**required**" in committed
+
+
+@pytest.mark.parametrize("cron", ["0 3 * * 1", "*/15 * * * *", "30 4 * * *", "0 0 1 jan,jul *", "0 6 * * mon-fri", "@daily",
+                                  "0 3 * * 8", "60 * * * *", "* * *", "0 3 * * funday", "*/0 * * * *", "5-1 * * * *"])
+def test_cron_check_agrees_with_dagster(cron):
+    from dagster._utils.schedules import is_valid_cron_string
+
+    from ml_assets.core.cron import is_valid_cron
+
+    assert is_valid_cron(cron) == is_valid_cron_string(cron), cron
+
+
+def test_the_estimator_list_matches_the_installed_scikit_learn():
+    from ml_assets.core import estimators
+
+    assert estimators.allowed() == estimators.generate(), "scikit-learn changed: python -m ml_assets.core.estimators"
+
+
+def test_spec_validation_imports_no_estimator(tmp_path):
+    """Validating a spec reads the estimator list; it never imports (or calls) what a spec names."""
+    import subprocess
+    import sys
+
+    _, path = write_spec(tmp_path)
+    code = f"import sys; from ml_assets.core.spec import load_spec; load_spec({str(path)!r}); print('sklearn' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
+    message = _error(tmp_path, model={"metric": "roc_auc", "candidates": [
+        {"name": "a", "estimator": "sklearn.datasets.clear_data_home"}, {"name": "b", "estimator": "sklearn.linear_model.LogisticRegression"}]})
+    assert "'sklearn.datasets.clear_data_home' is not a scikit-learn classifier or regressor" in message

@@ -12,10 +12,10 @@ from upath import UPath
 from ml_assets.core.demo_data import landed_day
 from ml_assets.core.features import build_features
 from ml_assets.core.scoring import score_batches, score_frame
-from ml_assets.core.spec import load_spec
+from ml_assets.core.spec import load_spec, shipped_spec
 from ml_assets.core.training import assemble_training_set, train_candidate
-from ml_assets.storage import ParquetParts, atomic_write_bytes, parquet_bytes, read_parquet, write_parquet_parts
-from ml_assets_tests.conftest import PROJECT_ROOT
+from ml_assets.io.files import atomic_write_bytes, parquet_bytes, read_parquet
+from ml_assets.io.parquet_parts import ParquetParts, write_parquet_parts
 
 
 def _features(spec, day: dt.date, rows: int) -> pd.DataFrame:
@@ -24,7 +24,7 @@ def _features(spec, day: dt.date, rows: int) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def trained():
-    spec = load_spec(PROJECT_ROOT / "specs" / "demo.yaml")
+    spec = load_spec(shipped_spec("demo"))
     days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(spec.training.window_days)]
     feats = {d.isoformat(): _features(spec, d, 300) for d in days}
     data = assemble_training_set(feats, spec, last_day=days[-1].isoformat())

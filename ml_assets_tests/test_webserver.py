@@ -48,12 +48,15 @@ def test_webserver_lists_sensors_schedules_and_automation(home, tmp_path):
         stop_process(proc)
     (repo,) = data["data"]["repositoriesOrError"]["nodes"]
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
-    assert sensors == {"landing_sensor": "RUNNING", "labels_sensor": "RUNNING", "automation_condition_sensor": "RUNNING",
-                       "run_failure_alert_sensor": "RUNNING"}
+    models = ("demo_churn", "breast_cancer", "diabetes")  # every shipped model, in one code location
+    expected = {f"{m}__{s}": "RUNNING" for m in models for s in ("landing_sensor", "automation_condition_sensor")}
+    assert sensors == {**expected, "demo_churn__labels_sensor": "RUNNING", "run_failure_alert_sensor": "RUNNING"}
     schedules = {s["name"]: (s["cronSchedule"], s["executionTimezone"], s["scheduleState"]["status"]) for s in repo["schedules"]}
-    assert schedules == {"retraining_schedule": ("0 3 * * 1", "UTC", "STOPPED"), "scoring_schedule": ("0 6 * * *", "UTC", "STOPPED"),
-                         "retention_schedule": ("30 4 * * *", "UTC", "STOPPED")}, "retention is off in the demo spec"
-    assets = {"/".join(a["assetKey"]["path"]): a for a in repo["assetNodes"]}
+    assert {k: v for k, v in schedules.items() if k.startswith("demo_churn__")} == {
+        "demo_churn__retraining_schedule": ("0 3 * * 1", "UTC", "STOPPED"), "demo_churn__scoring_schedule": ("0 6 * * *", "UTC", "STOPPED"),
+        "demo_churn__retention_schedule": ("30 4 * * *", "UTC", "STOPPED")}, "retention is off in the demo spec"
+    assert len(schedules) == 3 * len(models)
+    assets = {"/".join(a["assetKey"]["path"][1:]): a for a in repo["assetNodes"] if a["assetKey"]["path"][0] == "demo_churn"}
     conditions = {k: (a["automationCondition"] or {}).get("label") for k, a in assets.items()}
     assert conditions["raw_data"] is None
     assert conditions["features"] == "day updated, checks passed"

@@ -1,5 +1,5 @@
 """The ML core: plain functions over DataFrames and scikit-learn estimators.
 
 Nothing in this package imports Dagster or touches storage; the Dagster layer
-(`ml_assets.defs`) wires these functions into assets.
+(`ml_assets.graph`) wires these functions into assets.
 """

@@ -1,4 +1,4 @@
-"""Deterministic synthetic data for the demo spec (`specs/demo.yaml`): customer churn.
+"""Deterministic synthetic data for the demo spec (`ml_assets/defs/demo/spec.yaml`): customer churn.
 
 Each day's rows depend only on (seed, day, drift settings), so regenerating any day gives
 the same file, whatever range is generated. Realistic on purpose: mixed numeric and

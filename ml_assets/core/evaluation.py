@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from ml_assets.core.spec import PipelineSpec
 
@@ -35,6 +34,7 @@ def baseline_scores(y_train: np.ndarray, n: int, spec: PipelineSpec) -> np.ndarr
 
 
 def compute_metrics(y: np.ndarray, score: np.ndarray, spec: PipelineSpec) -> dict[str, float]:
+    from sklearn import metrics as skm  # here, not at the top: loading the definitions needs no scikit-learn
     y = np.asarray(y, dtype="float64")
     if spec.is_classification:
         pred = (score >= spec.model.threshold).astype(int)
@@ -77,6 +77,7 @@ def _png(fig) -> bytes:
 
 
 def _classification_plots(y, scores: dict[str, np.ndarray], spec: PipelineSpec) -> dict[str, bytes]:
+    from sklearn import metrics as skm  # here, not at the top: loading the definitions needs no scikit-learn
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,6 +147,7 @@ def permutation_importances(pipeline, x: pd.DataFrame, y: np.ndarray, spec: Pipe
 
 
 def build_report(bundle: ModelBundle, holdout: pd.DataFrame, spec: PipelineSpec) -> HtmlReport:
+    from sklearn import metrics as skm  # here, not at the top: loading the definitions needs no scikit-learn
     from ml_assets.core.training import model_inputs
 
     y = holdout[spec.columns.label].to_numpy(dtype="float64")

@@ -1,6 +1,7 @@
 """The champion/challenger gate: may a newly trained model replace the serving one?
 
-Pure: the numbers come in, a decision with every rule's verdict goes out. The rules:
+Pure data plus rules: the numbers come in, a decision with every rule's numbers and verdict goes
+out. The rules:
   (a) not worse than the champion re-scored on the SAME holdout, minus the spec's tolerance;
   (b) better than the trivial baseline;
   (c) no blocking check failed on the data it was trained on.
@@ -9,7 +10,33 @@ The first model (no champion yet) needs only (b) and (c).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric that knows its direction: every comparison of metric values goes through here."""
+
+    name: str
+    direction: Literal["max", "min"]
+
+    def better(self, a: float, b: float) -> bool:
+        """`a` is strictly better than `b`."""
+        return a > b if self.direction == "max" else a < b
+
+    def at_least(self, a: float, b: float) -> bool:
+        """`a` is as good as `b` or better."""
+        return a >= b if self.direction == "max" else a <= b
+
+    def worse_by(self, value: float, margin: float) -> float:
+        """`value` moved `margin` in the bad direction: the bar a challenger must reach."""
+        return value - margin if self.direction == "max" else value + margin
+
+    @property
+    def words(self) -> str:
+        return "higher is better" if self.direction == "max" else "lower is better"
 
 
 @dataclass
@@ -17,6 +44,7 @@ class Rule:
     name: str
     passed: bool
     detail: str
+    values: dict = field(default_factory=dict)  # the numbers the rule compared
 
 
 @dataclass
@@ -37,39 +65,47 @@ class Decision:
         return {"promote": self.promote, "summary": self.summary(), "rules": [asdict(r) for r in self.rules]}
 
 
-def _at_least(a: float, b: float, direction: str) -> bool:
-    return a >= b if direction == "max" else a <= b
+def champion_rule(metric: Metric, challenger: float, champion: float, champion_version: str | None, tolerance: float) -> Rule:
+    # "At least as good, minus the tolerance": the bar moves against the challenger by `tolerance`.
+    bar = metric.worse_by(champion, tolerance)
+    ok = metric.at_least(challenger, bar)
+    symbol = (">=" if ok else "<") if metric.direction == "max" else ("<=" if ok else ">")
+    return Rule(
+        "champion", ok,
+        f"{metric.name} {challenger:.5f} {symbol} champion v{champion_version} {champion:.5f} "
+        f"re-scored on the same holdout (tolerance {tolerance:g})",
+        {"challenger": challenger, "champion": champion, "champion_version": champion_version, "tolerance": tolerance, "bar": bar},
+    )
 
 
-def decide(
-    metric: str,
-    direction: str,
-    challenger: float,
-    baseline: float,
-    champion: float | None,
-    champion_version: str | None,
-    tolerance: float,
-    blocking_failures: list[str],
-) -> Decision:
-    rules = []
-    if champion is not None:
-        # "At least as good, minus the tolerance": the bar moves against the challenger by `tolerance`.
-        bar = champion - tolerance if direction == "max" else champion + tolerance
-        ok = _at_least(challenger, bar, direction)
-        symbol = (">=" if ok else "<") if direction == "max" else ("<=" if ok else ">")
-        rules.append(Rule(
-            "champion", ok,
-            f"{metric} {challenger:.5f} {symbol} champion v{champion_version} {champion:.5f} "
-            f"re-scored on the same holdout (tolerance {tolerance:g})",
-        ))
-    beats = challenger > baseline if direction == "max" else challenger < baseline
-    rules.append(Rule(
+def baseline_rule(metric: Metric, challenger: float, baseline: float) -> Rule:
+    beats = metric.better(challenger, baseline)
+    return Rule(
         "baseline", beats,
-        f"{metric} {challenger:.5f} {'beats' if beats else 'does not beat'} the trivial baseline {baseline:.5f}",
-    ))
-    rules.append(Rule(
+        f"{metric.name} {challenger:.5f} {'beats' if beats else 'does not beat'} the trivial baseline {baseline:.5f}",
+        {"challenger": challenger, "baseline": baseline},
+    )
+
+
+def checks_rule(blocking_failures: Sequence[str]) -> Rule:
+    return Rule(
         "checks", not blocking_failures,
         "no blocking check failed on the training data" if not blocking_failures
         else f"blocking checks failed on the training data: {', '.join(blocking_failures)}",
-    ))
+        {"blocking_failures": list(blocking_failures)},
+    )
+
+
+def decide(
+    *,
+    metric: Metric,
+    challenger: float,
+    baseline: float,
+    champion: float | None = None,
+    champion_version: str | None = None,
+    tolerance: float = 0.0,
+    blocking_failures: Sequence[str] = (),
+) -> Decision:
+    rules = [champion_rule(metric, challenger, champion, champion_version, tolerance)] if champion is not None else []
+    rules += [baseline_rule(metric, challenger, baseline), checks_rule(blocking_failures)]
     return Decision(promote=all(r.passed for r in rules), rules=rules)

@@ -131,14 +131,14 @@ def judge(row: dict, spec: PipelineSpec) -> tuple[str, str]:
     value, base = row.get(metric), row.get("baseline")
     if n < lab.min_labeled_rows or value is None or pd.isna(value):
         return "too_few", f"{row['day']}: {n} labelled prediction(s) < labels.min_labeled_rows ({lab.min_labeled_rows}); not judged yet"
-    higher = spec.metric_direction == "max"
     if lab.quality_threshold is not None:
         limit, what = lab.quality_threshold, "labels.quality_threshold"
-        low = value < limit if higher else value > limit
+        low = spec.metric.better(limit, value)
     else:
         limit, what = base, "the day's trivial baseline"
-        low = value <= limit if higher else value >= limit
+        low = not spec.metric.better(value, limit)
     verdict = "low" if low else "ok"
+    higher = spec.metric.direction == "max"
     word = ("below" if higher else "above") if low else ("at or above" if higher else "at or below")
     return verdict, f"{row['day']}: realized {metric} {value:.4f} on {n} labelled predictions (model v{row['model_version']}) is {word} {what} ({limit:.4f})"
 

@@ -12,17 +12,16 @@ import hashlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ml_assets.core.evaluation import baseline_scores, compute_metrics, predict_scores
 from ml_assets.core.spec import CandidateSpec, PipelineSpec, estimator_class
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 SPLIT_COLUMN = "_split"
 DAY_COLUMN = "_day"
@@ -115,6 +114,12 @@ def fingerprint(df: pd.DataFrame) -> str:
 
 
 def build_pipeline(spec: PipelineSpec, candidate: CandidateSpec) -> Pipeline:
+    # scikit-learn is imported where a model is built, so loading the definitions does not pay for it.
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     numeric = Pipeline(
         [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
     )
@@ -139,10 +144,6 @@ def model_inputs(df: pd.DataFrame, spec: PipelineSpec) -> pd.DataFrame:
     return df[spec.model_inputs]
 
 
-def better(a: float, b: float, direction: str) -> bool:
-    return a > b if direction == "max" else a < b
-
-
 def split(training_set: pd.DataFrame, spec: PipelineSpec):
     """(x_train, y_train, x_holdout, y_holdout) from a training set made by `assemble_training_set`."""
     label = spec.columns.label
@@ -163,7 +164,7 @@ def select_best(metrics: Mapping[str, Mapping[str, float]], spec: PipelineSpec) 
     """The best candidate by the spec's metric; the first in spec order wins ties (deterministic)."""
     selected = spec.model.candidates[0].name
     for cand in spec.model.candidates:
-        if better(metrics[cand.name][spec.model.metric], metrics[selected][spec.model.metric], spec.metric_direction):
+        if spec.metric.better(metrics[cand.name][spec.model.metric], metrics[selected][spec.model.metric]):
             selected = cand.name
     return selected
 

@@ -1,0 +1,40 @@
+"""The one adapter to Dagster's instance storage: reads that Dagster has no public API for.
+
+Everything here touches private Dagster modules (`dagster._core...`); no other module of this
+project does. ml_assets_tests/test_instance.py pins the behaviour, so a Dagster upgrade that
+changes it fails there first.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetCheckKey, AssetCheckSeverity
+
+# Run tags that Dagster sets itself; their constants live in a private module.
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str], strict_day: bool = False) -> list[str]:
+    """The checks among `keys` whose latest result (overall, or for one of `days`) failed at ERROR.
+    With `strict_day`, only results for those days count (not unpartitioned ones)."""
+    from dagster._core.event_api import PartitionKeyFilter
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    if not keys:
+        return []
+    storage = instance.event_log_storage
+    failures = set()
+    for day in ([] if strict_day else [None]) + list(days):
+        # key=None selects the results of unpartitioned checks; a day, that day's results.
+        latest = storage.get_latest_asset_check_execution_by_key(keys, partition_filter=PartitionKeyFilter(key=day))
+        for key, record in latest.items():
+            evaluation = record.evaluation
+            if (
+                record.status == AssetCheckExecutionRecordStatus.FAILED
+                and evaluation is not None
+                and evaluation.severity == AssetCheckSeverity.ERROR
+                and record.partition == day
+            ):
+                failures.add(f"{key.asset_key.to_user_string()}:{key.name}" + (f" ({record.partition})" if record.partition else ""))
+    return sorted(failures)

@@ -1,0 +1,84 @@
+"""One model's definitions from its spec, and what the models of a code location share.
+
+`build_pipeline` is what the `MLPipeline` component (component.py) returns for each instance; the
+code location (ml_assets/definitions.py) adds `shared_definitions` once: the IO managers, the MLflow
+resource, the executor and the run-failure alerts.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from ml_assets.core.spec import PipelineSpec
+from ml_assets.graph.checks import build_checks
+from ml_assets.graph.context import Pipeline
+from ml_assets.graph.executors import executors_from_env
+from ml_assets.graph.ingest import build_ingest
+from ml_assets.graph.io_managers import ModelStore, ParquetStore, ReportStore
+from ml_assets.graph.jobs import build_jobs
+from ml_assets.graph.monitoring import build_monitoring
+from ml_assets.graph.policies import apply_policies
+from ml_assets.graph.resources import MlflowRegistry
+from ml_assets.graph.retention import build_retention
+from ml_assets.graph.schedules import build_schedules
+from ml_assets.graph.scoring import build_scoring
+from ml_assets.graph.sensors import build_alert_sensor, build_automation_sensor, build_landing_sensor
+from ml_assets.graph.training import build_training
+
+
+def pipeline_context(spec: PipelineSpec, spec_path: str, storage_uri: str | None = None, asset_checks=()) -> Pipeline:
+    return Pipeline(spec, str(spec_path), ParquetStore(base_uri=storage_uri).base_path() / spec.name, tuple(asset_checks))
+
+
+def build_pipeline(p: Pipeline) -> Definitions:
+    """Everything one model defines: its assets, checks, jobs, sensors and schedules, all named
+    under the model's name. `p.extra_checks` are added to the spec's own checks; blocking ones on
+    raw_data/features/training_set also guard training and scoring."""
+    checks, drift = build_checks(p)
+    checks = [*checks, *p.extra_checks]
+    monitoring, monitoring_checks, monitoring_sensors = build_monitoring(p)
+    _, training_executor = executors_from_env()
+    retention_job, retention_schedule = build_retention(p)
+    # Automation conditions and freshness policies come from the spec's `automation` section,
+    # applied here to every asset of the model at once (see policies.py).
+    assets = [*build_ingest(p), *build_training(p, checks), *build_scoring(p, checks), *drift, *monitoring]
+    return Definitions(
+        assets=apply_policies(assets, p),
+        asset_checks=[*checks, *monitoring_checks],
+        jobs=[*build_jobs(p, training_executor), retention_job],
+        sensors=[build_landing_sensor(p), *monitoring_sensors, build_automation_sensor(p)],
+        schedules=[*build_schedules(p), retention_schedule],
+    )
+
+
+def shared_definitions(storage_uri: str | None = None, tracking_uri: str | None = None, alerts_on: bool = True,
+                       alert_interval_seconds: int = 30) -> Definitions:
+    """What every model of the code location uses: one asset store (each model under its own
+    prefix), one MLflow server (each model its experiment and registered model), one executor,
+    one run-failure alert sensor."""
+    daily_executor, _ = executors_from_env()
+    return Definitions(
+        sensors=[build_alert_sensor(alerts_on, alert_interval_seconds)],
+        # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
+        # costs one set of imports, not one per step; training_job and full_pipeline_job train the
+        # candidates in parallel processes. ML_ASSETS_EXECUTOR=celery sends every step to Celery
+        # workers instead (see executors.py).
+        executor=daily_executor,
+        resources={
+            "io_manager": ParquetStore(base_uri=storage_uri),
+            "model_io_manager": ModelStore(base_uri=storage_uri),
+            "report_io_manager": ReportStore(base_uri=storage_uri),
+            "mlflow": MlflowRegistry(tracking_uri=tracking_uri),
+        },
+    )
+
+
+def build_definitions(spec: PipelineSpec, spec_path: str, storage_uri: str | None = None, tracking_uri: str | None = None,
+                      asset_checks: list | None = None) -> Definitions:
+    """A code location of one model (tests, `ML_ASSETS_SPEC`): its pipeline plus the shared parts."""
+    p = pipeline_context(spec, spec_path, storage_uri, asset_checks or ())
+    auto = spec.automation
+    return Definitions.merge(
+        build_pipeline(p),
+        shared_definitions(storage_uri, tracking_uri, alerts_on=auto.enabled, alert_interval_seconds=auto.automation_interval_seconds),
+    )

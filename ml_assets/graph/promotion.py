@@ -1,0 +1,128 @@
+"""The last step of `model`: pick the best candidate, register it, and let the gate decide
+whether it becomes `champion`. Thin wiring over `ml_assets.core.gate` and `ml_assets.registry`."""
+
+
+import pandas as pd
+from dagster import AssetCheckKey, In, MetadataValue, OpExecutionContext, Out, op
+
+from ml_assets.core.evaluation import compute_metrics, predict_scores
+from ml_assets.core.gate import Decision, decide
+from ml_assets.core.profile import build_profile
+from ml_assets.core.training import SPLIT_COLUMN, ModelBundle, assemble_bundle, split
+from ml_assets.graph.context import Pipeline
+from ml_assets.graph.instance import blocking_check_failures
+from ml_assets.graph.io_managers import RUN_DAY
+from ml_assets.graph.resources import mlflow_failure
+from ml_assets.io.provenance import git_commit
+from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+
+
+def log_selection(registry: Registry, run_id: str, bundle: ModelBundle, training_set: pd.DataFrame, p: Pipeline) -> None:
+    """The selected candidate's figures, and the training reference that the data checks and drift
+    measure new days against."""
+    spec, metric = p.spec, p.spec.model.metric
+    x_train, _, x_hold, _ = split(training_set, spec)
+    registry.log_metrics(run_id, {
+        f"selected.holdout_{metric}": bundle.metrics[bundle.selected][metric],
+        f"baseline.holdout_{metric}": bundle.baseline_metrics[metric],
+    })
+    registry.set_run_tags(run_id, {"selected_candidate": bundle.selected})
+    train_days = training_set.loc[training_set[SPLIT_COLUMN] == "train", "_day"]
+    profile = build_profile(x_train, spec, scores=predict_scores(bundle.pipeline, x_hold, spec), days=train_days)
+    registry.log_dict(run_id, profile, "reference/profile.json")
+
+
+def rescored_champion(registry: Registry, training_set: pd.DataFrame, p: Pipeline, log):
+    """(champion, its metric on THIS holdout): the comparison is on the same rows. (None, None)
+    without a comparable champion."""
+    spec = p.spec
+    champion = registry.champion()
+    if champion is not None and champion.inputs not in (None, spec.model_inputs):
+        log.warning(f"champion v{champion.version} takes other inputs {champion.inputs}: not comparable")
+        champion = None
+    if champion is None:
+        return None, None
+    _, _, x_hold, y_hold = split(training_set, spec)
+    return champion, compute_metrics(y_hold, predict_scores(champion.pipeline, x_hold, spec), spec)[spec.model.metric]
+
+
+def register(registry: Registry, run_id: str, bundle: ModelBundle, training_set: pd.DataFrame, p: Pipeline, dagster_run_id: str) -> str:
+    spec, metric = p.spec, p.spec.model.metric
+    _, _, x_hold, _ = split(training_set, spec)
+    return registry.log_and_register(run_id, bundle.pipeline, x_hold, tags={
+        **{k: bundle.info[k] for k in ("model_fingerprint", "training_set_fingerprint", "window_first_day", "window_last_day")},
+        "spec_hash": spec.spec_hash,
+        "candidate": bundle.selected,
+        f"holdout_{metric}": f"{bundle.metrics[bundle.selected][metric]:.6f}",
+        "dagster_run_id": dagster_run_id,
+        **git_commit(),
+    })
+
+
+def model_metadata(bundle: ModelBundle, version: str, alias: str, decision: Decision, run_id: str, metric: str) -> dict:
+    return {
+        "model_version": version,
+        "model_fingerprint": bundle.info["model_fingerprint"],
+        "selected": bundle.selected,
+        f"holdout_{metric}": MetadataValue.float(bundle.metrics[bundle.selected][metric]),
+        f"baseline_{metric}": MetadataValue.float(bundle.baseline_metrics[metric]),
+        "promotion": f"{alias}: {decision.summary()}",
+        "candidates": MetadataValue.md(
+            f"| candidate | {metric} |\n|---|---|\n" + "\n".join(f"| {n} | {m[metric]:.5f} |" for n, m in bundle.metrics.items())
+        ),
+        "window": f"{bundle.info['window_first_day']} .. {bundle.info['window_last_day']}",
+        # `model` is the newest registered version, whatever day it was trained on: this one.
+        "trained_on_day": bundle.info["window_last_day"],
+        "mlflow_run_id": run_id,
+    }
+
+
+def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
+    spec = p.spec
+
+    @op(
+        retry_policy=p.retry,
+        name=p.qualified("select_and_register"),
+        required_resource_keys={"mlflow"},
+        ins={"training_set": In(metadata={RUN_DAY: True}), "candidates": In()},
+        out=Out(io_manager_key="model_io_manager"),
+        description=(
+            "Pick the best candidate by the spec's metric, register it in MLflow (sklearn flavour, skops, "
+            "signature, input example), then move `champion` to it only if the gate allows."
+        ),
+    )
+    def select_and_register(context: OpExecutionContext, training_set: pd.DataFrame, candidates: list) -> ModelBundle:
+        fitted = {part.selected: (part.pipeline, part.metrics[part.selected]) for part in candidates}
+        bundle = assemble_bundle(training_set, spec, {c.name: fitted[c.name] for c in spec.model.candidates})
+        metric = spec.model.metric
+        registry = context.resources.mlflow.registry(spec)
+        try:
+            run_id = registry.find_run(context.run_id)
+            log_selection(registry, run_id, bundle, training_set, p)
+            champion, champion_metric = rescored_champion(registry, training_set, p, context.log)
+            version = register(registry, run_id, bundle, training_set, p, context.run_id)
+            decision = decide(
+                metric=spec.metric, challenger=bundle.metrics[bundle.selected][metric], baseline=bundle.baseline_metrics[metric],
+                champion=champion_metric, champion_version=champion.version if champion else None,
+                tolerance=spec.registry.tolerance,
+                blocking_failures=blocking_check_failures(context.instance, guarded, sorted(training_set["_day"].unique())),
+            )
+            alias = CHAMPION if decision.promote else CHALLENGER
+            registry.set_alias(alias, version, decision.summary(), f"dagster run {context.run_id}")
+            registry.set_run_tags(run_id, {"registered_version": version, "promotion": alias})
+            registry.log_dict(run_id, decision.to_dict(), "promotion/decision.json")
+            registry.end_run(run_id, "FINISHED")
+        except RegistryError as exc:
+            raise mlflow_failure(f"model: MLflow failed; the champion is unchanged: {exc}", exc) from None
+        context.log.info(f"registered {registry.model_name} v{version}: {decision.summary()}")
+        bundle.version = version
+        bundle.info.update({
+            "registered_model": registry.model_name, "registered_version": version, "mlflow_run_id": run_id,
+            "tracking_uri": registry.tracking_uri,
+            "promotion": {**decision.to_dict(), "alias": alias, "champion_version_before": champion.version if champion else None,
+                          "champion_metric_before": champion_metric},
+        })
+        context.add_output_metadata(model_metadata(bundle, version, alias, decision, run_id, metric))
+        return bundle
+
+    return select_and_register

@@ -1,0 +1,205 @@
+"""Sensors: the landing sensor (new files -> raw_data runs), the automation-condition sensor
+that evaluates `policies.py`, and the run-failure alert sensor."""
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from ml_assets.io.arrivals import Cursor, LandedFile, by_day, list_landed, listing_since, new_files, run_key
+from ml_assets.graph.context import MODEL_TAG, Pipeline, model_of
+from ml_assets.io.paths import landing_root
+
+ALERT_WEBHOOK_ENV = "ML_ASSETS_ALERT_WEBHOOK"
+alert_log = logging.getLogger("ml_assets.alerts")
+
+
+def _status(on: bool) -> DefaultSensorStatus:
+    return DefaultSensorStatus.RUNNING if on else DefaultSensorStatus.STOPPED
+
+
+def _ingested_after(instance, raw_data: AssetKey, day: str, files: list[LandedFile]) -> bool:
+    """raw_data for the day was materialized after its newest file appeared (already ingested)."""
+    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=raw_data, asset_partitions=[day]), limit=1).records
+    return bool(records) and records[0].timestamp > max(f.modified for f in files)
+
+
+def day_requests(p: Pipeline, days: dict, pending: set, last_day: str | None, ingested) -> tuple[list, list[str]]:
+    """One run request per complete day with new files (a day not complete yet waits in `pending`);
+    and a note per day. `ingested(day, files)`: already ingested after those files landed."""
+    first_day = p.spec.partitions.start_date.isoformat()
+    requests, notes = [], []
+    for day, files in sorted(days.items()):
+        if day < first_day:
+            notes.append(f"{day}: before partitions.start_date {first_day}, ignored ({len(files)} file(s))")
+            continue
+        if last_day is None or day > last_day:
+            pending.add(day)
+            notes.append(f"{day}: the day is not complete yet; requested once it is ({len(files)} file(s))")
+            continue
+        pending.discard(day)
+        if not files or ingested(day, files):
+            continue  # first look (or a reset cursor): this day was already ingested after its files landed
+        tags = {"ml_assets/trigger": "landing_sensor", "ml_assets/new_files": str(len(files)), **p.tags}
+        requests.append(RunRequest(run_key=run_key(day, files), partition_key=day, tags=tags))
+        notes.append(f"{day}: {len(files)} new or rewritten file(s): {', '.join(f.key for f in files[:5])}"
+                     + (" ..." if len(files) > 5 else ""))
+    return requests, notes
+
+
+def build_landing_sensor(p: Pipeline):
+    spec, daily = p.spec, p.daily
+    auto = spec.automation
+    lookback = auto.landing_lookback_seconds
+
+    @sensor(
+        name=p.qualified("landing_sensor"),
+        target=p.select("raw_data"),
+        minimum_interval_seconds=auto.landing_sensor_interval_seconds,
+        default_status=_status(auto.enabled),
+        description=(
+            f"Watches {spec.landing.uri} (<YYYY-MM-DD>/*.{spec.landing.format}) and requests one raw_data run per day "
+            "that received new or rewritten files. The cursor (a watermark and the files seen near it) is kept by "
+            "Dagster, so a restarted daemon neither misses nor re-ingests a file; run keys make each request idempotent."
+        ),
+    )
+    def landing_sensor(context: SensorEvaluationContext):
+        landing = landing_root(spec)
+        cursor = Cursor.from_json(context.cursor)
+        try:
+            listed = list_landed(landing, spec.landing.format, since=listing_since(cursor, lookback))
+        except FileNotFoundError as exc:
+            return SensorResult(skip_reason=SkipReason(f"{exc}: nothing to watch yet"), cursor=context.cursor)
+        fresh, next_cursor = new_files(listed, cursor, lookback)
+        last_day = daily.get_last_partition_key()
+        pending = set(cursor.pending)
+        days = by_day(fresh)
+        # A day that was not complete yet when its files landed is requested once its partition exists.
+        for day in sorted(pending):
+            if last_day is not None and day <= last_day and day not in days:
+                days[day] = list_landed(landing, spec.landing.format, day=day)
+        first_look = context.cursor is None
+        requests, notes = day_requests(p, days, pending, last_day, lambda d, f: first_look and _ingested_after(context.instance, p.key("raw_data"), d, f))
+        for note in notes:
+            context.log.info(note)
+        next_cursor = Cursor(next_cursor.watermark, next_cursor.recent, tuple(sorted(pending)))
+        if not requests:
+            return SensorResult(skip_reason=SkipReason("; ".join(notes) or "no new landing files"), cursor=next_cursor.to_json())
+        return SensorResult(run_requests=requests, cursor=next_cursor.to_json())
+
+    return landing_sensor
+
+
+def build_automation_sensor(p: Pipeline):
+    """One per model: its `automation` section turns it on or off and sets its interval, and one
+    model's evaluation does not wait on another's."""
+    spec = p.spec
+    return AutomationConditionSensorDefinition(
+        p.qualified("automation_condition_sensor"),
+        target=p.all_assets() - p.select("raw_data"),
+        default_status=_status(spec.automation.enabled),
+        minimum_interval_seconds=spec.automation.automation_interval_seconds,
+        # One run per day and asset group, never a backfill: each run names its day and trigger.
+        emit_backfills=False,
+        description="Evaluates every asset's automation condition (see docs/automation.md) and launches the runs.",
+    )
+
+
+def post_alert(url: str, payload: dict, attempts: int = 3, timeout: float = 10.0) -> str | None:
+    """POST the alert as JSON; retried with backoff. Returns None on success, else the last error."""
+    body = json.dumps(payload).encode()
+    error = None
+    for attempt in range(attempts):
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                if 200 <= response.status < 300:
+                    return None
+                error = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            error = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            error = str(getattr(exc, "reason", exc))
+        time.sleep(0.5 * 2**attempt if attempt + 1 < attempts else 0)
+    return error
+
+
+def failure_text(data) -> str:
+    """A step failure's own reason: after the last retry Dagster's error only says "Exceeded
+    max_retries", while the Failure's description (user_failure_data) keeps what went wrong."""
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description.strip()
+    return data.error.message.strip() if data.error else ""
+
+
+def model_of_run(run) -> str:
+    """The model a run belongs to: its tag, else its job's name, else its assets' prefix."""
+    if run.tags.get(MODEL_TAG):
+        return run.tags[MODEL_TAG]
+    if model := model_of(run.job_name):
+        return model
+    prefixes = sorted({k.path[0] for k in (run.asset_selection or []) if len(k.path) > 1})
+    return ",".join(prefixes) or "?"
+
+
+def alert_payload(context: RunFailureSensorContext) -> dict:
+    run = context.dagster_run
+    steps = [{"step": e.step_key, "error": failure_text(e.step_failure_data)[:2000]} for e in context.get_step_failure_events()]
+    model = model_of_run(run)
+    if model == "?" and steps:
+        model = model_of(steps[0]["step"]) or "?"  # a run of an ad-hoc selection: its steps say whose
+    partition = run.tags.get("dagster/partition")
+    where = f" for {partition}" if partition else ""
+    first = steps[0]["error"].splitlines()[0] if steps and steps[0]["error"] else (context.failure_event.message or "")
+    return {
+        "text": f"[ml-assets {model}] run {run.run_id[:8]} of {run.job_name}{where} failed: {first}",
+        "pipeline": model,
+        "job": run.job_name,
+        "run_id": run.run_id,
+        "partition": partition,
+        "assets": sorted(k.to_user_string() for k in (run.asset_selection or [])),
+        "trigger": run.tags.get("ml_assets/trigger") or run.tags.get("dagster/sensor_name") or run.tags.get("dagster/schedule_name") or "manual",
+        "failed_steps": steps,
+        "message": context.failure_event.message,
+    }
+
+
+def build_alert_sensor(on: bool = True, interval_seconds: int = 30):
+    """One for the code location: every model's failed runs, each alert naming its model."""
+
+    @run_failure_sensor(
+        name="run_failure_alert_sensor",
+        default_status=_status(on),
+        minimum_interval_seconds=interval_seconds,
+        description=f"Every failed run of this code location is an alert naming its model: a log line, and a JSON POST to ${ALERT_WEBHOOK_ENV} when set.",
+    )
+    def run_failure_alert_sensor(context: RunFailureSensorContext):
+        payload = alert_payload(context)
+        alert_log.error(payload["text"])
+        context.log.error(payload["text"])
+        url = os.environ.get(ALERT_WEBHOOK_ENV)
+        if url:
+            error = post_alert(url, payload)
+            if error:
+                # The alert is still in this log; a dead webhook must not stop later alerts.
+                context.log.warning(f"alert webhook ${ALERT_WEBHOOK_ENV} failed after 3 attempts: {error}")
+            else:
+                context.log.info(f"alert posted to ${ALERT_WEBHOOK_ENV}")
+
+    return run_failure_alert_sensor

@@ -1,0 +1,55 @@
+"""All-or-nothing writes, Parquet bytes, and the stored partitions of a daily asset."""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from upath import UPath
+
+if TYPE_CHECKING:
+    pass
+
+from ml_assets.io.paths import is_local
+
+
+def atomic_write_bytes(path: UPath, data: bytes) -> None:
+    if is_local(path):
+        local = Path(path.path)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, local)
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        # One PUT (or one multipart upload): the object appears whole or not at all.
+        path.write_bytes(data)
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False, engine="pyarrow", compression="zstd")
+    return buf.getvalue()
+
+
+def read_parquet(path: UPath) -> pd.DataFrame:
+    with path.open("rb") as f:
+        return pd.read_parquet(f, engine="pyarrow")
+
+
+
+def stored_partition_paths(base: UPath, asset_name: str) -> list[UPath]:
+    """The stored partitions of a daily asset (`<base>/<asset>/<day>.parquet`), sorted by day."""
+    try:
+        entries = list((base / asset_name).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted((p for p in entries if p.name.endswith(".parquet") and not p.name.startswith(".")), key=lambda p: p.name)
+
+

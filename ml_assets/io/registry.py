@@ -1,0 +1,349 @@
+"""MLflow tracking and model registry: one MLflow run per training, versions, aliases, rollback.
+
+Where MLflow lives: `$MLFLOW_TRACKING_URI` (a tracking server in production), else the embedded
+default: a SQLite store at `$ML_ASSETS_HOME/mlflow/mlflow.db` with artifacts in
+`$ML_ASSETS_HOME/mlflow/artifacts`, no server.
+
+Aliases: `champion` is the version that serves; `challenger` the newest version the gate held back.
+Every move of `champion` is recorded on the version (tags `champion.set_at/by/reason/previous`),
+as a registered-model tag `champion_history.<n>` (JSON: the history the monitoring page reads) and
+as a line in the registered model's description (for people reading the MLflow UI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.io.paths import ml_assets_home
+from ml_assets.io.provenance import package_versions
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+# Every move of `champion` as a registered-model tag `champion_history.<n>` holding JSON (see set_alias).
+HISTORY_TAG = "champion_history."
+_PROFILES: dict[tuple[str, str], dict] = {}  # (tracking uri, run id) -> profile; a run's artifacts never change
+_MODELS: dict[tuple[str, str, str, str], "ChampionModel"] = {}  # (uri, model, version, run id) -> loaded model
+
+
+class RegistryError(RuntimeError):
+    """MLflow could not be reached or refused an operation; the message says which and where.
+
+    `transient` is True when trying again later may succeed (server unreachable, timeouts,
+    5xx, a locked database): Dagster's retry policy then retries the step. A refusal (no such
+    version, bad parameter, permission) is not transient."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+# MLflow error codes that mean "the server could not do it now", not "this is wrong".
+_TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED", "ABORTED"}
+
+
+def _is_transient(exc: Exception) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, MlflowException):
+        return exc.error_code in _TRANSIENT_CODES
+    return True  # OSError and the HTTP/DB client errors: the service did not answer
+
+
+def default_tracking_uri() -> str:
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    folder = ml_assets_home() / "mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def _local_artifact_root(tracking_uri: str) -> str | None:
+    """For the embedded SQLite store, keep artifacts beside it (a server decides for itself)."""
+    if tracking_uri.startswith("sqlite:///"):
+        return (Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+    return None
+
+
+@dataclass
+class ChampionModel:
+    name: str
+    version: str
+    pipeline: Any
+    inputs: list[str] | None
+    run_id: str | None
+    tags: dict[str, str]
+
+
+class Registry:
+    def __init__(self, tracking_uri: str, experiment_name: str, model_name: str):
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment_name
+        self.model_name = model_name
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    # -- errors ------------------------------------------------------------------------------
+    def _wrap(self, what: str, exc: Exception) -> RegistryError:
+        return RegistryError(
+            f"MLflow at {self.tracking_uri}: {what} failed: {type(exc).__name__}: {str(exc)[:500]}", _is_transient(exc)
+        )
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return fn(*args, **kwargs)
+        except (MlflowException, OSError) as exc:
+            raise self._wrap(what, exc) from exc
+        except Exception as exc:  # requests' ConnectionError and the like, from the REST client
+            if type(exc).__module__.startswith(("requests", "urllib3", "botocore", "sqlalchemy")):
+                raise self._wrap(what, exc) from exc
+            raise
+
+    # -- runs --------------------------------------------------------------------------------
+    def experiment_id(self) -> str:
+        exp = self._call("looking up the experiment", self.client.get_experiment_by_name, self.experiment_name)
+        if exp is not None:
+            return exp.experiment_id
+        return self._call(
+            "creating the experiment", self.client.create_experiment,
+            self.experiment_name, artifact_location=_local_artifact_root(self.tracking_uri),
+        )
+
+    def find_run(self, dagster_run_id: str) -> str | None:
+        runs = self._call(
+            "searching runs", self.client.search_runs, [self.experiment_id()],
+            filter_string=f"tags.dagster_run_id = '{dagster_run_id}'", max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def start_run(self, dagster_run_id: str, run_name: str, tags: dict[str, str]) -> str:
+        """The MLflow run of a Dagster run: created once, by the one step that starts training."""
+        existing = self.find_run(dagster_run_id)  # a retried step resumes its run
+        if existing:
+            return existing
+        run = self._call(
+            "creating the run", self.client.create_run, self.experiment_id(),
+            run_name=run_name, tags={**tags, "dagster_run_id": dagster_run_id},
+        )
+        return run.info.run_id
+
+    def log_dict(self, run_id: str, data: dict, artifact_file: str) -> None:
+        self._call(f"logging {artifact_file}", self.client.log_dict, run_id, data, artifact_file)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self._call(f"logging {artifact_file}", self.client.log_text, run_id, text, artifact_file)
+
+    def log_candidate(self, run_id: str, name: str, params: dict[str, Any], metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric, Param
+
+        now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        self._call(
+            f"logging candidate {name}", self.client.log_batch, run_id,
+            metrics=[Metric(f"{name}.holdout_{k}", float(v), now, 0) for k, v in metrics.items()],
+            params=[Param(f"{name}.{k}", str(v)[:6000]) for k, v in sorted(params.items())],
+        )
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        self._call("logging metrics", self.client.log_batch, run_id,
+                   metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
+    def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self._call("tagging the run", self.client.log_batch, run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifacts(self, run_id: str, files: dict[str, bytes], artifact_path: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                (Path(tmp) / name).write_bytes(data)
+            self._call(f"uploading {artifact_path}", self.client.log_artifacts, run_id, tmp, artifact_path)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self._call("ending the run", self.client.set_terminated, run_id, status)
+
+    # -- models ------------------------------------------------------------------------------
+    def log_and_register(self, run_id: str, pipeline, x_example: pd.DataFrame, tags: dict[str, str]) -> str:
+        """Log the pipeline with MLflow's sklearn flavour (skops, signature, input example) and
+        register it as a new version; returns the version number."""
+        import mlflow
+        import skops.io as sio
+        from mlflow.models import infer_signature
+
+        from ml_assets.io.model_files import untrusted_types_or_raise
+
+        trusted = untrusted_types_or_raise(sio.dumps(pipeline), "the trained pipeline")
+        example = x_example.head(5)
+        output = pipeline.predict_proba(example) if hasattr(pipeline, "predict_proba") else pipeline.predict(example)
+        signature = infer_signature(example, np.asarray(output))
+        requirements = [f"{p}=={v}" for p, v in package_versions().items() if p in ("scikit-learn", "skops", "numpy", "pandas")]
+
+        def log():
+            # log_model needs the run active in this process (the fluent API); leaving the block
+            # marks it FINISHED, or FAILED if logging raised.
+            with mlflow.start_run(run_id=run_id, log_system_metrics=False):
+                info = mlflow.sklearn.log_model(
+                    pipeline, name="model", serialization_format="skops", skops_trusted_types=trusted,
+                    signature=signature, input_example=example, pip_requirements=requirements,
+                    registered_model_name=self.model_name, await_registration_for=60,
+                )
+            return info.registered_model_version
+
+        with _fluent_uri(self.tracking_uri):
+            version = str(self._call("logging and registering the model", log))
+        for k, v in tags.items():
+            self._call("tagging the model version", self.client.set_model_version_tag, self.model_name, version, k, str(v))
+        return version
+
+    def alias_version(self, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        def get() -> str | None:
+            try:
+                return str(self.client.get_model_version_by_alias(self.model_name, alias).version)
+            except MlflowException as exc:
+                if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+                    return None  # no such alias (or model) yet: not an error
+                raise
+
+        return self._call(f"looking up alias {alias}", get)
+
+    def load_version(self, version: str) -> ChampionModel:
+        """The registered version's pipeline. Loaded once per process: a version's model files never
+        change, so a process that scores many days (a backfill) loads the champion once. The cache key
+        holds the version's run id, so a re-created registered model with the same number is reloaded."""
+        import mlflow
+
+        from ml_assets.io.model_files import untrusted_types_or_raise
+
+        uri = f"models:/{self.model_name}/{version}"
+        mv = self._call("reading the model version", self.client.get_model_version, self.model_name, version)
+        key = (self.tracking_uri, self.model_name, str(version), mv.run_id)
+        if key in _MODELS:
+            cached = _MODELS[key]
+            return ChampionModel(cached.name, cached.version, cached.pipeline, cached.inputs, mv.run_id, dict(mv.tags))
+        with _fluent_uri(self.tracking_uri):
+            info = self._call(f"reading {uri}", mlflow.models.get_model_info, uri)
+            # The trusted-types list travels in the model's own metadata: check it against our policy
+            # before skops loads anything, so a tampered MLmodel file cannot widen it.
+            untrusted_types_or_raise(None, uri, declared=info.flavors["sklearn"].get("skops_trusted_types") or [])
+            pipeline = self._call(f"loading {uri}", mlflow.sklearn.load_model, uri)
+        inputs = info.signature.inputs.input_names() if info.signature is not None else None
+        _MODELS[key] = ChampionModel(self.model_name, str(version), pipeline, inputs, mv.run_id, dict(mv.tags))
+        return _MODELS[key]
+
+    def champion(self) -> ChampionModel | None:
+        version = self.alias_version(CHAMPION)
+        return None if version is None else self.load_version(version)
+
+    def champion_profile(self) -> tuple[str, dict] | None:
+        """(version, training reference profile) of the champion, or None without a champion."""
+        version = self.alias_version(CHAMPION)
+        if version is None:
+            return None
+        run_id = self._call("reading the model version", self.client.get_model_version, self.model_name, version).run_id
+        key = (self.tracking_uri, run_id)
+        if key not in _PROFILES:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = self._call("downloading the reference profile", self.client.download_artifacts, run_id, "reference/profile.json", tmp)
+                _PROFILES[key] = json.loads(Path(local).read_text())
+        return version, _PROFILES[key]
+
+    def set_alias(self, alias: str, version: str, reason: str, actor: str) -> str | None:
+        """Point `alias` at `version`, recording who, when and why. Returns the previous version."""
+        previous = self.alias_version(alias)
+        self._call(f"setting alias {alias}", self.client.set_registered_model_alias, self.model_name, alias, version)
+        if alias == CHAMPION:
+            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for k, v in {"set_at": now, "set_by": actor, "reason": reason, "previous": previous or "none"}.items():
+                self._call("tagging the model version", self.client.set_model_version_tag,
+                           self.model_name, version, f"champion.{k}", v[:5000])
+            model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
+            # The history, as data: one registered-model tag per move, numbered in order.
+            number = 1 + sum(1 for k in (model.tags or {}) if k.startswith(HISTORY_TAG))
+            event = {"at": now, "previous": previous or "-", "version": str(version), "by": actor, "reason": reason[:4000]}
+            self._call("recording the change", self.client.set_registered_model_tag, self.model_name,
+                       f"{HISTORY_TAG}{number:06d}", json.dumps(event))
+            # And for people reading the model's page in the MLflow UI, a line of text.
+            line = f"{now} champion v{previous or '-'} -> v{version} by {actor}: {reason}"
+            history = ((model.description or "").rstrip() + "\n" + line).strip()[-20000:]
+            self._call("describing the change", self.client.update_registered_model, self.model_name, description=history)
+        return previous
+
+    def rollback(self, version: str, reason: str, actor: str | None = None) -> str | None:
+        versions = {str(mv.version) for mv in self._call("listing versions", self.client.search_model_versions, f"name='{self.model_name}'")}
+        if str(version) not in versions:
+            raise RegistryError(
+                f"model {self.model_name} has no version {version}; versions: {sorted(versions, key=int)}"
+            )
+        current = self.alias_version(CHAMPION)
+        if current == str(version):
+            return current  # already serving: nothing to move, nothing to record
+        actor = actor or os.environ.get("ML_ASSETS_ACTOR") or getpass.getuser()
+        return self.set_alias(CHAMPION, str(version), f"rollback: {reason}", actor)
+
+    def champion_history(self) -> list[dict[str, str]]:
+        """Every move of `champion` recorded by `set_alias`, oldest first: at, previous, version, by,
+        reason, kind (promotion | rollback)."""
+        model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
+        events = [json.loads(v) for k, v in sorted((model.tags or {}).items()) if k.startswith(HISTORY_TAG)]
+        return [{**e, "kind": "rollback" if e["reason"].startswith("rollback:") else "promotion"} for e in events]
+
+    def delete_version(self, version: str) -> None:
+        self._call(f"deleting version {version}", self.client.delete_model_version, self.model_name, str(version))
+
+    def versions(self) -> list[dict[str, Any]]:
+        model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
+        aliases: dict[str, list[str]] = {}
+        for alias, v in (model.aliases or {}).items():
+            aliases.setdefault(str(v), []).append(alias)
+        rows = []
+        for mv in self._call("listing versions", self.client.search_model_versions, f"name='{self.model_name}'"):
+            rows.append({
+                "version": str(mv.version),
+                "aliases": sorted(aliases.get(str(mv.version), [])),
+                "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M"),
+                "created_ms": int(mv.creation_timestamp),
+                "run_id": mv.run_id,
+                "tags": dict(mv.tags),
+            })
+        return sorted(rows, key=lambda r: int(r["version"]))
+
+
+@contextlib.contextmanager
+def _fluent_uri(uri: str):
+    """Point MLflow's process-global (fluent) API at `uri` for a block, then restore it.
+
+    `mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into os.environ, which would
+    silently redirect every later default in this process; undo that on the way out.
+    """
+    import mlflow
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])  # None: back to MLflow's default
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
