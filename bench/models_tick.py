@@ -43,8 +43,7 @@ def main() -> None:
         automation = [s for s in repo.sensor_defs if isinstance(s, AutomationConditionSensorDefinition)]
         for s in automation:
             evaluated = evaluate_automation_conditions(defs, instance, asset_selection=s.asset_selection)
-            if evaluated.total_requested:
-                requesting.add(model_of(s.name))
+            requesting |= {r.key.path[0] for r in evaluated.results if r.true_subset.size}
         seconds = time.perf_counter() - started
     print(json.dumps({"tick_seconds": seconds, "sensors": len(sensors) + len(automation) + 1,
                       "requesting_models": sorted(requesting), "landing_sensor": landing_sensor.name}))

@@ -78,5 +78,5 @@ def defs() -> Definitions:
         # The component loader's own use of its beta/preview parts, on every load: not actionable.
         warnings.simplefilter("ignore", BetaWarning)
         warnings.simplefilter("ignore", PreviewWarning)
-        models = [tree.build_defs(defs_yaml.parent) for defs_yaml in model_folders(folder)]
-    return Definitions.merge(*models, shared_definitions())
+        models = Definitions.merge(*(tree.build_defs(defs_yaml.parent) for defs_yaml in model_folders(folder)))
+    return Definitions.merge(models, shared_definitions(models))

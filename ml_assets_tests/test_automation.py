@@ -239,7 +239,7 @@ def test_policies_and_default_statuses_come_from_the_spec(home, tmp_path):
     assert graph.get(model_key("raw_data")).automation_condition is None, "raw_data is the landing sensor's"
     for name in ("features", "feature_drift", "batch_predictions", "training_set", "model", "evaluation_report", "realized_quality", "monitoring_report"):
         assert graph.get(model_key(name)).automation_condition is not None, name
-    for name in (model_job("landing_sensor"), model_job("automation_condition_sensor"), "run_failure_alert_sensor"):
+    for name in (model_job("landing_sensor"), "automation_condition_sensor", "run_failure_alert_sensor"):
         assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
     assert defs.resolve_sensor_def(model_job("landing_sensor")).minimum_interval_seconds == 30
     for name in ("retraining_schedule", "scoring_schedule"):
@@ -250,7 +250,9 @@ def test_policies_and_default_statuses_come_from_the_spec(home, tmp_path):
     off, path = small_demo_spec(tmp_path, automation={"enabled": False, "schedules_enabled": True, "timezone": "Europe/Paris",
                                                       "freshness": {"model": {"fail_after_hours": 48}}})
     defs = build_definitions(off, str(path))
-    assert defs.resolve_sensor_def(model_job("automation_condition_sensor")).default_status == DefaultSensorStatus.STOPPED
+    assert defs.resolve_sensor_def("automation_condition_sensor").default_status == DefaultSensorStatus.STOPPED
+    # A model with automation off carries no conditions: the shared sensor has nothing of it to evaluate.
+    assert all(defs.resolve_asset_graph().get(k).automation_condition is None for k in defs.resolve_asset_graph().get_all_asset_keys())
     schedule = defs.resolve_schedule_def(model_job("retraining_schedule"))
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * 1", "Europe/Paris")

@@ -119,7 +119,7 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
         assert {d: after[d] - before[d] for d in DAYS} == {d: int(d in (NEW_DAY, old, rewritten)) for d in DAYS}
         runs = instance.get_runs(RunsFilter(tags={"dagster/partition": NEW_DAY}))
         launched_by = {run.tags.get("dagster/sensor_name") or "manual" for run in runs}
-        sensors = {model_job("landing_sensor"), model_job("automation_condition_sensor")}
+        sensors = {model_job("landing_sensor"), "automation_condition_sensor"}
         assert launched_by <= sensors | {"manual"}
         assert sensors <= launched_by
 

@@ -22,7 +22,7 @@ from ml_assets.graph.resources import MlflowRegistry
 from ml_assets.graph.retention import build_retention
 from ml_assets.graph.schedules import build_schedules
 from ml_assets.graph.scoring import build_scoring
-from ml_assets.graph.sensors import build_alert_sensor, build_automation_sensor, build_landing_sensor
+from ml_assets.graph.sensors import automation_metadata, build_alert_sensor, build_automation_sensor, build_landing_sensor
 from ml_assets.graph.training import build_training
 
 
@@ -46,19 +46,20 @@ def build_pipeline(p: Pipeline) -> Definitions:
         assets=apply_policies(assets, p),
         asset_checks=[*checks, *monitoring_checks],
         jobs=[*build_jobs(p, training_executor), retention_job],
-        sensors=[build_landing_sensor(p), *monitoring_sensors, build_automation_sensor(p)],
+        sensors=[build_landing_sensor(p), *monitoring_sensors],
         schedules=[*build_schedules(p), retention_schedule],
+        metadata=automation_metadata(p),
     )
 
 
-def shared_definitions(storage_uri: str | None = None, tracking_uri: str | None = None, alerts_on: bool = True,
-                       alert_interval_seconds: int = 30) -> Definitions:
+def shared_definitions(models: Definitions, storage_uri: str | None = None, tracking_uri: str | None = None,
+                       alerts_on: bool = True, alert_interval_seconds: int = 30) -> Definitions:
     """What every model of the code location uses: one asset store (each model under its own
-    prefix), one MLflow server (each model its experiment and registered model), one executor,
-    one run-failure alert sensor."""
+    prefix), one MLflow server (each model its experiment and registered model), one executor, one
+    automation condition sensor over every model's assets, one run-failure alert sensor."""
     daily_executor, _ = executors_from_env()
     return Definitions(
-        sensors=[build_alert_sensor(alerts_on, alert_interval_seconds)],
+        sensors=[build_automation_sensor(models.metadata or {}), build_alert_sensor(alerts_on, alert_interval_seconds)],
         # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
         # costs one set of imports, not one per step; training_job and full_pipeline_job train the
         # candidates in parallel processes. ML_ASSETS_EXECUTOR=celery sends every step to Celery
@@ -78,7 +79,6 @@ def build_definitions(spec: PipelineSpec, spec_path: str, storage_uri: str | Non
     """A code location of one model (tests, `ML_ASSETS_SPEC`): its pipeline plus the shared parts."""
     p = pipeline_context(spec, spec_path, storage_uri, asset_checks or ())
     auto = spec.automation
-    return Definitions.merge(
-        build_pipeline(p),
-        shared_definitions(storage_uri, tracking_uri, alerts_on=auto.enabled, alert_interval_seconds=auto.automation_interval_seconds),
-    )
+    model = build_pipeline(p)
+    return Definitions.merge(model, shared_definitions(model, storage_uri, tracking_uri, alerts_on=auto.enabled,
+                                                      alert_interval_seconds=auto.automation_interval_seconds))

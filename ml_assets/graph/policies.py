@@ -136,6 +136,9 @@ def apply_policies(assets: list, p: Pipeline) -> list:
     """Each asset with its automation condition and freshness policy from the spec."""
     conditions, freshness = automation_conditions(p), freshness_policies(p.spec)
 
+    if not p.spec.automation.enabled:
+        conditions = {}  # automation off for this model: the shared automation sensor has nothing of it to evaluate
+
     def with_policies(asset_spec):
         name = asset_spec.key.path[-1]
         return asset_spec.replace_attributes(
