@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 from dagster import (
     AssetCheckKey,
     AssetCheckResult,
@@ -19,6 +20,8 @@ from dagster import (
 )
 
 from ml_assets.graph.instance import blocking_check_failures
+
+pytestmark = pytest.mark.filterwarnings("ignore::dagster.PreviewWarning")
 
 DAILY = DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-05")
 BAD_DAY = "2026-01-02"
