@@ -171,11 +171,9 @@ class _StoreFactory(ConfigurableIOManagerFactory):
         description="Folder or s3://bucket/prefix; default: $ML_ASSETS_STORAGE, else $ML_ASSETS_HOME/storage.",
     )
 
-    prefix: str = Field(default="", description="Sub-folder under the base, e.g. the spec's name.")
-
     def base_path(self) -> UPath:
-        base = resolve_uri(self.base_uri) if self.base_uri else storage_root()
-        return base / self.prefix if self.prefix else base
+        """The store; every model's assets are under their key's first part, the model's name."""
+        return resolve_uri(self.base_uri) if self.base_uri else storage_root()
 
 
 class ParquetStore(_StoreFactory):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import inspect
-import sys
 from functools import cache
 from pathlib import Path
 
@@ -20,11 +18,8 @@ from ml_assets.core.spec import PipelineSpec
 
 @cache
 def _module_source_hash(module_name: str) -> str:
-    if module_name in sys.modules:
-        source = inspect.getsource(sys.modules[module_name])
-    else:
-        # Read, not imported: the definitions load without the heavy libraries the step itself uses.
-        source = Path(importlib.util.find_spec(module_name).origin).read_text()
+    # The file is read, not imported: the definitions load without the libraries the step uses.
+    source = Path(importlib.util.find_spec(module_name).origin).read_text()
     return hashlib.sha256(source.encode()).hexdigest()
 
 
