@@ -21,9 +21,10 @@ class LandingSpec(_Strict):
 class PartitionSpec(_Strict):
     start_date: dt.date
     """first day that may hold data (`YYYY-MM-DD`)"""
-    # The last day of a finished dataset (a year of history, say). None: days run up to yesterday.
     end_date: dt.date | None = None
-    """optional last day (inclusive) of a finished dataset, e.g. a year of history; default none: days run up to yesterday"""
+    """Optional last day (inclusive) of a finished dataset, e.g. a year of history; default none: days run
+    up to yesterday
+    """
     timezone: str = "UTC"
     """the time zone days are cut in (IANA name, default `UTC`)"""
 
@@ -57,15 +58,15 @@ class ColumnsSpec(_Strict):
 class TaskSpec(_Strict):
     type: Literal["binary_classification", "regression"]
     """`binary_classification` or `regression`"""
-    # The label value that counts as the positive class (classification only), matched however the
-    # files write it: 1 matches "1", "1.0", 1.0, "true" and "yes".
     positive_label: str | int | float | bool | None = None
-    """classification: the label value that counts as positive, matched however YAML and the files write it (`1`, `1.0`, `"1"`, `true`, `yes` are one class; `0`, `0.0`, `false`, `no` the other)"""
-    # The other class. Default: the opposite of a 1/0/true/false/yes/no positive label; required for
-    # any other positive label (e.g. positive_label: M, negative_label: B). Any label value that is
-    # neither class rejects the file at ingest.
+    """Classification: the label value that counts as positive, matched however YAML and the files write it
+    (`1`, `1.0`, `"1"`, `true`, `yes` are one class; `0`, `0.0`, `false`, `no` the other)
+    """
     negative_label: str | int | float | bool | None = None
-    """classification: the other class; default the opposite of a 1/0/true/false/yes/no positive label, required otherwise (e.g. `M` / `B`). A label that is neither class rejects the file at ingest, naming the values and their count"""
+    """The other class. Default: the opposite of a 1/0/true/false/yes/no positive label; required for any
+    other positive label (e.g. positive_label: M, negative_label: B). Any label value that is neither
+    class rejects the file at ingest.
+    """
 
     @model_validator(mode="after")
     def _two_classes(self) -> TaskSpec:
@@ -92,25 +93,25 @@ class FeatureSpec(_Strict):
     name: str
     """The column's name in the landing files."""
     kind: Literal["numeric", "categorical"]
-    """`numeric` (median-imputed with a missing indicator, scaled) or `categorical` (constant fill, one-hot; unknown categories at scoring time are ignored)."""
-    # Row-wise transform applied by the feature module before the model's Pipeline.
+    """`numeric` (median-imputed with a missing indicator, scaled) or `categorical` (constant fill, one-
+    hot; unknown categories at scoring time are ignored).
+    """
     transform: Literal["none", "log1p"] = "none"
-    """`log1p` for a skewed non-negative numeric column; default `none`."""
-    # Data contract, checked on raw_data (blocking): value range, null rate, allowed categories.
+    """Row-wise transform applied by the feature module before the model's Pipeline."""
     min: float | None = None
-    """Smallest allowed value (numeric): the `raw_data` contract, blocking."""
+    """Data contract, checked on raw_data (blocking): value range, null rate, allowed categories."""
     max: float | None = None
     """Largest allowed value (numeric): the `raw_data` contract, blocking."""
     max_null_rate: float | None = Field(default=None, ge=0, le=1)
     """Null rate allowed in a day (default `validation.max_null_rate`): the `raw_data` contract, blocking."""
     allowed: list[str] | None = None
     """Allowed categories (categorical): the `raw_data` contract, blocking."""
-    # Judge this feature's drift against the training reference. Turn off for a column that is
-    # constant within a day by nature (a season, a weekday, a daily price): its one-day distribution
-    # always differs from a multi-day reference. Such columns are also detected from the reference
-    # and reported as not judged.
     drift: bool = True
-    """judge this feature's drift (default `true`); `false` for a column constant within a day by nature (a season, a weekday, a daily price). Such columns are also detected from the training reference and not judged (the check's metadata says which and why)"""
+    """Judge this feature's drift against the training reference. Turn off for a column that is constant
+    within a day by nature (a season, a weekday, a daily price): its one-day distribution always differs
+    from a multi-day reference. Such columns are also detected from the reference and reported as not
+    judged.
+    """
 
     @model_validator(mode="after")
     def _transform_fits_kind(self) -> FeatureSpec:
@@ -157,12 +158,13 @@ class CandidateSpec(_Strict):
 
 class ModelSpec(_Strict):
     candidates: list[CandidateSpec] = Field(min_length=2)
-    """Two or more candidates, trained in parallel steps; the best on the holdout by `model.metric` is registered."""
+    """Two or more candidates, trained in parallel steps; the best on the holdout by `model.metric` is
+    registered.
+    """
     metric: str
     """selection metric on the holdout: `roc_auc`, `pr_auc`, `log_loss`, `f1` / `rmse`, `mae`, `r2`"""
-    # Score at or above which a row is predicted positive (classification only).
     threshold: float = Field(default=0.5, gt=0, lt=1)
-    """classification: score at or above which `prediction` is 1 (F1 uses it)"""
+    """Score at or above which a row is predicted positive (classification only)."""
 
     @field_validator("candidates")
     @classmethod

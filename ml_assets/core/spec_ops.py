@@ -19,33 +19,32 @@ class DriftLimits(_Strict):
 
 
 class ValidationSpec(_Strict):
-    # Row count of one day (raw_data and features); outside it the day is blocked.
     min_rows: int = Field(default=1, ge=1)
-    """Fewest rows a day may have (blocking contract on `raw_data`)."""
+    """Row count of one day (raw_data and features); outside it the day is blocked."""
     max_rows: int | None = Field(default=None, ge=1)
     """Most rows a day may have (blocking contract on `raw_data`); default none."""
-    # Null rate allowed for a feature that does not set its own max_null_rate.
     max_null_rate: float = Field(default=0.5, ge=0, le=1)
-    """null rate allowed for features that do not set their own (default 0.5)"""
-    # Statistical bounds learned from the champion's training reference (WARN): a day's mean and
-    # quantiles may move by `stat_tolerance` reference standard deviations, its standard deviation
-    # by that fraction of the reference's.
+    """Null rate allowed for a feature that does not set its own max_null_rate."""
     stat_tolerance: float = Field(default=0.5, gt=0)
-    """statistics check bounds, in reference standard deviations (default 0.5)"""
-    # Per-feature drift of a day against the champion's training reference: WARN above
-    # drift_warn, ERROR (blocking) above drift_error. KS applies to numeric features.
+    """Statistical bounds learned from the champion's training reference (WARN): a day's mean and quantiles
+    may move by `stat_tolerance` reference standard deviations, its standard deviation by that fraction
+    of the reference's.
+    """
     drift_warn: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.1, ks=0.1))
-    """`{psi, ks}` limits for per-feature drift: WARN above the first, blocking ERROR above the second (defaults 0.1/0.1 and 0.25/0.2)"""
-    # Below this many rows a day's PSI/KS is mostly sampling noise (PSI over 10 bins is ~10/rows
-    # for identical distributions), so drift (features and scores) is not judged: the check passes
-    # with "not judged: N rows < drift_min_rows" in its description, and the page shows the day hollow.
+    """Per-feature drift of a day against the champion's training reference: WARN above drift_warn, ERROR
+    (blocking) above drift_error. KS applies to numeric features.
+    """
     drift_min_rows: int = Field(default=200, ge=1)
-    """a day with fewer rows is not judged for drift (features and scores): PSI over 10 bins is about 10/rows even for identical data. The check passes with "not judged: …" as its description and `judged: false`; the page draws the day hollow (default 200)"""
+    """Below this many rows a day's PSI/KS is mostly sampling noise (PSI over 10 bins is ~10/rows for
+    identical distributions), so drift (features and scores) is not judged: the check passes with "not
+    judged: N rows < drift_min_rows" in its description, and the page shows the day hollow.
+    """
     drift_error: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.25, ks=0.2))
-    """`{psi, ks}` limits for per-feature drift: WARN above the first, blocking ERROR above the second (defaults 0.1/0.1 and 0.25/0.2)"""
-    # Drift of the day's scores against the holdout's scores (the prediction-drift check).
+    """`{psi, ks}` limits for per-feature drift: WARN above the first, blocking ERROR above the second
+    (defaults 0.1/0.1 and 0.25/0.2)
+    """
     prediction_drift_warn: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.1, ks=0.1))
-    """the same for the score distribution"""
+    """Drift of the day's scores against the holdout's scores (the prediction-drift check)."""
     prediction_drift_error: DriftLimits = Field(default_factory=lambda: DriftLimits(psi=0.25, ks=0.2))
     """the same for the score distribution"""
 
@@ -61,13 +60,12 @@ class ValidationSpec(_Strict):
 
 
 class RegistrySpec(_Strict):
-    # The registered model in MLflow's registry; default: the pipeline's name.
     model_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
-    """the MLflow registered model (default: `name`)"""
-    # A challenger may be this much worse than the champion (in the metric's units) and still
-    # replace it: 0 means "at least as good".
+    """The registered model in MLflow's registry; default: the pipeline's name."""
     tolerance: float = Field(default=0.0, ge=0)
-    """how much worse than the champion (in the metric's units) a challenger may be and still be promoted; default 0"""
+    """A challenger may be this much worse than the champion (in the metric's units) and still replace it:
+    0 means "at least as good".
+    """
 
 
 def _valid_cron(value: str) -> str:
@@ -77,10 +75,10 @@ def _valid_cron(value: str) -> str:
 
 
 class FreshnessLimit(_Strict):
-    # An asset not materialized for `fail_after_hours` shows as failing freshness in the UI
-    # (`warn_after_hours`: warning). Dagster evaluates this at most once a minute.
     fail_after_hours: float = Field(ge=1 / 60)
-    """Hours without a materialization before the asset shows as failing freshness."""
+    """An asset not materialized for `fail_after_hours` shows as failing freshness in the UI
+    (`warn_after_hours`: warning). Dagster evaluates this at most once a minute.
+    """
     warn_after_hours: float | None = Field(default=None, gt=0)
     """Hours before a freshness warning; below `fail_after_hours`."""
 
@@ -99,48 +97,47 @@ class FreshnessSpec(_Strict):
 
 
 class RetrySpec(_Strict):
-    # Steps that touch storage (S3) or MLflow retry transient failures: delay, 2*delay, 4*delay...
-    # (+/- jitter). Bad data is never retried: it fails at once with its reason.
     max_retries: int = Field(default=3, ge=0, le=10)
-    """Retries of a step that failed for a transient reason (0–10)."""
+    """Steps that touch storage (S3) or MLflow retry transient failures: delay, 2*delay, 4*delay... (+/-
+    jitter). Bad data is never retried: it fails at once with its reason.
+    """
     delay_seconds: float = Field(default=10, ge=0)
     """First retry delay; doubles each time, with jitter."""
 
 
 class AutomationSpec(_Strict):
-    # Start the landing sensor, the automation-condition sensor and the run-failure alert
-    # sensor as RUNNING when the code location first loads (they can be toggled in the UI).
     enabled: bool = True
-    """start the landing, automation and alert sensors RUNNING (default `true`)"""
-    # Start the fallback schedules (retraining_schedule, scoring_schedule) as RUNNING.
+    """Start the landing sensor, the automation-condition sensor and the run-failure alert sensor as
+    RUNNING when the code location first loads (they can be toggled in the UI).
+    """
     schedules_enabled: bool = False
-    """start the fallback schedules RUNNING (default `false`)"""
-    # How often the landing sensor lists the landing location, and how far before the newest
-    # file it still looks for files it has not seen (slow uploads, clock skew, moved-in files).
+    """Start the fallback schedules (retraining_schedule, scoring_schedule) as RUNNING."""
     landing_sensor_interval_seconds: int = Field(default=30, ge=1)
-    """How often each model's landing sensor looks for new files (seconds)."""
+    """How often the landing sensor lists the landing location, and how far before the newest file it still
+    looks for files it has not seen (slow uploads, clock skew, moved-in files).
+    """
     landing_lookback_seconds: int = Field(default=3600, ge=1)
-    """How far before its watermark the landing sensor still looks for files it has not seen (late uploads, clock skew)."""
-    # How often declarative automation evaluates the graph.
+    """How far before its watermark the landing sensor still looks for files it has not seen (late uploads,
+    clock skew).
+    """
     automation_interval_seconds: int = Field(default=30, ge=1)
-    """how often automation conditions are evaluated (30)"""
-    # Retraining cron (default: Mondays 03:00) and scoring cron (daily 06:00), in `timezone`
-    # (default: partitions.timezone). Retraining also runs when a blocking drift check fails.
+    """How often declarative automation evaluates the graph."""
     retrain_cron: str = "0 3 * * 1"
-    """When to retrain on the newest window (cron, in `automation.timezone`)."""
+    """Retraining cron (default: Mondays 03:00) and scoring cron (daily 06:00), in `timezone` (default:
+    partitions.timezone). Retraining also runs when a blocking drift check fails.
+    """
     scoring_cron: str = "0 6 * * *"
     """When the fallback scoring schedule runs (cron)."""
     timezone: str | None = None
     """Time zone of the crons; default `partitions.timezone`."""
     retrain_on_drift: bool = True
     """retrain when a blocking drift check fails on a window day (default `true`)"""
-    # Retrain when the newest day with enough labels falls below labels.quality_threshold (the
-    # monitoring page's latest_realized_quality check fails).
     retrain_on_quality_drop: bool = True
-    """retrain when the monitoring page's `latest_realized_quality` check newly fails (default `true`; needs `labels`)"""
-    # The monitoring page is rebuilt when its data changes, and at least once a day at this time.
+    """Retrain when the newest day with enough labels falls below labels.quality_threshold (the monitoring
+    page's latest_realized_quality check fails).
+    """
     monitoring_cron: str = "0 7 * * *"
-    """rebuild the monitoring page at least this often (`0 7 * * *`)"""
+    """The monitoring page is rebuilt when its data changes, and at least once a day at this time."""
     freshness: FreshnessSpec = Field(default_factory=FreshnessSpec)
     """How old `batch_predictions` and `model` may get before they show as stale."""
     retries: RetrySpec = Field(default_factory=RetrySpec)
@@ -151,55 +148,53 @@ class AutomationSpec(_Strict):
 
 
 class PredictionStoreSpec(_Strict):
-    # Publish the newest day's predictions to Redis ($ML_ASSETS_REDIS_URL), keyed by entity id, for
-    # online lookups (`ml-assets lookup ID`). Off by default: the embedded default runs no servers.
     enabled: bool = False
-    """publish the newest day's predictions to Redis for online lookups (default false)"""
-    # The published set expires this long after the last publish, so a stalled pipeline stops
-    # serving stale predictions.
+    """Publish the newest day's predictions to Redis ($ML_ASSETS_REDIS_URL), keyed by entity id, for online
+    lookups (`ml-assets lookup ID`). Off by default: the embedded default runs no servers.
+    """
     ttl_hours: float = Field(default=48, gt=0)
-    """the published set expires this long after the last publish (48)"""
-    # Redis keys start with this (default: the pipeline's name).
+    """The published set expires this long after the last publish, so a stalled pipeline stops serving
+    stale predictions.
+    """
     key_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]+$")
-    """Redis key prefix (default: the pipeline's name)"""
+    """Redis keys start with this (default: the pipeline's name)."""
 
 
 class LabelsSpec(_Strict):
-    # Labels that land after the predictions (a churn, a click, a payment): files under
-    # <uri>/<arrival YYYY-MM-DD>/<any name>.<format>, each row the entity id, the event time (or only
-    # the event's day, YYYY-MM-DD) and the label, in the columns named by `columns`.
     uri: str = Field(description="Folder or s3:// prefix holding <arrival YYYY-MM-DD>/<file> label files.")
-    """Where delayed label files land: `<uri>/<arrival YYYY-MM-DD>/*.csv|parquet`."""
+    """Labels that land after the predictions (a churn, a click, a payment): files under <uri>/<arrival
+    YYYY-MM-DD>/<any name>.<format>, each row the entity id, the event time (or only the event's day,
+    YYYY-MM-DD) and the label, in the columns named by `columns`.
+    """
     format: Literal["csv", "parquet"] = "csv"
     """`csv` or `parquet`."""
-    # Labels for day D are read from the arrival folders D .. D+max_delay_days; later ones are not
-    # counted (the day's realized quality is final once that many days have passed).
     max_delay_days: int = Field(default=7, ge=0, le=366)
-    """labels for day D are read from arrival folders D .. D+N (default 7)"""
-    # Below this many labelled predictions a day's realized quality is shown but not judged.
+    """Labels for day D are read from the arrival folders D .. D+max_delay_days; later ones are not counted
+    (the day's realized quality is final once that many days have passed).
+    """
     min_labeled_rows: int = Field(default=100, ge=1)
-    """a day with fewer labelled predictions is shown but not judged (default 100)"""
-    # The worst acceptable realized value of model.metric (a floor for roc_auc, pr_auc, f1, r2; a
-    # ceiling for log_loss, rmse, mae). None: the model must beat the day's trivial baseline.
+    """Below this many labelled predictions a day's realized quality is shown but not judged."""
     quality_threshold: float | None = None
-    """worst acceptable realized `model.metric`; default none: the model must beat the day's baseline"""
+    """The worst acceptable realized value of model.metric (a floor for roc_auc, pr_auc, f1, r2; a ceiling
+    for log_loss, rmse, mae). None: the model must beat the day's trivial baseline.
+    """
 
 
 class RetentionSpec(_Strict):
-    # Partitions of raw_data, features, training_set and batch_predictions older than this many days
-    # (before the newest complete day) are deleted by retention_job. None: keep everything.
     days: int | None = Field(default=None, ge=1)
-    """delete `raw_data`/`features`/`training_set`/`batch_predictions` partitions older than this (default none: keep all); at least the training window and the label delay"""
-    # Registered model versions created more than this many days ago are deleted. None: keep all.
+    """Partitions of raw_data, features, training_set and batch_predictions older than this many days
+    (before the newest complete day) are deleted by retention_job. None: keep everything.
+    """
     model_version_days: int | None = Field(default=None, ge=1)
-    """Delete registered versions older than this (default none), keeping the newest `keep_model_versions` and any with an alias."""
-    # The newest N versions are always kept, whatever their age (rollback targets).
+    """Delete registered versions older than this (default none), keeping the newest `keep_model_versions`
+    and any with an alias.
+    """
     keep_model_versions: int = Field(default=5, ge=1)
-    """Registered versions always kept, newest first."""
-    # When retention_schedule runs (in automation.timezone); it starts RUNNING once days or
-    # model_version_days is set.
+    """The newest N versions are always kept, whatever their age (rollback targets)."""
     cron: str = "30 4 * * *"
-    """when `retention_schedule` runs (`30 4 * * *`)"""
+    """When retention_schedule runs (in automation.timezone); it starts RUNNING once days or
+    model_version_days is set.
+    """
 
     _cron = field_validator("cron")(classmethod(lambda cls, v: _valid_cron(v)))
 
