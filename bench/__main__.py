@@ -3,6 +3,7 @@
     uv run python -m bench            # full sizes, 5 runs each (about 45 minutes on 2 cores)
     uv run python -m bench --quick    # tiny sizes, 1 run: a smoke run, not a measurement
     uv run python -m bench --only scoring,storage   # some of them (the file then holds only those)
+    uv run python -m bench --only checks --merge    # re-measure some, replacing only their sections
 """
 
 from __future__ import annotations
@@ -40,12 +41,22 @@ SECTIONS = {
 }
 
 
+def merged(existing: str, parts: list[str]) -> str:
+    """`existing` with each of its "## " sections that `parts` measured again replaced, in place."""
+    head, *sections = existing.split("\n## ")
+    new = {p.split("\n", 1)[0].removeprefix("## "): p.removeprefix("## ") for p in parts}
+    out = [new.pop(sec.split("\n", 1)[0], sec).rstrip("\n") + "\n" for sec in sections]
+    return "\n## ".join([head, *out, *(p.rstrip("\n") + "\n" for p in new.values())])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (smoke run)")
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (default 5)")
     parser.add_argument("--only", default=",".join(NAMES), help=f"comma-separated, of: {', '.join(NAMES)}")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only the measured sections in the existing output file, each saying when it was measured")
     args = parser.parse_args(argv)
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     if unknown := sorted(set(only) - set(NAMES)):
@@ -62,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         "storage": lambda: storage.table(storage.run([2_000] if quick else [100_000, 1_000_000], repeats)),
         "training": lambda: training.table(training.run(4 if quick else 30, 2_000 if quick else 100_000, repeats)),
         "checks": lambda: checks.table(checks.run(spec, [2_000] if quick else [100_000, 1_000_000], repeats)),
-        "latency": lambda: latency.table(latency.run(repeats, rows=200 if quick else 2_000)),
+        "latency": lambda: latency.table(latency.run(repeats, rows=200 if quick else 2_000, burst=2 if quick else 6)),
         "backfill": lambda: (backfill.table(backfill.run(10, 200, 1, 1, training=SMALL_WINDOW)) if quick
                              else backfill.table(backfill.run(90, 1_000, 5, min(repeats, 3)))),
         "models": lambda: models.table(models.run([1, 2] if quick else [1, 10, 100], repeats)),
@@ -74,8 +85,15 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.monotonic()
         result = runs[name]()
         title, doc = SECTIONS[name]
-        parts.append(f"## {title}\n\n{doc.strip()}\n\n{result}\n")
+        when = (f"This section alone: `uv run python -m bench --only {name}{' --quick' if quick else ''}`, "
+                f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {(time.monotonic() - t0) / 60:.0f} min, on {machine()}; "
+                f"medians of {repeats} run(s).\n\n") if args.merge else ""
+        parts.append(f"## {title}\n\n{doc.strip()}\n\n{when}{result}\n")
         print(f"{result}\n({name}: {time.monotonic() - t0:.0f} s)\n", flush=True)
+    if args.merge and Path(args.output).exists():
+        Path(args.output).write_text(merged(Path(args.output).read_text(), parts))
+        print(f"updated {args.output}")
+        return
     text = f"""# Benchmarks
 
 Written by `uv run python -m bench{" --quick" if quick else ""}` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in

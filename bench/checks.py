@@ -14,7 +14,7 @@ import pandas as pd
 
 from bench.project import timed
 from ml_assets.core.demo_data import landed_day
-from ml_assets.core.expectations import features_suite, raw_suite, statistics_suite, validate
+from ml_assets.core.expectations import feature_types, features_suite, raw_suite, raw_types, statistics_suite, validate
 from ml_assets.core.features import build_features
 from ml_assets.core.profile import build_profile, feature_drift
 from ml_assets.core.spec import PipelineSpec
@@ -24,8 +24,8 @@ def _cases(spec: PipelineSpec, raw: pd.DataFrame, feats: pd.DataFrame, profile: 
     warn, error = spec.validation.drift_warn.model_dump(), spec.validation.drift_error.model_dump()
     return {
         "feature computation (build_features)": lambda: build_features(raw, spec),
-        "raw_data_contract (GX)": lambda: validate(raw, raw_suite(spec)),
-        "features_contract (GX)": lambda: validate(feats, features_suite(spec)),
+        "raw_data_contract (GX)": lambda: validate(raw, raw_suite(spec), raw_types(spec)),
+        "features_contract (GX)": lambda: validate(feats, features_suite(spec), feature_types(spec)),
         "features_statistics (GX)": lambda: validate(feats, statistics_suite(spec, profile)),
         "features_drift (PSI + KS)": lambda: feature_drift(feats, profile, warn, error),
     }

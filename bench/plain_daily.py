@@ -19,7 +19,7 @@ def main(day: str, out: str) -> None:
     import pandas as pd
     from upath import UPath
 
-    from ml_assets.core.expectations import features_suite, raw_suite, statistics_suite, validate
+    from ml_assets.core.expectations import feature_types, features_suite, raw_suite, raw_types, statistics_suite, validate
     from ml_assets.core.features import build_features
     from ml_assets.core.profile import drift_of, feature_drift
     from ml_assets.core.schema import enforce_schema
@@ -36,12 +36,12 @@ def main(day: str, out: str) -> None:
     files, _ = list_landing_files(landing_root(spec), day, spec.landing.format)
     raw = pd.concat([enforce_schema(read_landing_file(f, spec.landing.format), spec, str(f)) for f in files], ignore_index=True)
     atomic_write_bytes(base / "raw_data" / f"{day}.parquet", parquet_bytes(raw))
-    validate(raw, raw_suite(spec))
+    validate(raw, raw_suite(spec), raw_types(spec))
     feats = build_features(raw, spec)
     atomic_write_bytes(base / "features" / f"{day}.parquet", parquet_bytes(feats))
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
     _, profile = registry.champion_profile()
-    validate(feats, features_suite(spec))
+    validate(feats, features_suite(spec), feature_types(spec))
     validate(feats, statistics_suite(spec, profile))
     feature_drift(feats, profile, spec.validation.drift_warn.model_dump(), spec.validation.drift_error.model_dump())
     champion = registry.champion()

@@ -87,6 +87,7 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
     land_demo_days(spec, DAYS[:-1])
     run_days(spec, str(path), [("ingest_job", d) for d in DAYS[:-1]] + [("training_job", NEW_DAY)], instance)
     before = {d: len(_materializations(instance, "raw_data", d)) for d in DAYS}
+    features_before = {d: len(_materializations(instance, "features", d)) for d in DAYS}
     log = tmp_path / "daemon.log"
 
     daemon = _start_daemon(env, log)
@@ -99,10 +100,15 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
     finally:
         stop_process(daemon)
 
-    # While the daemon is down: a late file for an old day, and a rewritten file.
-    old, rewritten = DAYS[2], DAYS[3]
+    # While the daemon is down: a late file for an old day, a rewritten file, and a file written
+    # again with the same bytes (a re-sent export: new modification time, same content).
+    old, rewritten, same = DAYS[2], DAYS[3], DAYS[1]
     write_landing_file(landing_root(spec), dt.date.fromisoformat(old), "late", generate_day(dt.date.fromisoformat(old), rows=80, seed=3), "csv")
     write_landing_file(landing_root(spec), dt.date.fromisoformat(rewritten), "events", generate_day(dt.date.fromisoformat(rewritten), rows=300, seed=5), "csv")
+    resent = next((landing_root(spec) / same).iterdir())
+    content = resent.read_bytes()
+    resent.unlink()
+    resent.write_bytes(content)
 
     daemon = _start_daemon(env, log)
     try:
@@ -112,16 +118,24 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
             assert _materializations(instance, asset, NEW_DAY), asset
         _wait("the late and rewritten days re-ingested and re-scored",
               lambda: all(_materializations(instance, "batch_predictions", d) for d in (old, rewritten)), 180, daemon, log)
+        same_run = _wait("the landing run of the re-sent day to end", lambda: [
+            r for r in instance.get_runs(RunsFilter(tags={"dagster/partition": same, "dagster/sensor_name": model_job("landing_sensor")}))
+            if r.is_finished], 120, daemon, log)[0]
         time.sleep(8)  # more sensor ticks (one per 5 s at most): nothing more may be requested
 
-        assert _landing_runs(instance) == {NEW_DAY: 1, old: 1, rewritten: 1}
+        assert _landing_runs(instance) == {NEW_DAY: 1, old: 1, rewritten: 1, same: 1}
         after = {d: len(_materializations(instance, "raw_data", d)) for d in DAYS}
         assert {d: after[d] - before[d] for d in DAYS} == {d: int(d in (NEW_DAY, old, rewritten)) for d in DAYS}
+        # The re-sent day: its run says why it stops, and nothing below raw_data ran for it, then or later.
+        said = [e.message for e in instance.all_logs(same_run.run_id) if e.message and "not ingested again" in e.message]
+        assert said and "landing files and the ingest code are unchanged" in said[0], said
+        assert len(_materializations(instance, "features", same)) == features_before[same]
+        # One hop: the new day's predictions came from the landing sensor's own run.
+        landing_run = instance.get_run_by_id(preds[0].run_id)
+        assert landing_run.tags.get("dagster/sensor_name") == model_job("landing_sensor"), landing_run.tags
         runs = instance.get_runs(RunsFilter(tags={"dagster/partition": NEW_DAY}))
         launched_by = {run.tags.get("dagster/sensor_name") or "manual" for run in runs}
-        sensors = {model_job("landing_sensor"), "automation_condition_sensor"}
-        assert launched_by <= sensors | {"manual"}
-        assert sensors <= launched_by
+        assert launched_by <= {model_job("landing_sensor"), "automation_condition_sensor", "manual"}
 
         # Freshness: predictions older than the spec's one minute are reported failing, and the
         # automation condition scores the newest day again.

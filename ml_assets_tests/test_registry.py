@@ -114,6 +114,28 @@ def test_gate_promotes_better_holds_back_worse_and_rollback_switches_serving(lan
     with pytest.raises(RegistryError, match="has no version 9"):
         registry.rollback("9", "typo")
 
+    # 5. The local model cache: a process that had a version reads it from disk, not from MLflow's
+    # artifacts; a torn cache file is ignored and the version loaded from the registry again.
+    import mlflow.sklearn
+
+    from ml_assets.io import registry as registry_module
+
+    cached = sorted(registry_module.ModelCache().folder.glob("*.skops"))
+    assert len(cached) == 2, cached  # v1 and v2 scored above
+    registry_module._MODELS.clear()
+    real_load = mlflow.sklearn.load_model
+    mlflow.sklearn.load_model = lambda *a, **k: pytest.fail("loaded from MLflow despite the cache")
+    try:
+        assert registry.champion().version == "1"
+    finally:
+        mlflow.sklearn.load_model = real_load
+    for f in cached:
+        f.write_bytes(f.read_bytes()[:200])
+    registry_module._MODELS.clear()
+    champion = registry.champion()
+    assert champion.version == "1" and champion.pipeline.predict_proba is not None
+    assert registry_module.ModelCache().get((registry.tracking_uri, registry.model_name, "1", champion.run_id)) is not None
+
 
 def test_useless_model_is_held_back_by_the_baseline_rule(landed, instance):
     useless, path = _spec(landed, USELESS)

@@ -32,7 +32,7 @@ from dagster import (
 from upath import UPath
 
 from ml_assets.core.features import build_features
-from ml_assets.core.expectations import features_suite, jsonable, raw_suite, statistics_suite, validate
+from ml_assets.core.expectations import feature_types, features_suite, jsonable, raw_suite, raw_types, statistics_suite, validate
 from ml_assets.core.profile import NOT_JUDGED, drift_of, drift_status, feature_drift, not_judged_features
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.graph.context import Pipeline
@@ -198,7 +198,7 @@ def contract_checks(p: Pipeline) -> list:
                  description="Data contract from the spec (columns, types, ids/times present, row count, null rates, ranges, allowed categories). ERROR: the day is not trained on or scored.")
     def raw_data_contract(context: AssetCheckExecutionContext, raw_data):
         def judge(day: str, frame: pd.DataFrame) -> AssetCheckResult:
-            outcome = validate(frame, raw_suite(spec))
+            outcome = validate(frame, raw_suite(spec), raw_types(spec))
             return _result(outcome, AssetCheckSeverity.ERROR, _save(p.base, "raw_data", day, "raw_data_contract", outcome.result))
 
         yield from each_day(context, raw_data, judge)
@@ -207,7 +207,7 @@ def contract_checks(p: Pipeline) -> list:
                  description="Every model input present with its type; row count. ERROR: the day is not trained on or scored.")
     def features_contract(context: AssetCheckExecutionContext, features):
         def judge(day: str, frame: pd.DataFrame) -> AssetCheckResult:
-            outcome = validate(frame, features_suite(spec))
+            outcome = validate(frame, features_suite(spec), feature_types(spec))
             return _result(outcome, AssetCheckSeverity.ERROR, _save(p.base, "features", day, "features_contract", outcome.result))
 
         yield from each_day(context, features, judge)

@@ -3,14 +3,17 @@ model-ready features). Thin wiring over `ml_assets.core.schema` and `ml_assets.c
 
 
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MetadataValue, asset
+import warnings
+
+from dagster import AssetExecutionContext, AssetRecordsFilter, BetaWarning, DataVersion, Failure, MetadataValue, Output, asset
 
 from ml_assets.core.features import build_features
 from ml_assets.core.schema import SpecColumnsError, check_spec_columns, enforce_schema
 from ml_assets.graph.context import Pipeline
+from ml_assets.graph.instance import DATA_VERSION_TAG
 from ml_assets.graph.partitions import RANGE_IN_ONE_RUN, as_output, each_partition
 from ml_assets.graph.versions import code_version
-from ml_assets.io.landing import LandingError, QUARANTINE, list_landing_files, read_or_quarantine
+from ml_assets.io.landing import LandingError, QUARANTINE, landing_fingerprint, list_landing_files, read_or_quarantine
 from ml_assets.io.paths import landing_root
 
 
@@ -19,13 +22,41 @@ def fail(message: str, **metadata) -> Failure:
     return Failure(description=message, metadata=metadata, allow_retries=False)
 
 
-def ingest_day(p: Pipeline, log, day: str) -> tuple[pd.DataFrame, dict]:
-    """One day's landing files, typed by the spec; and the day's metadata."""
-    spec, landing = p.spec, landing_root(p.spec)
+# `Output(data_version=)` is beta in Dagster 1.13; it is what lets an unchanged day stop the work below.
+warnings.filterwarnings("ignore", message="Parameter `data_version`", category=BetaWarning)
+
+# Runs the landing sensor launches carry this tag (sensors.py); only they skip an unchanged day.
+TRIGGER_TAG = "ml_assets/trigger"
+
+
+def day_files(p: Pipeline, day: str) -> tuple[list, list[str]]:
     try:
-        files, ignored = list_landing_files(landing, day, spec.landing.format)
+        return list_landing_files(landing_root(p.spec), day, p.spec.landing.format)
     except LandingError as exc:
         raise fail(f"raw_data {day}: {exc}") from None
+
+
+def unchanged_since(context: AssetExecutionContext, p: Pipeline, day: str, version: str) -> str | None:
+    """Why the day need not be ingested again, or None: the run was launched by the landing sensor
+    (a file landed again), the day's last materialization has this same data version (same landed
+    bytes, same ingest code) and its stored file is still there. A run someone launched, from the UI,
+    the CLI or a job, always does what it was asked."""
+    if context.run.tags.get(TRIGGER_TAG) != "landing_sensor":
+        return None
+    records = context.instance.fetch_materializations(AssetRecordsFilter(asset_key=p.key("raw_data"), asset_partitions=[day]), limit=1).records
+    if not records or records[0].asset_materialization.tags.get(DATA_VERSION_TAG) != version:
+        return None
+    if not (p.base / "raw_data" / f"{day}.parquet").exists():
+        return None
+    return (f"raw_data {day}: not ingested again: the landing files and the ingest code are unchanged since run "
+            f"{records[0].run_id[:8]} (data version {version[:12]}), so the day's features, checks and predictions stand "
+            f"as they are and nothing below raw_data runs. To ingest it anyway, materialize the day yourself (UI or CLI).")
+
+
+def ingest_day(p: Pipeline, log, day: str, files_ignored: tuple[list, list[str]] | None = None) -> tuple[pd.DataFrame, dict]:
+    """One day's landing files, typed by the spec; and the day's metadata."""
+    spec, landing = p.spec, landing_root(p.spec)
+    files, ignored = files_ignored or day_files(p, day)
     # A structurally bad file is set aside with its reason, never deleted; the day is built from
     # the good files.
     try:
@@ -70,6 +101,8 @@ def range_metadata(meta: dict[str, dict]) -> dict:
 
 
 def build_ingest(p: Pipeline) -> list:
+    ingest_code = code_version(p.spec, ingest_day, range_metadata, sections=("landing", "columns", "features", "task"))
+
     @asset(
         key_prefix=[p.name],
         retry_policy=p.retry,
@@ -77,22 +110,33 @@ def build_ingest(p: Pipeline) -> list:
         backfill_policy=RANGE_IN_ONE_RUN,
         group_name=p.qualified("ingest"),
         kinds={"pandas", "parquet"},
-        code_version=code_version(p.spec, ingest_day, range_metadata, sections=("landing", "columns", "features", "task")),
+        code_version=ingest_code,
+        # A day whose landed files are unchanged is not materialized again (see below).
+        output_required=False,
         description=(
             "One day of landing files (<landing>/<YYYY-MM-DD>/*.csv|.parquet), checked against the "
-            "spec's schema (required columns and types) and stored as Parquet. A backfill of a range "
-            "runs in one run (one file per day, all days or none)."
+            "spec's schema (required columns and types) and stored as Parquet. Its data version is a hash "
+            "of the landed bytes and the ingest code: a day landed again with the same content is not "
+            "ingested again, so nothing below it runs. A backfill of a range runs in one run (one file "
+            "per day, all days or none)."
         ),
     )
     def raw_data(context: AssetExecutionContext):
         days = context.partition_keys
         frames, meta = {}, {}
+        version = None
         for i, day in enumerate(days, start=1):
             if len(days) > 1:
                 context.log.info(f"raw_data: day {i}/{len(days)}: {day}")
-            frames[day], meta[day] = ingest_day(p, context.log, day)
-        context.add_output_metadata(range_metadata(meta))
-        return as_output(frames)
+            listed = day_files(p, day)
+            if len(days) == 1:
+                version = landing_fingerprint(listed[0], salt=ingest_code)
+                if reason := unchanged_since(context, p, day, version):
+                    context.log.info(reason)
+                    return  # no output: the run's steps below raw_data are skipped
+            frames[day], meta[day] = ingest_day(p, context.log, day, listed)
+        # One day: the content hash is the data version; a range gets Dagster's own (one output, many days).
+        yield Output(as_output(frames), metadata=range_metadata(meta), data_version=DataVersion(version) if version else None)
 
     @asset(
         key_prefix=[p.name],

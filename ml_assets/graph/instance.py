@@ -13,6 +13,8 @@ from dagster import AssetCheckKey, AssetCheckSeverity
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# The tag of a materialization that holds its data version (set by Dagster from Output(data_version=)).
+DATA_VERSION_TAG = "dagster/data_version"
 
 
 def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str], strict_day: bool = False) -> list[str]:

@@ -5,9 +5,9 @@ Who materializes what, with no human in the loop:
 
 | asset | materialized again when |
 |---|---|
-| `raw_data` | the landing sensor sees new or rewritten files for the day (`sensors.py`) |
-| `features`, `feature_drift` | that day's `raw_data` is updated and its blocking checks passed |
-| `batch_predictions` | that day's `features` is updated and its blocking checks passed (also in the same run); the latest day again when its freshness fails |
+| `raw_data` | the landing sensor sees new or rewritten files for the day, whose bytes differ from the last ingest (`sensors.py`, `ingest.py`) |
+| `features`, `feature_drift` | in the landing sensor's run; else that day's `raw_data` is updated and its blocking checks passed |
+| `batch_predictions` | in the landing sensor's run once a model exists; else that day's `features` is updated and its blocking checks passed (also in the same run); the latest day again when its freshness fails |
 | `training_set` (newest day) | the retraining cron passes; a blocking drift check fails on a day of the window (`retrain_on_drift`); the newest judged day's realized quality drops below the threshold (`retrain_on_quality_drop`); `model` fails its freshness |
 | `model` | the newest `training_set` has been updated (by a run that did not already train) |
 | `evaluation_report` | `model` is updated (in the same run) |

@@ -18,6 +18,11 @@ from ml_assets.core.spec import PipelineSpec
 from ml_assets.io.registry import Registry, RegistryError, default_tracking_uri
 
 
+# One Registry (one MLflow client, one store connection) per process and model: a run's steps, and a
+# process scoring many days, open it once.
+_REGISTRIES: dict[tuple[str, str, str], Registry] = {}
+
+
 def mlflow_failure(message: str, exc: RegistryError) -> Failure:
     """A step failure caused by MLflow: the step's retry policy retries it only when it may
     pass later (server down, timeout); a refusal fails at once."""
@@ -33,4 +38,7 @@ class MlflowRegistry(ConfigurableResource):
     def registry(self, spec: PipelineSpec) -> Registry:
         """One model's view of the store: its experiment (the spec's name) and registered model.
         Shared by every model of the code location: one server, one resource."""
-        return Registry(self.tracking_uri or default_tracking_uri(), spec.name, spec.registered_model_name)
+        key = (self.tracking_uri or default_tracking_uri(), spec.name, spec.registered_model_name)
+        if key not in _REGISTRIES:
+            _REGISTRIES[key] = Registry(*key)
+        return _REGISTRIES[key]

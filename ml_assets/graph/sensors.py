@@ -25,6 +25,7 @@ from dagster import (
 
 from ml_assets.io.arrivals import Cursor, LandedFile, by_day, list_landed, listing_since, new_files, run_key
 from ml_assets.graph.context import MODEL_TAG, Pipeline, model_of
+from ml_assets.graph.ingest import TRIGGER_TAG
 from ml_assets.io.paths import landing_root
 
 ALERT_WEBHOOK_ENV = "ML_ASSETS_ALERT_WEBHOOK"
@@ -41,9 +42,25 @@ def _ingested_after(instance, raw_data: AssetKey, day: str, files: list[LandedFi
     return bool(records) and records[0].timestamp > max(f.modified for f in files)
 
 
-def day_requests(p: Pipeline, days: dict, pending: set, last_day: str | None, ingested) -> tuple[list, list[str]]:
+# What a landing run materializes, in one run: the day from its files to its predictions, so a new
+# day is scored without waiting for automation ticks between the steps. The checks of these assets
+# run in it too, and a failed blocking check stops the steps below it in the same run.
+INGEST_ASSETS = ("raw_data", "features", "feature_drift")
+SCORING_ASSETS = ("batch_predictions", "realized_quality")
+
+
+def landing_assets(p: Pipeline, instance) -> list[AssetKey]:
+    """INGEST_ASSETS, and SCORING_ASSETS once a model has been trained (before that there is no
+    champion to score with; automation scores the day once a model exists, see policies.py)."""
+    trained = instance.get_latest_materialization_event(p.key("model")) is not None
+    return [p.key(a) for a in INGEST_ASSETS + (SCORING_ASSETS if trained else ())]
+
+
+def day_requests(p: Pipeline, days: dict, pending: set, last_day: str | None, ingested,
+                 assets: list[AssetKey] | None = None) -> tuple[list, list[str]]:
     """One run request per complete day with new files (a day not complete yet waits in `pending`);
-    and a note per day. `ingested(day, files)`: already ingested after those files landed."""
+    and a note per day. `ingested(day, files)`: already ingested after those files landed. `assets`:
+    what each run materializes (default: the sensor's whole target)."""
     first_day = p.spec.partitions.start_date.isoformat()
     requests, notes = [], []
     for day, files in sorted(days.items()):
@@ -57,8 +74,8 @@ def day_requests(p: Pipeline, days: dict, pending: set, last_day: str | None, in
         pending.discard(day)
         if not files or ingested(day, files):
             continue  # first look (or a reset cursor): this day was already ingested after its files landed
-        tags = {"ml_assets/trigger": "landing_sensor", "ml_assets/new_files": str(len(files)), **p.tags}
-        requests.append(RunRequest(run_key=run_key(day, files), partition_key=day, tags=tags))
+        tags = {TRIGGER_TAG: "landing_sensor", "ml_assets/new_files": str(len(files)), **p.tags}
+        requests.append(RunRequest(run_key=run_key(day, files), partition_key=day, tags=tags, asset_selection=assets))
         notes.append(f"{day}: {len(files)} new or rewritten file(s): {', '.join(f.key for f in files[:5])}"
                      + (" ..." if len(files) > 5 else ""))
     return requests, notes
@@ -71,12 +88,13 @@ def build_landing_sensor(p: Pipeline):
 
     @sensor(
         name=p.qualified("landing_sensor"),
-        target=p.select("raw_data"),
+        target=p.select(*INGEST_ASSETS, *SCORING_ASSETS),
         minimum_interval_seconds=auto.landing_sensor_interval_seconds,
         default_status=_status(auto.enabled),
         description=(
-            f"Watches {spec.landing.uri} (<YYYY-MM-DD>/*.{spec.landing.format}) and requests one raw_data run per day "
-            "that received new or rewritten files. The cursor (a watermark and the files seen near it) is kept by "
+            f"Watches {spec.landing.uri} (<YYYY-MM-DD>/*.{spec.landing.format}) and requests one run per day "
+            "that received new or rewritten files: raw_data, features and feature_drift with their checks, and once "
+            "a model is trained batch_predictions and realized_quality too (one hop from a file to predictions). The cursor (a watermark and the files seen near it) is kept by "
             "Dagster, so a restarted daemon neither misses nor re-ingests a file; run keys make each request idempotent."
         ),
     )
@@ -96,7 +114,8 @@ def build_landing_sensor(p: Pipeline):
             if last_day is not None and day <= last_day and day not in days:
                 days[day] = list_landed(landing, spec.landing.format, day=day)
         first_look = context.cursor is None
-        requests, notes = day_requests(p, days, pending, last_day, lambda d, f: first_look and _ingested_after(context.instance, p.key("raw_data"), d, f))
+        ingested = lambda d, f: first_look and _ingested_after(context.instance, p.key("raw_data"), d, f)  # noqa: E731
+        requests, notes = day_requests(p, days, pending, last_day, ingested, landing_assets(p, context.instance) if days else None)
         for note in notes:
             context.log.info(note)
         next_cursor = Cursor(next_cursor.watermark, next_cursor.recent, tuple(sorted(pending)))

@@ -63,6 +63,20 @@ def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath],
     return files, [p.name for p in ignored]
 
 
+def landing_fingerprint(files: list[UPath], salt: str = "") -> str:
+    """A hash of the files' names and bytes (and `salt`): equal exactly when the day's landed
+    content is. Read in 1 MiB chunks, so a big file is never held whole."""
+    import hashlib
+
+    digest = hashlib.sha256(salt.encode())
+    for path in sorted(files, key=lambda f: f.name):
+        digest.update(f"\0{path.name}\0".encode())
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def landing_days(landing: UPath, fmt: str) -> dict[str, int]:
     """The day folders (YYYY-MM-DD) under `landing` that hold at least one file of the format, in
     order, with the bytes of those files. Other names (`_quarantine`, a typo'd folder) are not days."""

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_assets.io.model_cache import ModelCache
 from ml_assets.io.paths import ml_assets_home
 from ml_assets.io.provenance import package_versions
 
@@ -33,8 +34,6 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "champion_history."
 _PROFILES: dict[tuple[str, str], dict] = {}  # (tracking uri, run id) -> profile; a run's artifacts never change
 _MODELS: dict[tuple[str, str, str, str], "ChampionModel"] = {}  # (uri, model, version, run id) -> loaded model
-
-
 class RegistryError(RuntimeError):
     """MLflow could not be reached or refused an operation; the message says which and where.
 
@@ -224,9 +223,9 @@ class Registry:
         return self._call(f"looking up alias {alias}", get)
 
     def load_version(self, version: str) -> ChampionModel:
-        """The registered version's pipeline. Loaded once per process: a version's model files never
-        change, so a process that scores many days (a backfill) loads the champion once. The cache key
-        holds the version's run id, so a re-created registered model with the same number is reloaded."""
+        """The registered version's pipeline. Loaded once per process, and from the local ModelCache
+        when a process had it before: a version's model files never change. The key holds the
+        version's run id, so a re-created registered model with the same number is loaded anew."""
         import mlflow
 
         from ml_assets.io.model_files import untrusted_types_or_raise
@@ -234,18 +233,20 @@ class Registry:
         uri = f"models:/{self.model_name}/{version}"
         mv = self._call("reading the model version", self.client.get_model_version, self.model_name, version)
         key = (self.tracking_uri, self.model_name, str(version), mv.run_id)
-        if key in _MODELS:
-            cached = _MODELS[key]
-            return ChampionModel(cached.name, cached.version, cached.pipeline, cached.inputs, mv.run_id, dict(mv.tags))
-        with _fluent_uri(self.tracking_uri):
-            info = self._call(f"reading {uri}", mlflow.models.get_model_info, uri)
-            # The trusted-types list travels in the model's own metadata: check it against our policy
-            # before skops loads anything, so a tampered MLmodel file cannot widen it.
-            untrusted_types_or_raise(None, uri, declared=info.flavors["sklearn"].get("skops_trusted_types") or [])
-            pipeline = self._call(f"loading {uri}", mlflow.sklearn.load_model, uri)
-        inputs = info.signature.inputs.input_names() if info.signature is not None else None
-        _MODELS[key] = ChampionModel(self.model_name, str(version), pipeline, inputs, mv.run_id, dict(mv.tags))
-        return _MODELS[key]
+        if key not in _MODELS:
+            cache = ModelCache()
+            if (cached := cache.get(key)) is None:
+                with _fluent_uri(self.tracking_uri):
+                    info = self._call(f"reading {uri}", mlflow.models.get_model_info, uri)
+                    # The trusted-types list travels in the model's own metadata: check it against our policy
+                    # before skops loads anything, so a tampered MLmodel file cannot widen it.
+                    untrusted_types_or_raise(None, uri, declared=info.flavors["sklearn"].get("skops_trusted_types") or [])
+                    pipeline = self._call(f"loading {uri}", mlflow.sklearn.load_model, uri)
+                cached = pipeline, info.signature.inputs.input_names() if info.signature is not None else None
+                cache.put(key, *cached)
+            _MODELS[key] = ChampionModel(self.model_name, str(version), cached[0], cached[1], mv.run_id, {})
+        model = _MODELS[key]
+        return ChampionModel(model.name, model.version, model.pipeline, model.inputs, mv.run_id, dict(mv.tags))
 
     def champion(self) -> ChampionModel | None:
         version = self.alias_version(CHAMPION)
