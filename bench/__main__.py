@@ -90,9 +90,11 @@ def main(argv: list[str] | None = None) -> None:
                 f"medians of {repeats} run(s).\n\n") if args.merge else ""
         parts.append(f"## {title}\n\n{doc.strip()}\n\n{when}{result}\n")
         print(f"{result}\n({name}: {time.monotonic() - t0:.0f} s)\n", flush=True)
+        if args.merge and Path(args.output).exists():
+            # Section by section: a later benchmark that fails does not lose this one.
+            Path(args.output).write_text(merged(Path(args.output).read_text(), parts[-1:]))
+            print(f"updated {args.output}: {title}", flush=True)
     if args.merge and Path(args.output).exists():
-        Path(args.output).write_text(merged(Path(args.output).read_text(), parts))
-        print(f"updated {args.output}")
         return
     text = f"""# Benchmarks
 

@@ -4,7 +4,10 @@ in the same run: the model's own `predict_proba` over the same rows already in m
 The step runs alone (`batch_predictions` selected, its checks not), in process, in a fresh child
 process per measurement (`bench.scoring_step`), against a trained champion in a local MLflow
 store. Its time is Dagster's step time (start to success: champion load, Parquet read, scoring,
-Parquet write); its memory is the child's peak RSS. The day's features are one pool of up to 1M
+Parquet write); its memory is the child's peak RSS. "Fresh" is the step as the first of a new
+process (what a run launched for one day pays: importing scikit-learn, skops and MLflow is most of
+it at small days); "warm" is the same step again in that process (imports done, the registry open,
+the champion cached: the second day of a range, or a worker that stays up). The day's features are one pool of up to 1M
 generated rows written as many times as needed (the scoring cost does not depend on duplicates).
 """
 
@@ -17,7 +20,7 @@ import sys
 
 from bench.project import ROOT, SMALL_WINDOW, cell, project, spread, timed, verdict
 
-TARGET_RATIO = 0.7
+TARGET_RATIO = 0.8
 TARGET_RSS = 1.5 * 2**30  # bytes, at the largest size
 
 
@@ -77,25 +80,30 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
             for i in range(repeats):  # side by side: the step, then the bare predict, in turn
                 steps.append(_step(proj, day))
                 bare.append(_bare(proj, day))
-                log(f"  {size:,} rows, run {i + 1}/{repeats}: step {steps[-1]['seconds']:.2f} s "
+                log(f"  {size:,} rows, run {i + 1}/{repeats}: step {steps[-1]['seconds']:.2f} s, warm {steps[-1]['warm_seconds']:.2f} s "
                     f"(peak RSS {steps[-1]['peak_rss'] / 2**20:,.0f} MiB), bare predict {bare[-1]:.2f} s")
             rows_out.append({"rows": size, "step_rate": spread([size / s["seconds"] for s in steps]),
                              "bare_rate": spread([size / b for b in bare]),
                              "ratio": spread([size / s["seconds"] / (size / b) for s, b in zip(steps, bare)]),
+                             "warm_rate": spread([size / s["warm_seconds"] for s in steps]),
+                             "warm_ratio": spread([b / s["warm_seconds"] for s, b in zip(steps, bare)]),
                              "peak_rss": spread([s["peak_rss"] / 2**20 for s in steps]),
                              "rss_before": spread([s["rss_before"] / 2**20 for s in steps])})
     return rows_out
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| rows in the day | step: rows/s (median, min–max) | bare predict_proba: rows/s | step ÷ bare (target ≥ 0.7) | "
+    out = ["| rows in the day | step, fresh process: rows/s (median, min–max) | bare predict_proba: rows/s | fresh ÷ bare (target ≥ 0.8) | "
+           "step, warm process: rows/s | warm ÷ bare (target ≥ 0.8) | "
            "peak RSS of the step's process, MiB (target < 1,536 at the largest size) | RSS before the run, MiB |",
-           "|---:|---:|---:|---:|---:|---:|"]
+           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     largest = max(r["rows"] for r in rows)
     for r in rows:
         ratio_cell = f"{cell(r['ratio'])} {verdict(r['ratio']['median'] >= TARGET_RATIO)}"
         rss_ok = r["peak_rss"]["max"] * 2**20 < TARGET_RSS
         rss_cell = cell(r["peak_rss"], ",.0f") + (f" {verdict(rss_ok)}" if r["rows"] == largest else "")
-        out.append(f"| {r['rows']:,} | {cell(r['step_rate'], ',.0f')} | {cell(r['bare_rate'], ',.0f')} | {ratio_cell} | {rss_cell} | "
+        warm_cell = f"{cell(r['warm_ratio'])} {verdict(r['warm_ratio']['median'] >= TARGET_RATIO)}"
+        out.append(f"| {r['rows']:,} | {cell(r['step_rate'], ',.0f')} | {cell(r['bare_rate'], ',.0f')} | {ratio_cell} | "
+                   f"{cell(r['warm_rate'], ',.0f')} | {warm_cell} | {rss_cell} | "
                    f"{cell(r['rss_before'], ',.0f')} |")
     return "\n".join(out)

@@ -1,6 +1,8 @@
 """Child process of the scoring benchmark: materialize one day's `batch_predictions` (only that
 step, in process) in the project named by the environment, and print JSON: the step's seconds
-(from Dagster's step start/success events), this process's peak RSS, and its RSS before the run.
+(from Dagster's step start/success events), this process's peak RSS, and its RSS before the run;
+then the same step once more in this process ("warm": imports done, the registry open and the
+champion loaded, as for the second day of a range or of a long-lived worker) and its seconds.
 
     python -m bench.scoring_step <day>
 """
@@ -37,17 +39,19 @@ def main(day: str) -> None:
     defs = Definitions.merge(build_definitions(spec, spec_path), Definitions(jobs=[only]))
     job = defs.resolve_job_def("bench_batch_predictions")
     before = _status_kib("VmRSS") * 1024
+    seconds, peak = [], None
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-        peak = _status_kib("VmHWM") * 1024
-        if not result.success:
-            raise SystemExit(f"batch_predictions {day} failed: {[e.message for e in result.all_events if e.is_step_failure]}")
-        times = {e.dagster_event.event_type: e.timestamp for e in instance.all_logs(result.run_id)
-                 if e.step_key == step and e.dagster_event
-                 and e.dagster_event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)}
-        steps = {e.step_key for e in instance.all_logs(result.run_id) if e.step_key}
-    print(json.dumps({"seconds": times[DagsterEventType.STEP_SUCCESS] - times[DagsterEventType.STEP_START],
-                      "peak_rss": peak, "rss_before": before, "steps": sorted(steps)}))
+        for _ in range(2):
+            result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            peak = peak or _status_kib("VmHWM") * 1024
+            if not result.success:
+                raise SystemExit(f"batch_predictions {day} failed: {[e.message for e in result.all_events if e.is_step_failure]}")
+            times = {e.dagster_event.event_type: e.timestamp for e in instance.all_logs(result.run_id)
+                     if e.step_key == step and e.dagster_event
+                     and e.dagster_event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)}
+            seconds.append(times[DagsterEventType.STEP_SUCCESS] - times[DagsterEventType.STEP_START])
+            steps = {e.step_key for e in instance.all_logs(result.run_id) if e.step_key}
+    print(json.dumps({"seconds": seconds[0], "warm_seconds": seconds[1], "peak_rss": peak, "rss_before": before, "steps": sorted(steps)}))
 
 
 if __name__ == "__main__":

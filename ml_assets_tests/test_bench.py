@@ -23,9 +23,10 @@ def _bench(tmp_path, only: str) -> str:
 def test_data_benchmarks_smoke(tmp_path):
     text = _bench(tmp_path, "scoring,incremental,orchestration,storage,training")
     # Scoring: the step alone (the child refuses to report a run with other steps) and the bare predict.
-    assert re.search(r"\| 2,000 \| [\d,]+ \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ (met|\*\*missed\*\*) \| [\d,]+ \|", text), text
+    assert re.search(r"\| 2,000 \| [\d,]+ \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ (met|\*\*missed\*\*) \| [\d,]+ \|", text), text
     assert re.search(r"\| 3 days \| 300 \| \d+\.\d\d \| \d+\.\d\d (met|\*\*missed\*\*) \|", text), text
     assert re.search(r"\| 1,000 \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d (met|\*\*missed\*\*) \|", text) and "Fixed per-run cost" in text, text
+    assert re.search(r"One tiny day \(200 rows\).*\*\*\d+\.\d\d s\*\* \(target ≤ 6 s: (met|\*\*missed\*\*)\)", text), text
     assert "| 2,000 | ml-assets ParquetIOManager (Parquet, zstd) |" in text and "| 2,000 | dagster-aws S3PickleIOManager (pickle) |" in text, text
     assert "| one step at a time |" in text and "Parallel steps are" in text, text
 
@@ -34,7 +35,10 @@ def test_data_benchmarks_smoke(tmp_path):
 def test_checks_and_latency_benchmarks_smoke(tmp_path):
     text = _bench(tmp_path, "checks,latency")
     assert "| 2,000 | features_drift (PSI + KS) |" in text and "**all checks**" in text
-    assert "| a new day (3 runs) | 200 | 5 s / 5 s | 1 |" in text and "| a rewritten day (2 runs) | 200 | 5 s / 5 s | 1 |" in text, text
+    assert "| a new day: file written → its predictions (one run) | 200 | 5 s / 5 s | 1 |" in text, text
+    assert "| 2 days at once beside a CPU-bound process: files written → features for every day | 300 |" in text, text
+    # The identical file: the run says why it stopped, and nothing below raw_data ran again.
+    assert "and said why it stopped at raw_data; runs launched below raw_data afterwards: **0**, assets below raw_data materialized again: **0**" in text, text
 
 
 @pytest.mark.cli
