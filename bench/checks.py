@@ -58,6 +58,7 @@ def table(rows: list[dict]) -> str:
         for r in group:
             out.append(f"| {size:,} | {r['case']} | {r['median_s']:.3f} | {r['min_s']:.3f}–{r['max_s']:.3f} | {r['median_s'] / base:.2f} |")
         checks = sum(r["median_s"] for r in group if not r["case"].startswith("feature computation"))
-        out.append(f"| {size:,} | **all checks** | **{checks:.3f}** | | **{checks / base:.2f}** (target ≤ {TARGET:.0f}: "
-                   f"{verdict(checks / base <= TARGET)}) |")
+        # The target is for the largest day, where the checks' fixed costs no longer hide the per-row ones.
+        mark = f" (target ≤ {TARGET:.0f}: {verdict(checks / base <= TARGET)})" if size == max(r["rows"] for r in rows) else ""
+        out.append(f"| {size:,} | **all checks** | **{checks:.3f}** | | **{checks / base:.2f}**{mark} |")
     return "\n".join(out)
