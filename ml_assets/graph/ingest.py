@@ -1,10 +1,9 @@
 """Ingest: `raw_data` (one day of landing files, typed by the spec) and `features` (the day's
 model-ready features). Thin wiring over `ml_assets.core.schema` and `ml_assets.core.features`."""
 
-
-import pandas as pd
 import warnings
 
+import pandas as pd
 from dagster import AssetExecutionContext, AssetRecordsFilter, BetaWarning, DataVersion, Failure, MetadataValue, Output, asset
 
 from ml_assets.core.features import build_features
