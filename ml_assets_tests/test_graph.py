@@ -5,6 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -221,3 +226,49 @@ def test_scoring_refuses_a_model_trained_for_other_inputs(trained, instance, tmp
     with pytest.raises(JobFailed) as exc:
         run_days(spec2, str(path2), [("scoring_job", days[-1])], instance)
     assert "was trained on inputs" in str(exc.value) and "training_job" in str(exc.value)
+
+
+def _opened_by_someone(fifo: Path, stop: threading.Event, seen: list) -> None:
+    """Watch a named pipe: opening it for writing without blocking succeeds only while a reader
+    has it open. A reader is recorded, and released (EOF), so nothing hangs."""
+    while not stop.is_set():
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            time.sleep(0.02)
+            continue
+        seen.append(True)
+        os.close(fd)
+
+
+def test_links_in_the_landing_folder_are_refused_without_being_opened(trained, instance, tmp_path):
+    spec, path, days = trained
+    folder = _landing_file(spec, days[0]).parent
+    # Outside the landing folder: a named pipe, so that opening it at all is seen.
+    secret = tmp_path / "outside" / "secret.csv"
+    secret.parent.mkdir()
+    os.mkfifo(secret)
+    (folder / "linked.csv").symlink_to(secret)
+    stop, seen = threading.Event(), []
+    watcher = threading.Thread(target=_opened_by_someone, args=(secret, stop, seen), daemon=True)
+    watcher.start()
+    try:
+        result = run_days(spec, str(path), [("ingest_job", days[0])], instance)[0]
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    assert not seen, "the link's target was opened"
+    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == model_key("raw_data"))
+    [refused] = meta["quarantined"].value
+    assert "is a symbolic link (to" in refused["reason"] and "it was not opened" in refused["reason"]
+    assert not (folder / "linked.csv").is_symlink() and Path(refused["quarantined_to"]).is_symlink()  # the link moved, not its target
+    assert secret.exists()
+
+    # A day folder that is itself a link to a folder outside: the day fails, naming both; nothing is moved.
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(_landing_file(spec, days[1]).parent, elsewhere)
+    shutil.rmtree(_landing_file(spec, days[1]).parent)
+    _landing_file(spec, days[1]).parent.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(JobFailed, match="outside the landing folder"):
+        run_days(spec, str(path), [("ingest_job", days[1])], instance)
+    assert (elsewhere / "events.csv").exists()

@@ -66,6 +66,8 @@ def ingest_day(p: Pipeline, log, day: str, files_ignored: tuple[list, list[str]]
     except SpecColumnsError as exc:
         # The spec's mistake: every file stays in the landing folder, nothing is quarantined.
         raise fail(f"raw_data {day}: {exc} {p.in_spec}; the landing files were left where they are") from None
+    except LandingError as exc:  # a day folder that leads outside the landing folder
+        raise fail(f"raw_data {day}: {exc}") from None
     if not frames:
         # Nothing is written: the day's earlier good output, if any, stays as it was.
         raise fail(
@@ -129,7 +131,7 @@ def build_ingest(p: Pipeline) -> list:
                 context.log.info(f"raw_data: day {i}/{len(days)}: {day}")
             listed = day_files(p, day)
             if len(days) == 1:
-                version = landing_fingerprint(listed[0], salt=ingest_code)
+                version = landing_fingerprint(landing_root(p.spec), listed[0], salt=ingest_code)
                 if reason := unchanged_since(context, p, day, version):
                     context.log.info(reason)
                     return  # no output: the run's steps below raw_data are skipped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,8 @@ def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath],
         raise LandingError(f"the landing location {landing} does not exist (no such folder or bucket)")
     files, ignored = [], []
     for entry in entries:
-        if is_partial_or_marker(entry.name) or not entry.is_file():
+        # A link is listed whatever it points at (a file, a pipe, nothing), so that it is refused by name.
+        if is_partial_or_marker(entry.name) or not (_is_link(entry) or entry.is_file()):
             continue
         (files if entry.name.endswith(LANDING_SUFFIXES[fmt]) else ignored).append(entry)
     if not files:
@@ -63,14 +65,38 @@ def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath],
     return files, [p.name for p in ignored]
 
 
-def landing_fingerprint(files: list[UPath], salt: str = "") -> str:
+def _is_link(path: UPath) -> bool:
+    return is_local(path) and Path(path.path).is_symlink()
+
+
+def link_problem(root: UPath, path: UPath) -> str | None:
+    """Why `path` must not be opened as a landing file, or None. A symbolic link, or anything that
+    resolves outside the landing folder (a linked day folder, say), is refused: it could point at
+    any file the process can read. Object stores have no links; their keys stay under the prefix."""
+    if not is_local(path):
+        return None
+    local = Path(path.path)
+    if _is_link(path):
+        return (f"{path} is a symbolic link (to {os.readlink(local)}): landing files must be regular files inside "
+                "the landing folder; it was not opened")
+    resolved, inside = local.resolve(), Path(root.path).resolve()
+    if not resolved.is_relative_to(inside):
+        return f"{path} resolves to {resolved}, outside the landing folder {inside}; it was not opened"
+    return None
+
+
+def landing_fingerprint(root: UPath, files: list[UPath], salt: str = "") -> str:
     """A hash of the files' names and bytes (and `salt`): equal exactly when the day's landed
-    content is. Read in 1 MiB chunks, so a big file is never held whole."""
+    content is. Read in 1 MiB chunks, so a big file is never held whole; a refused link is
+    counted by its name and target, never opened."""
     import hashlib
 
     digest = hashlib.sha256(salt.encode())
     for path in sorted(files, key=lambda f: f.name):
         digest.update(f"\0{path.name}\0".encode())
+        if problem := link_problem(root, path):
+            digest.update(problem.encode())
+            continue
         with path.open("rb") as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
@@ -154,6 +180,12 @@ def read_or_quarantine(root: UPath, day: str, files: list[UPath], fmt: str, pars
 
     read = []
     for i, path in enumerate(files, start=1):
+        if problem := link_problem(root, path):
+            if not _is_link(path):
+                # Resolves outside through a linked folder: nothing there is ours to move.
+                raise LandingError(problem)
+            set_aside(path, LandingError(problem))  # moves the link itself; its target is untouched
+            continue
         log.info(f"reading {i}/{len(files)}: {path}")
         try:
             read.append((path, read_landing_file(path, fmt)))
