@@ -178,3 +178,28 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
         atomic_write_bytes(target, "not bytes")  # fails while writing the temporary file
     assert target.read_bytes() == b"good"
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.parquet"]
+
+
+def test_temporary_files_of_killed_writes_are_removed_by_the_next_write(tmp_path):
+    """A kill between writing the temporary file and the rename leaves it behind; the next write
+    to the folder removes it once it is old enough not to be another writer's file in progress."""
+    import os
+    import time
+
+    from upath import UPath
+
+    from ml_assets.io.files import STALE_TMP_SECONDS
+    from ml_assets.io.parquet_parts import write_parquet_parts
+
+    folder = tmp_path / "features"
+    folder.mkdir()
+    stale, live = folder / ".2025-01-01.parquet.0a1b.tmp", folder / ".2025-01-02.parquet.2c3d.tmp"
+    for f in (stale, live):
+        f.write_bytes(b"half a file")
+    old = time.time() - STALE_TMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    atomic_write_bytes(UPath(folder / "2025-01-03.parquet"), b"whole")
+    assert not stale.exists() and live.exists()
+    os.utime(live, (old, old))
+    write_parquet_parts(UPath(folder / "2025-01-04.parquet"), iter([pd.DataFrame({"a": [1.0]})]))
+    assert sorted(p.name for p in folder.iterdir()) == ["2025-01-03.parquet", "2025-01-04.parquet"]

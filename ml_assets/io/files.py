@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,11 +18,29 @@ if TYPE_CHECKING:
 from ml_assets.io.paths import is_local
 
 
+# A temporary file older than this was left by a write that was killed (a write in progress is
+# younger: the largest day this project writes takes well under a minute).
+STALE_TMP_SECONDS = 3600
+
+
+def temp_beside(target: Path) -> Path:
+    """A temporary name beside `target` for an all-or-nothing write. Temporary files that killed
+    writes left in the folder more than STALE_TMP_SECONDS ago are removed first."""
+    now = time.time()
+    for old in target.parent.glob(".*.tmp"):
+        try:
+            if now - old.stat().st_mtime > STALE_TMP_SECONDS:
+                old.unlink()
+        except OSError:
+            pass  # gone already (another writer cleaned it), or not ours to remove
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+
+
 def atomic_write_bytes(path: UPath, data: bytes) -> None:
     if is_local(path):
         local = Path(path.path)
         local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.tmp")
+        tmp = temp_beside(local)
         try:
             tmp.write_bytes(data)
             os.replace(tmp, local)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from upath import UPath
 if TYPE_CHECKING:
     pass
 
+from ml_assets.io.files import temp_beside
 from ml_assets.io.paths import is_local
 
 
@@ -85,7 +85,7 @@ def write_parquet_parts(path: UPath, parts: Iterable) -> None:
     if is_local(path):
         target = Path(path.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        tmp = temp_beside(target)
     else:
         fd, name = tempfile.mkstemp(prefix="ml-assets-", suffix=".parquet")
         os.close(fd)
