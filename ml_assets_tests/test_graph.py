@@ -64,6 +64,8 @@ def test_whole_graph_leaves_report_and_predictions_with_model_version(home, tmp_
     report = json.loads((base / "evaluation_report" / "report.json").read_text())
     assert preds["model_version"].unique().tolist() == [report["model_version"]]
     assert (base / "evaluation_report" / "report.html").read_text().startswith("<!doctype html>")
+    # The candidates carried between the training steps are gone once the chosen one is registered.
+    assert not list((storage_root() / "_runs").glob("*")), list((storage_root() / "_runs").rglob("*"))
     assert report["training"]["window_first_day"] == days[0] and report["training"]["window_last_day"] == days[-1]
 
     # The runs and their metadata are in the instance: the UI shows the same numbers.

@@ -13,6 +13,7 @@ from ml_assets.graph.context import Pipeline
 from ml_assets.graph.instance import blocking_check_failures
 from ml_assets.graph.io_managers import RUN_DAY
 from ml_assets.graph.resources import mlflow_failure
+from ml_assets.io.files import remove_tree
 from ml_assets.io.provenance import git_commit
 from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry, RegistryError
 
@@ -115,6 +116,9 @@ def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
         except RegistryError as exc:
             raise mlflow_failure(f"model: MLflow failed; the champion is unchanged: {exc}", exc) from None
         context.log.info(f"registered {registry.model_name} v{version}: {decision.summary()}")
+        # The candidates were carried between this run's steps; the chosen one is registered now.
+        if remove_tree(p.base.parent / "_runs" / context.run_id) is False:
+            context.log.warning(f"could not remove this run's candidate files under {p.base.parent / '_runs' / context.run_id}")
         bundle.version = version
         bundle.info.update({
             "registered_model": registry.model_name, "registered_version": version, "mlflow_run_id": run_id,

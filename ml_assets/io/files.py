@@ -36,6 +36,18 @@ def temp_beside(target: Path) -> Path:
     return target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
 
 
+def remove_tree(path: UPath) -> bool | None:
+    """Remove a folder (local or S3) and everything under it: True, None when there was nothing,
+    False when it could not be removed (the caller says so; nothing else depends on it)."""
+    try:
+        if not path.exists():
+            return None
+        path.fs.rm(path.path, recursive=True)
+        return True
+    except OSError:
+        return False
+
+
 def atomic_write_bytes(path: UPath, data: bytes) -> None:
     if is_local(path):
         local = Path(path.path)
