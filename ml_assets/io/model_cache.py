@@ -33,7 +33,7 @@ class ModelCache:
     def get(self, key: tuple[str, ...]) -> tuple[Any, list[str] | None] | None:
         import skops.io as sio
 
-        from ml_assets.io.model_files import untrusted_types_or_raise
+        from ml_assets.io.model_files import UntrustedModelError, untrusted_types_or_raise
 
         data_path, meta_path = self._paths(key)
         try:
@@ -43,8 +43,12 @@ class ModelCache:
             return None
         if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
             return None
+        try:
+            pipeline = sio.loads(data, trusted=untrusted_types_or_raise(data, str(data_path)))
+        except UntrustedModelError:
+            return None  # not what this cache wrote: loaded from the registry again, and overwritten
         os.utime(data_path)  # most recently used
-        return sio.loads(data, trusted=untrusted_types_or_raise(data, str(data_path))), meta.get("inputs")
+        return pipeline, meta.get("inputs")
 
     def put(self, key: tuple[str, ...], pipeline, inputs: list[str] | None) -> None:
         """Best effort: a cache that cannot be written (read-only home, full disk) is skipped."""
@@ -54,8 +58,9 @@ class ModelCache:
         try:
             data = sio.dumps(pipeline)
             atomic_write_bytes(UPath(data_path), data)
-            atomic_write_bytes(UPath(meta_path), json.dumps({"key": list(key), "sha256": hashlib.sha256(data).hexdigest(),
-                                                      "inputs": inputs}).encode())
+            # Not the tracking URI itself: it may hold a password. The file name is its hash.
+            meta = {"model": key[1], "version": key[2], "run_id": key[3], "sha256": hashlib.sha256(data).hexdigest(), "inputs": inputs}
+            atomic_write_bytes(UPath(meta_path), json.dumps(meta).encode())
             for old in sorted(self.folder.glob("*.skops"), key=lambda f: f.stat().st_mtime)[:-CACHE_KEEP]:
                 old.unlink(missing_ok=True)
                 old.with_suffix(".json").unlink(missing_ok=True)

@@ -34,6 +34,8 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "champion_history."
 _PROFILES: dict[tuple[str, str], dict] = {}  # (tracking uri, run id) -> profile; a run's artifacts never change
 _MODELS: dict[tuple[str, str, str, str], "ChampionModel"] = {}  # (uri, model, version, run id) -> loaded model
+
+
 class RegistryError(RuntimeError):
     """MLflow could not be reached or refused an operation; the message says which and where.
 
