@@ -11,6 +11,7 @@ Three suites:
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,22 +68,16 @@ def _skip_fixed_costs() -> None:
     util.does_ndarray_contain_decimal_dtype = contains_decimal
 
 
-_BATCHES: dict[str, Any] = {}
-
-
+@functools.cache
 def _batch_definition():
     """One ephemeral GX context per process (nothing is stored by GX itself), reused by every
     validation: creating one costs more than validating a small day."""
-    if "whole" not in _BATCHES:
-        gx = _gx()
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        _BATCHES["whole"] = (
-            context.data_sources.add_pandas("ml_assets").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
-        )
-    return _BATCHES["whole"]
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context.data_sources.add_pandas("ml_assets").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
 
 
 def raw_types(spec: PipelineSpec) -> dict[str, tuple[str, ...]]:

@@ -12,6 +12,7 @@ from ml_assets.graph.context import Pipeline
 from ml_assets.graph.instance import DATA_VERSION_TAG
 from ml_assets.graph.partitions import RANGE_IN_ONE_RUN, as_output, each_partition
 from ml_assets.graph.versions import code_version
+from ml_assets.io.files import partition_path
 from ml_assets.io.landing import LandingError, QUARANTINE, landing_fingerprint, list_landing_files, read_or_quarantine
 from ml_assets.io.paths import landing_root
 
@@ -45,7 +46,7 @@ def unchanged_since(context: AssetExecutionContext, p: Pipeline, day: str, versi
     records = context.instance.fetch_materializations(AssetRecordsFilter(asset_key=p.key("raw_data"), asset_partitions=[day]), limit=1).records
     if not records or records[0].asset_materialization.tags.get(DATA_VERSION_TAG) != version:
         return None
-    if not (p.base / "raw_data" / f"{day}.parquet").exists():
+    if not partition_path(p.base, "raw_data", day).exists():
         return None
     return (f"raw_data {day}: not ingested again: the landing files and the ingest code are unchanged since run "
             f"{records[0].run_id[:8]} (data version {version[:12]}), so the day's features, checks and predictions stand "

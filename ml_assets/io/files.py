@@ -75,6 +75,11 @@ def read_parquet(path: UPath) -> pd.DataFrame:
 
 
 
+def partition_path(base: UPath, asset_name: str, day: str) -> UPath:
+    """Where a daily asset's partition is stored: `<base>/<asset>/<day>.parquet`."""
+    return base / asset_name / f"{day}.parquet"
+
+
 def stored_partition_paths(base: UPath, asset_name: str) -> list[UPath]:
     """The stored partitions of a daily asset (`<base>/<asset>/<day>.parquet`), sorted by day."""
     try:

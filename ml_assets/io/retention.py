@@ -17,7 +17,7 @@ from upath import UPath
 from ml_assets.core.retention import RETAINED_ASSETS, Decision, Protected, plan_retention
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry
-from ml_assets.io.files import stored_partition_paths
+from ml_assets.io.files import partition_path, stored_partition_paths
 
 
 def stored_partitions(base: UPath) -> dict[str, list[str]]:
@@ -67,7 +67,7 @@ def apply(decisions: list[Decision], base: UPath, registry: Registry, record: Ca
     deletions = [d for d in decisions if d.action == "delete"]
     for i, d in enumerate(deletions, start=1):
         if d.kind == "partition":
-            path = base / d.name / f"{d.key}.parquet"
+            path = partition_path(base, d.name, d.key)
             if path.exists():
                 path.fs.rm(path.path)
             results = base / "validation" / d.name / d.key
