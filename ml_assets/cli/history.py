@@ -150,8 +150,14 @@ def run_range(spec_path: Path, first: dt.date | None = None, last: dt.date | Non
     missing = [d for d, why in plan.skipped.items() if why == "no landing files"]
     if missing:
         _say(f"  no landing files for {len(missing)} day(s) of the range, e.g. {missing[:3]}")
+    from ml_assets.graph.context import promotion_pool
+    from ml_assets.graph.dead_runs import prepare_instance
+
     started = dt.datetime.now()
-    outcome = runner.run_history(spec, str(spec_path), plan, DagsterInstance.get(), say=_say, day_bytes=landed)
+    instance = DagsterInstance.get()
+    for line in prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)]):
+        _say(f"recovered: {line}")
+    outcome = runner.run_history(spec, str(spec_path), plan, instance, say=_say, day_bytes=landed)
     _report(outcome, Registry(default_tracking_uri(), spec.name, spec.registered_model_name), base,
             (dt.datetime.now() - started).total_seconds())
     return 1 if outcome.failed else 0

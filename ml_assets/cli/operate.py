@@ -120,3 +120,22 @@ def cmd_ui(args) -> None:
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
     os.execv(str(dagster), [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *extra])
 
+
+
+def cmd_recover(args) -> None:
+    """Runs whose process died (kill -9, out of memory, a reboot) are marked FAILED, their pool
+    slots freed and their MLflow runs ended; what the daemon's dead_run_sensor does every 30 s."""
+    from dagster import DagsterInstance
+
+    from ml_assets.graph.context import promotion_pool
+    from ml_assets.graph.dead_runs import prepare_instance
+    from ml_assets.io.registry import default_tracking_uri
+
+    ensure_dagster_home()
+    spec = load_spec(_spec_path(args.spec))
+    with DagsterInstance.get() as instance:
+        done = prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)])
+    for line in done:
+        _say(f"recovered: {line}")
+    if not done:
+        _say("nothing to recover: every run in progress has a live process")

@@ -109,3 +109,12 @@ def decide(
     rules = [champion_rule(metric, challenger, champion, champion_version, tolerance)] if champion is not None else []
     rules += [baseline_rule(metric, challenger, baseline), checks_rule(blocking_failures)]
     return Decision(promote=all(r.passed for r in rules), rules=rules)
+
+
+def fenced(decision: Decision, reason: str | None) -> Decision:
+    """`decision`, held back when the promotion may no longer commit: the run asking is no longer
+    alive, or the champion is not the one the challenger was compared against. The version stays
+    `challenger` with the reason; the next training compares again."""
+    if reason is None:
+        return decision
+    return Decision(promote=False, rules=[*decision.rules, Rule("fence", False, reason)])

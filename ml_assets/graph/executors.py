@@ -18,8 +18,9 @@ CELERY_BACKEND_ENV = "ML_ASSETS_CELERY_BACKEND"
 # Each step in its own process, so the candidates train in parallel; the processes are forked from
 # a server that has already imported the heavy libraries, so a step starts in well under a
 # second instead of paying ~5 s of imports (pandas, scikit-learn, Great Expectations, MLflow).
+# ml_assets.graph.step_guard first: it makes each step process die with its run (see there).
 PRELOAD_MODULES = [
-    "dagster._core.executor.multiprocess", "ml_assets.definitions", "ml_assets.core.expectations",
+    "ml_assets.graph.step_guard", "dagster._core.executor.multiprocess", "ml_assets.definitions", "ml_assets.core.expectations",
     "great_expectations", "mlflow", "sklearn.ensemble", "pyarrow.parquet", "skops.io",
 ]
 PARALLEL = multiprocess_executor.configured(

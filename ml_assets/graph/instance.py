@@ -40,3 +40,34 @@ def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str]
             ):
                 failures.add(f"{key.asset_key.to_user_string()}:{key.name}" + (f" ({record.partition})" if record.partition else ""))
     return sorted(failures)
+
+
+def run_worker_pid(instance, run_id: str) -> tuple[int, float] | None:
+    """(pid, when it was reported) of the process executing the run's steps: the run worker
+    ("Started process for run (pid: N)") or the executor's parent process (`dagster job execute`).
+    None before either reported."""
+    from dagster import DagsterEventType
+
+    latest = None
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        pid = (data.metadata or {}).get("pid") if data is not None else None
+        if pid is not None:
+            latest = (int(pid.value), entry.timestamp)
+    return latest
+
+
+def free_pool_slots(instance, run_id: str) -> None:
+    """Give back the pool slots a dead run held (Dagster frees them only for runs that ended)."""
+    if instance.event_log_storage.supports_global_concurrency_limits:
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+
+
+def ensure_pool_limit(instance, pool: str, limit: int = 1) -> bool:
+    """Give `pool` a limit when it has none (an instance whose dagster.yaml sets no
+    `concurrency.pools.default_limit`, like the production one). True when it set one."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits or pool in {p.name for p in storage.get_pool_limits()}:
+        return False
+    storage.set_concurrency_slots(pool, limit)
+    return True

@@ -22,16 +22,25 @@ TRAINS_TAG = "ml_assets/trains"
 SCORES_TAG = "ml_assets/scores"
 
 
+# Dagster's run monitoring fails a run that runs longer than its dagster/max_runtime (seconds): a
+# hung daily run would otherwise hold its queue slot forever. A day's ingest or scoring takes
+# seconds to minutes; training, up to the candidates' cost (hours for big grids).
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+DAILY_MAX_RUNTIME = {MAX_RUNTIME_TAG: str(2 * 3600)}
+TRAINING_MAX_RUNTIME = {MAX_RUNTIME_TAG: str(12 * 3600)}
+
+
 def trains(p: Pipeline) -> dict[str, str]:
-    return {TRAINS_TAG: p.name, **p.tags}
+    return {TRAINS_TAG: p.name, **TRAINING_MAX_RUNTIME, **p.tags}
 
 
 def build_jobs(p: Pipeline, training_executor: ExecutorDefinition) -> list:
     serving = ("prediction_store",) if p.spec.prediction_store.enabled else ()
-    scores = {SCORES_TAG: p.name, **p.tags}
+    scores = {SCORES_TAG: p.name, **DAILY_MAX_RUNTIME, **p.tags}
+    daily = {**DAILY_MAX_RUNTIME, **p.tags}
     return [
         define_asset_job(
-            p.qualified("ingest_job"), selection=p.select(*INGEST), tags=p.tags,
+            p.qualified("ingest_job"), selection=p.select(*INGEST), tags=daily,
             description="Land one day: raw_data -> features (+ feature_drift), with their checks.",
         ),
         define_asset_job(
@@ -57,7 +66,7 @@ def build_jobs(p: Pipeline, training_executor: ExecutorDefinition) -> list:
             description="The whole graph for one day (earlier days of the training window must already be ingested).",
         ),
         define_asset_job(
-            p.qualified("monitoring_job"), selection=p.select("monitoring_report"), tags=p.tags,
+            p.qualified("monitoring_job"), selection=p.select("monitoring_report"), tags=daily,
             description="Rebuild the monitoring page from every day's realized_quality and feature_drift, and the registry's history.",
         ),
         build_rollback_job(p),

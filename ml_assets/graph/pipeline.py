@@ -11,7 +11,8 @@ from dagster import Definitions
 
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.graph.checks import build_checks
-from ml_assets.graph.context import Pipeline
+from ml_assets.graph.context import Pipeline, promotion_pool
+from ml_assets.graph.dead_runs import build_dead_run_sensor
 from ml_assets.graph.executors import executors_from_env
 from ml_assets.graph.ingest import build_ingest
 from ml_assets.graph.io_managers import ModelStore, ParquetStore, ReportStore
@@ -22,7 +23,7 @@ from ml_assets.graph.resources import MlflowRegistry
 from ml_assets.graph.retention import build_retention
 from ml_assets.graph.schedules import build_schedules
 from ml_assets.graph.scoring import build_scoring
-from ml_assets.graph.sensors import automation_metadata, build_alert_sensor, build_automation_sensor, build_landing_sensor
+from ml_assets.graph.sensors import automation_metadata, build_alert_sensor, build_automation_sensor, build_landing_sensor, model_names
 from ml_assets.graph.training import build_training
 
 
@@ -59,7 +60,10 @@ def shared_definitions(models: Definitions, storage_uri: str | None = None, trac
     automation condition sensor over every model's assets, one run-failure alert sensor."""
     daily_executor, _ = executors_from_env()
     return Definitions(
-        sensors=[build_automation_sensor(models.metadata or {}), build_alert_sensor(alerts_on, alert_interval_seconds)],
+        sensors=[
+            build_automation_sensor(models.metadata or {}), build_alert_sensor(alerts_on, alert_interval_seconds),
+            build_dead_run_sensor([promotion_pool(name) for name in model_names(models.metadata or {})]),
+        ],
         # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
         # costs one set of imports, not one per step; training_job and full_pipeline_job train the
         # candidates in parallel processes. ML_ASSETS_EXECUTOR=celery sends every step to Celery

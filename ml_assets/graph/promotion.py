@@ -3,13 +3,13 @@ whether it becomes `champion`. Thin wiring over `ml_assets.core.gate` and `ml_as
 
 
 import pandas as pd
-from dagster import AssetCheckKey, In, MetadataValue, OpExecutionContext, Out, op
+from dagster import AssetCheckKey, DagsterRunStatus, In, MetadataValue, OpExecutionContext, Out, op
 
 from ml_assets.core.evaluation import compute_metrics, predict_scores
-from ml_assets.core.gate import Decision, decide
+from ml_assets.core.gate import Decision, decide, fenced
 from ml_assets.core.profile import build_profile
 from ml_assets.core.training import SPLIT_COLUMN, ModelBundle, assemble_bundle, split
-from ml_assets.graph.context import Pipeline
+from ml_assets.graph.context import Pipeline, promotion_pool
 from ml_assets.graph.instance import blocking_check_failures
 from ml_assets.graph.io_managers import RUN_DAY
 from ml_assets.graph.resources import mlflow_failure
@@ -60,6 +60,22 @@ def register(registry: Registry, run_id: str, bundle: ModelBundle, training_set:
     })
 
 
+def fence(context: OpExecutionContext, registry: Registry, compared_with: str | None) -> str | None:
+    """Why this run may not move `champion` now, or None. Read right before the alias moves: the
+    registering step holds the model's promotion pool slot (one at a time), so nothing of ours
+    moves the alias in between; a rollback from the CLI is caught by the second test."""
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is None or run.status != DagsterRunStatus.STARTED:
+        state = run.status.value if run is not None else "gone"
+        return f"this run ({context.run_id}) is {state}, not STARTED: a run marked as ended does not promote"
+    now = registry.alias_version(CHAMPION)
+    if now != compared_with:
+        name = lambda v: f"v{v}" if v else "none"  # noqa: E731
+        return (f"the champion moved from {name(compared_with)} to {name(now)} while this run compared against "
+                f"{name(compared_with)}; the next training compares against {name(now)}")
+    return None
+
+
 def model_metadata(bundle: ModelBundle, version: str, alias: str, decision: Decision, run_id: str, metric: str) -> dict:
     return {
         "model_version": version,
@@ -86,6 +102,9 @@ def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
         name=p.qualified("select_and_register"),
         required_resource_keys={"mlflow"},
         ins={"training_set": In(metadata={RUN_DAY: True}), "candidates": In()},
+        # One registering step per model at a time, whatever launched its run (UI, CLI, daemon,
+        # automation): the pool's limit is 1 (dagster.yaml `concurrency.pools.default_limit`).
+        pool=promotion_pool(p.name),
         out=Out(io_manager_key="model_io_manager"),
         description=(
             "Pick the best candidate by the spec's metric, register it in MLflow (sklearn flavour, skops, "
@@ -100,6 +119,7 @@ def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
         try:
             run_id = registry.find_run(context.run_id)
             log_selection(registry, run_id, bundle, training_set, p)
+            compared_with = registry.alias_version(CHAMPION)
             champion, champion_metric = rescored_champion(registry, training_set, p, context.log)
             version = register(registry, run_id, bundle, training_set, p, context.run_id)
             decision = decide(
@@ -108,6 +128,7 @@ def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
                 tolerance=spec.registry.tolerance,
                 blocking_failures=blocking_check_failures(context.instance, guarded, sorted(training_set["_day"].unique())),
             )
+            decision = fenced(decision, fence(context, registry, compared_with) if decision.promote else None)
             alias = CHAMPION if decision.promote else CHALLENGER
             registry.set_alias(alias, version, decision.summary(), f"dagster run {context.run_id}")
             registry.set_run_tags(run_id, {"registered_version": version, "promotion": alias})

@@ -136,6 +136,11 @@ def automation_metadata(p: Pipeline) -> dict:
     return {f"{AUTOMATION_KEY}/{p.name}": auto.automation_interval_seconds if auto.enabled else None}
 
 
+def model_names(metadata: dict) -> list[str]:
+    """The models of a code location, from the metadata each one adds (automation_metadata)."""
+    return sorted(k.removeprefix(f"{AUTOMATION_KEY}/") for k in metadata if k.startswith(f"{AUTOMATION_KEY}/"))
+
+
 def build_automation_sensor(metadata: dict):
     """One for the code location: a tick evaluates every model's conditions at once, which takes half
     the time of one sensor per model (BENCHMARKS.md, "Many models"). A model whose spec turns

@@ -328,6 +328,23 @@ class Registry:
         return sorted(rows, key=lambda r: int(r["version"]))
 
 
+def end_runs_of(tracking_uri: str | None, dagster_run_id: str, status: str = "FAILED") -> list[str]:
+    """End (FAILED) the MLflow runs of any experiment that a Dagster run left RUNNING: a killed run
+    cannot end its own. Returns their ids."""
+    registry = Registry(tracking_uri or default_tracking_uri(), "", "")
+    client = registry.client
+    experiments = [e.experiment_id for e in registry._call("listing experiments", client.search_experiments)]
+    if not experiments:
+        return []
+    runs = registry._call(
+        "searching runs", client.search_runs, experiments,
+        filter_string=f"tags.dagster_run_id = '{dagster_run_id}' and attributes.status = 'RUNNING'",
+    )
+    for run in runs:
+        registry._call("ending a run", client.set_terminated, run.info.run_id, status)
+    return [run.info.run_id for run in runs]
+
+
 @contextlib.contextmanager
 def _fluent_uri(uri: str):
     """Point MLflow's process-global (fluent) API at `uri` for a block, then restore it.

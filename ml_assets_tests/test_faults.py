@@ -1,0 +1,186 @@
+"""Faults injected for real: kill -9 of run workers, two trainings at once. Each test states what
+must hold afterwards: no run stuck, no file torn, no model promoted by a dead run, and a rerun that
+succeeds. docs/faults.md lists every fault and the test that proves it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from ml_assets.graph.dead_runs import find_dead_runs
+from ml_assets.graph.instance import run_worker_pid
+from ml_assets.io.registry import Registry, default_tracking_uri
+from ml_assets.runner import run_days
+from ml_assets_tests.conftest import PROJECT_ROOT, VENV_BIN, day_keys, land_demo_days, model_job, small_demo_spec
+
+pytestmark = pytest.mark.faults
+DAYS = day_keys(6)
+# One candidate slow enough (seconds) that the run can be killed while it trains.
+SLOW = {
+    "candidates": [
+        {"name": "forest", "estimator": "sklearn.ensemble.RandomForestClassifier", "params": {"n_estimators": 800, "max_depth": 12}},
+        {"name": "logistic_regression", "estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500}},
+    ],
+}
+
+
+def _project(tmp_path, monkeypatch, **overrides):
+    """A SQLite Dagster instance with the project's dagster.yaml, ingested days, and the env the
+    `dagster` CLI needs to load this spec."""
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    spec, path = small_demo_spec(tmp_path, **overrides)
+    land_demo_days(spec, DAYS)
+    with DagsterInstance.get() as instance:
+        run_days(spec, str(path), [("ingest_job", d) for d in DAYS], instance)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+    env["ML_ASSETS_SPEC"] = str(path)
+    return spec, path, env
+
+
+@pytest.fixture
+def slow_project(home, tmp_path, monkeypatch):
+    return _project(tmp_path, monkeypatch, model=SLOW)
+
+
+@pytest.fixture
+def project(home, tmp_path, monkeypatch):
+    return _project(tmp_path, monkeypatch)
+
+
+def _execute(job: str, env: dict, log: Path, day: str = DAYS[-1]) -> subprocess.Popen:
+    """`dagster job execute` for `day`: the run worker is this process (no queue, no daemon)."""
+    return subprocess.Popen(
+        [str(VENV_BIN / "dagster"), "job", "execute", "-m", "ml_assets.definitions", "-j", model_job(job),
+         "--tags", json.dumps({"dagster/partition": day})],
+        cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of `pid` (its step processes and their forkserver)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(text[text.rindex(")") + 2:].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait(what: str, predicate, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited ({proc.returncode}) while waiting for {what}:\n{log.read_text()[-3000:] if log else ''}")
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{log.read_text()[-3000:] if log else ''}")
+
+
+def _training_started(instance):
+    """(run id, run worker pid) once a candidate's step of the newest run has started."""
+    runs = instance.get_runs(limit=1)
+    if not runs:
+        return None
+    run_id = runs[0].run_id
+    started = [e for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_START) if "train_" in (e.step_key or "")]
+    reported = run_worker_pid(instance, run_id)
+    return (run_id, reported[0]) if started and reported else None
+
+
+def test_a_training_killed_mid_run_does_not_promote_its_steps_die_and_a_rerun_succeeds(slow_project, tmp_path):
+    spec, path, env = slow_project
+    log = tmp_path / "training.log"
+    registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
+    with DagsterInstance.get() as instance:
+        proc = _execute("training_job", env, log)
+        run_id, worker = _wait("a candidate step to start", lambda: _training_started(instance), 180, proc, log)
+        time.sleep(0.5)  # the step processes are forked and training
+        steps = _children(worker)
+        assert steps, "the training run has no step processes to kill"
+        os.kill(worker, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+        # The step processes die with their run worker (they would otherwise finish and promote).
+        _wait("the step processes to exit", lambda: not any(_alive(p) for p in steps), 30)
+        assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED  # what Dagster alone leaves
+        assert registry.alias_version("champion") is None
+        assert not _has_model(registry) or registry.versions() == []
+
+        # Found dead, and cleaned up by the CLI, which says what it did.
+        assert [d.run_id for d in find_dead_runs(instance)] == [run_id]
+        out = subprocess.run([str(VENV_BIN / "ml-assets"), "recover", "--spec", str(path)], env=env, cwd=PROJECT_ROOT,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert f"run {run_id} ({model_job('training_job')}) was STARTED but its process {worker} is gone: marked FAILED" in out.stdout
+        assert "ended FAILED" in out.stdout, out.stdout
+        assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE
+        mlflow_runs = registry.client.search_runs([registry.experiment_id()], filter_string=f"tags.dagster_run_id = '{run_id}'")
+        assert [r.info.status for r in mlflow_runs] == ["FAILED"]
+        assert find_dead_runs(instance) == []
+
+        # A rerun trains and promotes: nothing the dead run held (queue tag, pool slot) is in its way.
+        rerun = _execute("training_job", env, log)
+        assert rerun.wait(timeout=300) == 0, log.read_text()[-3000:]
+        assert registry.alias_version("champion") == "1"
+    # No torn or temporary file anywhere under the store.
+    assert not [p for p in Path(os.environ["ML_ASSETS_HOME"]).rglob(".*.tmp")]
+
+
+def _has_model(registry) -> bool:
+    try:
+        registry.client.get_registered_model(registry.model_name)
+    except Exception:  # noqa: BLE001 - MLflow raises its own RESOURCE_DOES_NOT_EXIST
+        return False
+    return True
+
+
+def test_two_trainings_at_once_each_compare_against_the_champion_of_their_moment(project, tmp_path):
+    spec, path, env = project
+    registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
+    log = tmp_path / "trainings.log"
+    # v1 first, then two trainings launched together outside the queue (the CLI does not queue).
+    assert _execute("training_job", env, log).wait(timeout=300) == 0, log.read_text()[-3000:]
+    assert registry.alias_version("champion") == "1"
+    procs = [_execute("training_job", env, log) for _ in range(2)]
+    assert [p.wait(timeout=400) for p in procs] == [0, 0], log.read_text()[-3000:]
+
+    assert [v["version"] for v in registry.versions()] == ["1", "2", "3"]
+    history = registry.champion_history()
+    for move in history:
+        if move["previous"] not in ("-", "", None):
+            # Promoted only after comparing with the champion it replaced, never an older one.
+            assert f"champion v{move['previous']} " in move["reason"], history
+    # The later registration was compared against whatever was champion when it registered.
+    decisions = []
+    for version in ("2", "3"):
+        run_id = registry.client.get_model_version(registry.model_name, version).run_id
+        decisions.append(json.loads(Path(registry.client.download_artifacts(run_id, "promotion/decision.json", str(tmp_path))).read_text()))
+    champion_after_2 = "2" if decisions[0]["promote"] else "1"
+    compared = [r["values"].get("champion_version") for r in decisions[1]["rules"] if r["name"] == "champion"]
+    assert compared == [champion_after_2], decisions
