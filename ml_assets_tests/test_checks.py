@@ -12,6 +12,7 @@ from dagster import AssetCheckKey
 
 from ml_assets.core.demo_data import generate_day
 from ml_assets.graph.pipeline import build_definitions
+from ml_assets.graph.sensors import failed_checks
 from ml_assets.runner import JobFailed, run_days
 from ml_assets.io.landing import QUARANTINE, write_landing_file
 from ml_assets.io.paths import landing_root, storage_root
@@ -64,8 +65,13 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
     spec, path = trained
     day = DAYS[-1]
     drifted = generate_day(dt.date.fromisoformat(day), rows=300, drift_from=dt.date.fromisoformat(day))
-    with pytest.raises(JobFailed, match="blocking asset check failed"):
+    with pytest.raises(JobFailed, match="blocking asset check failed") as failed:
         _reingest(spec, path, instance, day, drifted)
+    # What failed is said in the run log and in the alert, not only the check's name.
+    run_id = failed.value.result.run_id
+    said = [e.user_message for e in instance.all_logs(run_id) if "blocks the steps below it" in (e.user_message or "")]
+    assert any(f"check demo_churn/features:features_drift ({day}) failed" in m and "`monthly_charges` (error): PSI" in m for m in said), said
+    assert any("`monthly_charges` (error): PSI" in line for line in failed_checks(instance, run_id))
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [AssetCheckKey(model_key("features"), "features_drift")]
     )[AssetCheckKey(model_key("features"), "features_drift")].evaluation

@@ -4,6 +4,7 @@ succeeds. docs/faults.md lists every fault and the test that proves it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -12,11 +13,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from ml_assets.graph.dead_runs import find_dead_runs
 from ml_assets.graph.instance import run_worker_pid
+from ml_assets.io.files import partition_path
 from ml_assets.io.registry import Registry, default_tracking_uri
 from ml_assets.runner import run_days
 from ml_assets_tests.conftest import PROJECT_ROOT, VENV_BIN, day_keys, land_demo_days, model_job, small_demo_spec
@@ -184,3 +187,100 @@ def test_two_trainings_at_once_each_compare_against_the_champion_of_their_moment
     champion_after_2 = "2" if decisions[0]["promote"] else "1"
     compared = [r["values"].get("champion_version") for r in decisions[1]["rules"] if r["name"] == "champion"]
     assert compared == [champion_after_2], decisions
+
+
+# -- hostile input: nothing accepted silently --------------------------------------------------
+
+def _land(spec, day: str, frame) -> None:
+    from ml_assets.io.landing import write_landing_file
+    from ml_assets.io.paths import landing_root
+
+    write_landing_file(landing_root(spec), dt.date.fromisoformat(day), "events", frame, spec.landing.format)
+
+
+def _stored(spec, day: str) -> pd.DataFrame:
+    from ml_assets.io.paths import storage_root
+
+    return pd.read_parquet(partition_path(storage_root() / spec.name, "raw_data", day))
+
+
+def _ingest(spec, path, day, instance):
+    from ml_assets.runner import JobFailed
+
+    try:
+        result = run_days(spec, str(path), [("ingest_job", day)], instance)[0]
+    except JobFailed as exc:
+        return str(exc)
+    return {k: v.value for k, v in result.asset_materializations_for_node(f"{spec.name}__raw_data")[0].metadata.items()}
+
+
+def test_duplicate_ids_fail_the_day_by_default_or_keep_one_row_per_id_when_the_spec_says_so(home, tmp_path, instance):
+    from ml_assets.core.demo_data import generate_day
+
+    day = DAYS[-1]
+    frame = generate_day(dt.date.fromisoformat(day), rows=600).head(300)
+    frame["customer_id"] = [f"C{i % 150:07d}" for i in range(300)]  # every id twice
+    spec, path = small_demo_spec(tmp_path)
+    _land(spec, day, frame)
+    error = _ingest(spec, path, day, instance)
+    assert "150 id(s) of column 'customer_id' appear more than once (300 rows): 'C0000000' (2x)" in error, error
+    assert "events.csv row 1; events.csv row 2" in error and "landing.duplicate_ids: error" in error, error
+
+    spec, path = small_demo_spec(tmp_path, landing={"duplicate_ids": "keep_last"})
+    meta = _ingest(spec, path, day, instance)
+    assert meta["duplicate_rows_left_out"] == 150
+    stored = _stored(spec, day)
+    assert stored["customer_id"].is_unique and len(stored) == 150
+    # The kept row of each id is its latest event.
+    latest = frame.assign(t=pd.to_datetime(frame["event_time"], utc=True)).groupby("customer_id")["t"].max()
+    assert (stored.set_index("customer_id")["event_time"].sort_index() == latest.sort_index()).all()
+
+
+def test_rows_outside_the_folders_day_are_left_out_with_a_count_or_fail_the_day(home, tmp_path, instance):
+    from ml_assets.core.demo_data import generate_day
+
+    day = DAYS[-1]
+    frame = generate_day(dt.date.fromisoformat(day), rows=600).head(300)
+    frame.loc[:9, "event_time"] = "2024-03-01T10:00:00Z"  # ten rows months away from the folder's day
+    spec, path = small_demo_spec(tmp_path)
+    _land(spec, day, frame)
+    meta = _ingest(spec, path, day, instance)
+    assert meta["rows_outside_day"] == 10
+    stored = _stored(spec, day)
+    assert len(stored) == 290 and (stored["event_time"].dt.date.astype(str) == day).all()
+
+    spec, path = small_demo_spec(tmp_path, landing={"rows_outside_day": "error"})
+    error = _ingest(spec, path, day, instance)
+    assert f"10 of 300 row(s) have column 'event_time' outside {day} (UTC): on 2024-03-01 (10), at events.csv row 1;" in error, error
+
+
+def test_an_oversized_text_value_is_refused_naming_file_column_and_row(home, tmp_path, instance):
+    from ml_assets.core.demo_data import generate_day
+
+    day = DAYS[-1]
+    frame = generate_day(dt.date.fromisoformat(day), rows=300)
+    frame["device"] = frame["device"].astype(object)
+    frame.loc[41, "device"] = "x" * 5_000_000
+    spec, path = small_demo_spec(tmp_path)
+    _land(spec, day, frame)
+    error = _ingest(spec, path, day, instance)
+    assert "column 'device': 1 text value(s) over landing.max_text_bytes (65536 bytes; the largest is 5000000 bytes) at data row(s) 42" in error, error
+    assert "xxxxxxxxxx" * 20 not in error  # the value itself is never echoed
+    assert len(error) < 5000
+
+
+def test_label_values_outside_the_tasks_classes_are_an_error_and_yes_no_follow_the_positive_label(home, tmp_path, instance):
+    from ml_assets.core.demo_data import generate_day
+
+    day = DAYS[-1]
+    frame = generate_day(dt.date.fromisoformat(day), rows=300)
+    frame["churned"] = frame["churned"].map({1: "yes", 0: "no"}).astype(object)
+    spec, path = small_demo_spec(tmp_path)
+    _land(spec, day, frame)
+    assert isinstance(_ingest(spec, path, day, instance), dict)
+    stored = _stored(spec, day)
+    assert stored["churned"].sum() == (frame["churned"] == "yes").sum() > 0  # yes is the positive class 1
+    frame.loc[[3, 7], "churned"] = "maybe"
+    _land(spec, day, frame)
+    error = _ingest(spec, path, day, instance)
+    assert "column 'churned' (label): 2 value(s) are neither class of task.positive_label 1" in error and "'maybe' (2)" in error, error

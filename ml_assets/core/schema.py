@@ -42,10 +42,35 @@ def check_spec_columns(frames: list[pd.DataFrame], spec: PipelineSpec) -> None:
         )
 
 
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def oversized_text(df: pd.DataFrame, limit: int) -> list[str]:
+    """One problem per column holding text values over `limit` UTF-8 bytes, naming the rows."""
+    problems = []
+    for name in df.columns:
+        column = df[name]
+        if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+            continue
+        text = column.map(lambda v: v if isinstance(v, str) else "")
+        # A character is at most 4 bytes: only values over limit/4 characters can be over.
+        candidates = text[text.str.len() > limit // 4]
+        sizes = candidates.map(lambda v: len(v.encode("utf-8")))
+        over = sizes[sizes > limit]
+        if len(over):
+            rows = [int(column.index.get_loc(i)) + 1 for i in over.index[:5]]
+            problems.append(
+                f"column '{name}': {len(over)} text value(s) over landing.max_text_bytes ({limit} bytes; the largest is "
+                f"{int(over.max())} bytes) at data row(s) {', '.join(map(str, rows))}"
+            )
+    return problems
+
+
 def _examples(raw: pd.Series, bad: pd.Series) -> str:
     # Row numbers are 1-based data rows (CSV line = row + 1 for the header).
     rows = list(np.flatnonzero(bad.to_numpy())[:3] + 1)
-    values = [repr(v) for v in raw[bad].head(3).tolist()]
+    values = [_short(repr(v)) for v in raw[bad].head(3).tolist()]
     return f"{int(bad.sum())} value(s), e.g. {', '.join(values)} at data row(s) {', '.join(map(str, rows))}"
 
 
@@ -93,6 +118,7 @@ def enforce_schema(df: pd.DataFrame, spec: PipelineSpec, source: str) -> pd.Data
     problems: list[str] = []
     if len(df) == 0:
         raise SchemaError(source, ["the file has no rows"])
+    problems += oversized_text(df, spec.landing.max_text_bytes)
 
     required = required_columns(spec)
     missing = [c for c in required if c not in df.columns]

@@ -16,6 +16,20 @@ class LandingSpec(_Strict):
     """landing folder or `s3://` prefix; relative paths are under `$ML_ASSETS_HOME`"""
     format: Literal["csv", "parquet"] = "csv"
     """`csv` or `parquet`"""
+    duplicate_ids: Literal["error", "keep_last", "keep_first"] = "error"
+    """Rows of one day with the same entity id: `error` fails the day naming the ids, files and rows;
+    `keep_last` keeps each id's row with the latest event time (then the last file and row), `keep_first`
+    the earliest; the rows left out are counted in raw_data's metadata
+    """
+    rows_outside_day: Literal["error", "exclude"] = "exclude"
+    """Rows whose event time (in `partitions.timezone`) is not the day of their folder: `exclude` leaves
+    them out of the day (they stay in the landing file) with a warning naming files and rows, counted in
+    raw_data's metadata; `error` fails the day
+    """
+    max_text_bytes: int = Field(default=65536, ge=1)
+    """Longest text value (UTF-8 bytes) allowed in any column; a file with a longer one is quarantined,
+    naming the column and rows
+    """
 
 
 class PartitionSpec(_Strict):

@@ -82,6 +82,19 @@ def _not_judged(reason: str, extra: dict | None = None) -> AssetCheckResult:
                             metadata={"judged": False, "not_judged": reason, **(extra or {})})
 
 
+def said(context: AssetCheckExecutionContext, spec, day: str, frame, judge) -> AssetCheckResult:
+    """`judge`'s result for the day; a failure is also said in the run log, with what failed: Dagster's
+    own line names only the check."""
+    result = judge(day, frame)
+    if not result.passed and result.description:
+        blocks = spec.blocking and result.severity == AssetCheckSeverity.ERROR
+        (context.log.error if blocks else context.log.warning)(
+            f"check {spec.asset_key.to_user_string()}:{spec.name} ({day}) failed"
+            + (" and blocks the steps below it" if blocks else "") + f": {result.description}"
+        )
+    return result
+
+
 def each_day(context: AssetCheckExecutionContext, frames, judge):
     """The check's result for each day its step covers. One day (the usual run): `judge`'s
     AssetCheckResult. A range of days (a backfill in one run): one evaluation per day, recorded for
@@ -89,12 +102,12 @@ def each_day(context: AssetCheckExecutionContext, frames, judge):
     training, automation, the UI) sees no difference; a blocking one that fails stops the run's
     downstream steps for the whole range."""
     by_day = each_partition(context, frames)
-    if len(by_day) == 1:
-        yield judge(*next(iter(by_day.items())))
-        return
     spec = context.check_specs[0]
+    if len(by_day) == 1:
+        yield said(context, spec, *next(iter(by_day.items())), judge)
+        return
     for day, frame in sorted(by_day.items()):
-        result = judge(day, frame)
+        result = said(context, spec, day, frame, judge)
         yield AssetCheckEvaluation(
             asset_key=spec.asset_key, check_name=spec.name, passed=result.passed, metadata=result.metadata,
             severity=result.severity, description=result.description, blocking=spec.blocking, partition=day,

@@ -6,6 +6,7 @@ import warnings
 import pandas as pd
 from dagster import AssetExecutionContext, AssetRecordsFilter, BetaWarning, DataVersion, Failure, MetadataValue, Output, asset
 
+from ml_assets.core.day_rules import DayRuleError, apply_day_rules, origins
 from ml_assets.core.features import build_features
 from ml_assets.core.schema import SpecColumnsError, check_spec_columns, enforce_schema
 from ml_assets.graph.context import Pipeline
@@ -77,13 +78,19 @@ def ingest_day(p: Pipeline, log, day: str, files_ignored: tuple[list, list[str]]
             + "\n".join(f"- {q['reason']}" for q in quarantined),
             quarantined=MetadataValue.json(quarantined),
         )
+    good = [str(f) for f in files if str(f) not in {q["file"] for q in quarantined}]
     df = pd.concat(frames, ignore_index=True)
-    local_day = df[spec.columns.event_time].dt.tz_convert(spec.partitions.timezone).dt.date.astype(str)
+    try:
+        df, counts, warnings = apply_day_rules(df, origins(frames, [f.rsplit("/", 1)[-1] for f in good]), spec, day)
+    except DayRuleError as exc:
+        raise fail(f"raw_data {day}: {exc} {p.in_spec}; the landing files were left where they are") from None
+    for line in warnings:
+        log.warning(f"raw_data {day}: {line}")
     return df, {
-        "files": [str(f) for f in files if str(f) not in {q["file"] for q in quarantined}],
+        "files": good,
         "quarantined": quarantined,
         "ignored_files": ignored,
-        "rows_outside_day": int((local_day != day).sum()),
+        **counts,
         "labelled_rows": int(df[spec.columns.label].notna().sum()),
     }
 
@@ -98,6 +105,7 @@ def range_metadata(meta: dict[str, dict]) -> dict:
         "files": MetadataValue.int(sum(len(m["files"]) for m in meta.values())),
         "quarantined": MetadataValue.json([q for m in meta.values() for q in m["quarantined"]]),
         "rows_outside_day": MetadataValue.int(sum(m["rows_outside_day"] for m in meta.values())),
+        "duplicate_rows_left_out": MetadataValue.int(sum(m["duplicate_rows_left_out"] for m in meta.values())),
         "labelled_rows": MetadataValue.int(sum(m["labelled_rows"] for m in meta.values())),
     }
 

@@ -9,10 +9,12 @@ import urllib.error
 import urllib.request
 
 from dagster import (
+    AssetCheckSeverity,
     AssetKey,
     AssetRecordsFilter,
     AssetSelection,
     AutomationConditionSensorDefinition,
+    DagsterEventType,
     DefaultSensorStatus,
     RunFailureSensorContext,
     RunRequest,
@@ -198,6 +200,17 @@ def model_of_run(run) -> str:
     return ",".join(prefixes) or "?"
 
 
+def failed_checks(instance, run_id: str) -> list[str]:
+    """The run's failed blocking checks, each with what failed."""
+    lines = []
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        data = entry.dagster_event.event_specific_data
+        if not data.passed and data.blocking and data.severity == AssetCheckSeverity.ERROR:
+            day = f" ({data.partition})" if data.partition else ""
+            lines.append(f"check {data.asset_key.to_user_string()}:{data.check_name}{day} failed: {data.description or 'no description'}")
+    return lines
+
+
 def alert_payload(context: RunFailureSensorContext) -> dict:
     run = context.dagster_run
     steps = [{"step": e.step_key, "error": failure_text(e.step_failure_data)[:2000]} for e in context.get_step_failure_events()]
@@ -206,7 +219,10 @@ def alert_payload(context: RunFailureSensorContext) -> dict:
         model = model_of(steps[0]["step"]) or "?"  # a run of an ad-hoc selection: its steps say whose
     partition = run.tags.get("dagster/partition")
     where = f" for {partition}" if partition else ""
+    checks = failed_checks(context.instance, run.run_id)
     first = steps[0]["error"].splitlines()[0] if steps and steps[0]["error"] else (context.failure_event.message or "")
+    if checks and "check" in first.lower():
+        first = checks[0]  # "1 blocking asset check failed" says less than the check's own message
     return {
         "text": f"[ml-assets {model}] run {run.run_id[:8]} of {run.job_name}{where} failed: {first}",
         "pipeline": model,
@@ -216,6 +232,7 @@ def alert_payload(context: RunFailureSensorContext) -> dict:
         "assets": sorted(k.to_user_string() for k in (run.asset_selection or [])),
         "trigger": run.tags.get("ml_assets/trigger") or run.tags.get("dagster/sensor_name") or run.tags.get("dagster/schedule_name") or "manual",
         "failed_steps": steps,
+        "failed_checks": checks,
         "message": context.failure_event.message,
     }
 
