@@ -10,6 +10,8 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +24,9 @@ from ml_assets.graph.instance import run_worker_pid
 from ml_assets.io.files import partition_path
 from ml_assets.io.registry import Registry, default_tracking_uri
 from ml_assets.runner import run_days
-from ml_assets_tests.conftest import PROJECT_ROOT, VENV_BIN, day_keys, land_demo_days, model_job, small_demo_spec
+from ml_assets_tests.conftest import (
+    PROJECT_ROOT, VENV_BIN, day_keys, free_port, land_demo_days, model_job, small_demo_spec, stop_process, wait_for_port,
+)
 
 pytestmark = pytest.mark.faults
 DAYS = day_keys(6)
@@ -284,3 +288,122 @@ def test_label_values_outside_the_tasks_classes_are_an_error_and_yes_no_follow_t
     _land(spec, day, frame)
     error = _ingest(spec, path, day, instance)
     assert "column 'churned' (label): 2 value(s) are neither class of task.positive_label 1" in error and "'maybe' (2)" in error, error
+
+
+# -- storage faults: a full disk, a read-only folder -------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """The asset store on a 2 MB tmpfs of its own (as root; skipped where mounting is not allowed)."""
+    mount = tmp_path / "store"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): {done.stderr.strip()}")
+    monkeypatch.setenv("ML_ASSETS_STORAGE", str(mount))
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _retries(result_or_error) -> int:
+    result = result_or_error.result
+    return sum(1 for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY)
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_a_full_or_read_only_store_fails_the_step_at_once_and_keeps_the_earlier_output(home, tmp_path, instance, small_disk, fault):
+    from ml_assets.core.demo_data import generate_day
+    from ml_assets.runner import JobFailed
+
+    day = DAYS[-1]
+    spec, path = small_demo_spec(tmp_path)
+    land_demo_days(spec, [day])
+    run_days(spec, str(path), [("ingest_job", day)], instance)
+    stored = partition_path(small_disk / spec.name, "raw_data", day)
+    before = stored.read_bytes()
+
+    if fault == "full":
+        filler = small_disk / "filler"
+        try:  # fill the disk up to the last few bytes
+            with filler.open("wb") as f:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+        except OSError:
+            pass
+        reason = "no space left on the device"
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+        reason = "read-only file system"
+    _land(spec, day, generate_day(dt.date.fromisoformat(day), rows=600, seed=99))
+
+    started = time.monotonic()
+    with pytest.raises(JobFailed, match=reason) as failed:
+        run_days(spec, str(path), [("ingest_job", day)], instance)
+    assert _retries(failed.value) == 0, "a permanent storage error must not be retried"
+    assert time.monotonic() - started < 60
+    assert f"writing {spec.name}/raw_data" in str(failed.value) and "not retried" in str(failed.value)
+    assert stored.read_bytes() == before  # the earlier good output is untouched
+    assert not list(small_disk.rglob(".*.tmp")), "a failed write left a temporary file"
+
+
+# -- an S3 endpoint stopped mid-run and started again ------------------------------------------
+
+def _start_proxy(port: int, target: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "tcp_proxy.py"), str(port), str(target)])
+    wait_for_port(port, proc)
+    return proc
+
+
+@pytest.mark.s3
+def test_an_s3_endpoint_that_stops_mid_run_is_retried_and_named_and_the_run_succeeds_once_it_is_back(home, tmp_path, s3_env, monkeypatch):
+    from dagster import DagsterInstance as Instance
+
+    from ml_assets.runner import JobFailed
+
+    client, bucket = s3_env
+    target = int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    port = free_port()
+    proxy = _start_proxy(port, target)  # the endpoint the code sees
+    endpoint = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("ML_ASSETS_STORAGE", f"s3://{bucket}/store")
+    spec, path = small_demo_spec(tmp_path, automation={"retries": {"max_retries": 3, "delay_seconds": 1}})
+    land_demo_days(spec, DAYS[-2:])
+    try:
+        with Instance.ephemeral() as instance:
+            run_days(spec, str(path), [("ingest_job", DAYS[-2])], instance)
+            # The endpoint stops; it comes back once the step has failed on it and waits to retry.
+            stop_process(proxy)
+            proxies: list = []
+
+            def restart_after_first_retry():
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not any(
+                    instance.all_logs(r.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY) for r in instance.get_runs(limit=1)
+                ):
+                    time.sleep(0.1)
+                proxies.append(_start_proxy(port, target))
+
+            restart = threading.Thread(target=restart_after_first_retry)
+            restart.start()
+            result = run_days(spec, str(path), [("ingest_job", DAYS[-1])], instance)[0]
+            restart.join()
+            retried = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+            assert result.success and retried
+            said = " ".join(str(e.event_specific_data.error) for e in retried if e.event_specific_data.error)
+            assert f"the S3 endpoint {endpoint} (set by $AWS_ENDPOINT_URL) could not be reached" in said, said
+            keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="store/")["Contents"]}
+            assert f"store/{spec.name}/raw_data/{DAYS[-1]}.parquet" in keys
+
+            # Down for good: the step gives up after the spec's retries, naming the endpoint and variable.
+            stop_process(proxies[0])
+            started = time.monotonic()
+            with pytest.raises(JobFailed, match=r"could not be reached") as failed:
+                run_days(spec, str(path), [("ingest_job", DAYS[-2])], instance)
+            assert f"{endpoint} (set by $AWS_ENDPOINT_URL)" in str(failed.value)
+            assert _retries(failed.value) == 3
+            assert time.monotonic() - started < 120
+    finally:
+        for proc in [proxy, *locals().get("proxies", [])]:
+            stop_process(proc)

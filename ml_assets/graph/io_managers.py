@@ -17,6 +17,7 @@ from upath import UPath
 from ml_assets.core.evaluation import HtmlReport
 from ml_assets.core.training import ModelBundle
 from ml_assets.graph.context import SEP
+from ml_assets.graph.errors import classified
 from ml_assets.graph.instance import PARTITION_TAG
 from ml_assets.io.files import atomic_write_bytes, parquet_bytes, read_parquet, stored_partition_paths
 from ml_assets.io.model_files import load_model_bytes, model_bytes
@@ -60,6 +61,28 @@ def run_day(context: InputContext) -> str | None:
     return context.step_context.run_tags.get(PARTITION_TAG)
 
 
+def _what(context) -> str:
+    return context.asset_key.to_user_string() if context.has_asset_key else context.name
+
+
+def _classified(cls):
+    """Storage errors that retrying cannot fix fail the step at once; an unreachable endpoint is named
+    (graph/errors.py). Wraps the class's own load_input/handle_output, whichever class defines them."""
+    load, handle = cls.load_input, cls.handle_output
+
+    def load_input(self, context: InputContext):
+        with classified(f"reading {_what(context)}"):
+            return load(self, context)
+
+    def handle_output(self, context: OutputContext, obj) -> None:
+        with classified(f"writing {_what(context)}"):
+            return handle(self, context, obj)
+
+    cls.load_input, cls.handle_output = load_input, handle_output
+    return cls
+
+
+@_classified
 class ParquetIOManager(UPathIOManager):
     """A DataFrame is one Parquet file. Streaming, for days too big to hold whole: an input whose
     `AssetIn` metadata sets `stream: True` gets a `ParquetParts` (read batch by batch), and an output
@@ -120,6 +143,7 @@ class ParquetIOManager(UPathIOManager):
         return {"rows": MetadataValue.int(len(obj)), "columns": MetadataValue.int(obj.shape[1])}
 
 
+@_classified
 class ModelIOManager(UPathIOManager):
     """Models as skops files: loading never executes code from the file.
 
@@ -142,6 +166,7 @@ class ModelIOManager(UPathIOManager):
         return load_model_bytes(data, source=str(path))
 
 
+@_classified
 class ReportIOManager(UPathIOManager):
     """A report is a folder: report.json, report.html (self-contained), the plots as PNG and its data
     tables as Parquet."""

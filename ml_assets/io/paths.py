@@ -30,6 +30,9 @@ def s3_storage_options() -> dict:
     # No listing cache: s3fs would otherwise keep a folder's listing for the life of the process
     # and miss files that land later (a long-lived code server or daemon would never see them).
     options: dict = {"use_listings_cache": False}
+    # Bounded attempts: an endpoint that does not answer fails a call within ~15 s (not botocore's
+    # default 60 s connect timeout, tried 5 times); the step's retry policy decides what comes next.
+    options["config_kwargs"] = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
     if endpoint:
         options["endpoint_url"] = endpoint
     return options

@@ -1,0 +1,43 @@
+"""A TCP proxy on loopback, for fault tests: `python tcp_proxy.py LISTEN_PORT TARGET_PORT`. Killing
+it makes its port refuse connections, as a stopped endpoint does; starting it again on the same port
+brings the endpoint back with the target's state intact."""
+
+import socket
+import sys
+import threading
+
+
+def pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def handle(client: socket.socket, target_port: int) -> None:
+    try:
+        upstream = socket.create_connection(("127.0.0.1", target_port))
+    except OSError:
+        client.close()
+        return
+    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+    pipe(upstream, client)
+
+
+def main() -> None:
+    listen_port, target_port = int(sys.argv[1]), int(sys.argv[2])
+    server = socket.create_server(("127.0.0.1", listen_port))
+    while True:
+        client, _ = server.accept()
+        threading.Thread(target=handle, args=(client, target_port), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
