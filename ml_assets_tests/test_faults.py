@@ -407,3 +407,33 @@ def test_an_s3_endpoint_that_stops_mid_run_is_retried_and_named_and_the_run_succ
     finally:
         for proc in [proxy, *locals().get("proxies", [])]:
             stop_process(proc)
+
+
+# -- hostile model files ------------------------------------------------------------------------
+
+def test_the_trust_list_is_exactly_what_the_shipped_pipelines_hold():
+    from ml_assets.io.model_files import TRUSTED_FILE, shipped_pipeline_types
+
+    assert shipped_pipeline_types() == json.loads(TRUSTED_FILE.read_text()), (
+        "ml_assets/io/trusted_types.json is out of date: uv run python -m ml_assets.io.model_files"
+    )
+
+
+@pytest.mark.parametrize("payload", ["sklearn class", "function"])
+def test_a_crafted_model_file_with_a_type_outside_the_trust_list_is_refused_before_loading(payload, monkeypatch):
+    import skops.io as sio
+    from sklearn.utils import Bunch
+
+    from ml_assets.io.model_files import TRUSTED_ENV, UntrustedModelError, load_model_bytes
+
+    hostile = Bunch(a=1) if payload == "sklearn class" else os.getcwd
+    data = sio.dumps({"pipelines": {}, "selected": "x", "version": None, "metrics": {}, "baseline_metrics": {},
+                      "info": {"hidden": hostile}})
+    untrusted = [t for t in sio.get_untrusted_types(data=data)]
+    with pytest.raises(UntrustedModelError, match="model holds types that are not trusted") as refused:
+        load_model_bytes(data, source="crafted.skops")
+    assert all(t in str(refused.value) for t in untrusted) and TRUSTED_ENV in str(refused.value)
+    # The opt-in is explicit: naming the type trusts it, and nothing else.
+    if payload == "sklearn class":
+        monkeypatch.setenv(TRUSTED_ENV, ",".join(untrusted))
+        assert load_model_bytes(data, source="crafted.skops").info["hidden"] == Bunch(a=1)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 
@@ -10,26 +14,57 @@ if TYPE_CHECKING:
 
 
 # -- models: skops, never pickle ------------------------------------------------------------
-# skops refuses to load any type not listed as trusted. Beyond skops' own defaults we trust
-# scikit-learn's classes and numpy's dtype, nothing else: no builtins, no functions, so a
-# tampered model file cannot run code on load.
-_TRUSTED_EXACT = {"numpy.dtype"}
+# skops refuses to load any type not listed as trusted. Beyond skops' own defaults (builtins'
+# containers, numpy arrays) we trust exactly:
+# * the types that the shipped pipelines hold (trusted_types.json: the preprocessing, the shipped
+#   specs' estimators and what they hold inside; a test regenerates it and fails when it differs);
+# * the estimator classes a spec may name (core/estimators.json), as classes;
+# * what $ML_ASSETS_TRUSTED_TYPES adds on purpose (comma-separated dotted names): the visible
+#   opt-in for the inner types of an estimator the shipped specs do not use.
+# No functions, no other classes: a tampered model file cannot run code on load.
+TRUSTED_FILE = Path(__file__).with_name("trusted_types.json")
+TRUSTED_ENV = "ML_ASSETS_TRUSTED_TYPES"
 
 
 class UntrustedModelError(ValueError):
     pass
 
 
-def _is_sklearn_class(dotted: str) -> bool:
-    import importlib
+@cache
+def _shipped_trusted() -> frozenset[str]:
+    from ml_assets.core import estimators
 
-    module, _, name = dotted.rpartition(".")
-    if not module.startswith("sklearn."):
-        return False
-    try:
-        return isinstance(getattr(importlib.import_module(module), name), type)
-    except (ImportError, AttributeError):
-        return False
+    return frozenset(json.loads(TRUSTED_FILE.read_text())) | frozenset(estimators.allowed())
+
+
+def trusted_types() -> frozenset[str]:
+    extra = {t.strip() for t in os.environ.get(TRUSTED_ENV, "").split(",") if t.strip()}
+    return _shipped_trusted() | extra
+
+
+def shipped_pipeline_types() -> list[str]:
+    """The types skops does not trust by default in every shipped spec's candidates, fitted on a
+    small synthetic frame (numbers with gaps, categories): what trusted_types.json holds."""
+    import numpy as np
+    import pandas as pd
+    import skops.io as sio
+
+    from ml_assets.core.spec import load_spec, model_folders
+    from ml_assets.core.training import build_pipeline
+
+    rng = np.random.default_rng(0)
+    found: set[str] = set()
+    for folder in model_folders():
+        spec = load_spec(folder.parent / "spec.yaml")
+        n = 200
+        frame = pd.DataFrame({
+            **{c: np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)) for c in spec.numeric_features},
+            **{c: rng.choice(["a", "b", "c", None], size=n).astype(object) for c in spec.categorical_features},
+        })
+        label = (rng.random(n) < 0.4).astype(float) if spec.is_classification else rng.normal(size=n)
+        for candidate in spec.model.candidates:
+            found |= set(sio.get_untrusted_types(data=sio.dumps(build_pipeline(spec, candidate).fit(frame, label))))
+    return sorted(found)
 
 
 def untrusted_types_or_raise(data: bytes | None, source: str, declared: list[str] | None = None) -> list[str]:
@@ -38,9 +73,13 @@ def untrusted_types_or_raise(data: bytes | None, source: str, declared: list[str
     import skops.io as sio
 
     types = list(declared or []) if data is None else sio.get_untrusted_types(data=data)
-    refused = [t for t in types if t not in _TRUSTED_EXACT and not _is_sklearn_class(t)]
+    trusted = trusted_types()
+    refused = [t for t in types if t not in trusted]
     if refused:
-        raise UntrustedModelError(f"{source}: model holds types that are not trusted: {refused}")
+        raise UntrustedModelError(
+            f"{source}: model holds types that are not trusted: {refused}. Only the types of the shipped pipelines and "
+            f"the allowed estimator classes load; to trust more on purpose, list them in ${TRUSTED_ENV} (comma-separated)"
+        )
     return types
 
 
@@ -66,3 +105,8 @@ def load_model_bytes(data: bytes, source: str) -> ModelBundle:
     payload = sio.loads(data, trusted=untrusted_types_or_raise(data, source))
     return ModelBundle(**payload)
 
+
+
+if __name__ == "__main__":
+    TRUSTED_FILE.write_text(json.dumps(shipped_pipeline_types(), indent=1) + "\n")
+    print(f"wrote {TRUSTED_FILE}")
