@@ -10,6 +10,7 @@
     ml-assets rollback --to VERSION --reason TEXT
     ml-assets models
     ml-assets recover
+    ml-assets reproduce --version N
     ml-assets retention [--dry-run]
     ml-assets mlflow-ui [--port 5000]
     ml-assets ui
@@ -30,7 +31,7 @@ from ml_assets.cli.common import DEMO_MODELS, ensure_dagster_home  # noqa: F401
 from ml_assets.cli.history import (  # noqa: F401 (importable from ml_assets.cli)
     DEMO_EXTRA_DAYS, cmd_demo, cmd_generate, cmd_init, cmd_land_sklearn, cmd_run, land_sklearn, run_range, write_demo_days,
 )
-from ml_assets.cli.operate import cmd_recover, cmd_lookup, cmd_mlflow_ui, cmd_models, cmd_retention, cmd_rollback, cmd_ui
+from ml_assets.cli.operate import cmd_recover, cmd_reproduce, cmd_lookup, cmd_mlflow_ui, cmd_models, cmd_retention, cmd_rollback, cmd_ui
 from ml_assets.cli.specs import check_landing_sample, cmd_paths, cmd_validate_spec  # noqa: F401
 
 
@@ -102,6 +103,11 @@ def _operate_commands(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan (what goes, what stays and why); delete nothing")
     p.add_argument("--spec", help=SPEC_HELP)
     p.set_defaults(func=cmd_retention)
+
+    p = sub.add_parser("reproduce", help="retrain a registered version and check its predictions are identical (exit 1 if not)")
+    p.add_argument("--version", required=True, help="registered model version")
+    p.add_argument("--spec", help=SPEC_HELP)
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("recover", help="mark runs whose process died FAILED, free their slots, end their MLflow runs")
     p.add_argument("--spec", help=SPEC_HELP)

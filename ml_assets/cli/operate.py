@@ -139,3 +139,20 @@ def cmd_recover(args) -> None:
         _say(f"recovered: {line}")
     if not done:
         _say("nothing to recover: every run in progress has a live process")
+
+
+def cmd_reproduce(args) -> None:
+    """Retrain a registered version and compare its holdout predictions byte for byte; exit 1 if they differ."""
+    from ml_assets.graph.reproduce import ReproduceError, reproduce_version
+    from ml_assets.io.paths import storage_root
+    from ml_assets.io.registry import Registry, RegistryError, default_tracking_uri
+
+    spec = load_spec(_spec_path(args.spec))
+    registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
+    try:
+        outcome = reproduce_version(spec, storage_root() / spec.name, registry, args.version, say=_say)
+    except (ReproduceError, RegistryError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    _say(outcome.summary())
+    if not outcome.reproduced:
+        raise SystemExit(1)

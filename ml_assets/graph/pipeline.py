@@ -19,6 +19,7 @@ from ml_assets.graph.io_managers import ModelStore, ParquetStore, ReportStore
 from ml_assets.graph.jobs import build_jobs
 from ml_assets.graph.monitoring import build_monitoring
 from ml_assets.graph.policies import apply_policies
+from ml_assets.graph.reproduce import build_reproduce_job
 from ml_assets.graph.resources import MlflowRegistry
 from ml_assets.graph.retention import build_retention
 from ml_assets.graph.schedules import build_schedules
@@ -46,7 +47,7 @@ def build_pipeline(p: Pipeline) -> Definitions:
     return Definitions(
         assets=apply_policies(assets, p),
         asset_checks=[*checks, *monitoring_checks],
-        jobs=[*build_jobs(p, training_executor), retention_job],
+        jobs=[*build_jobs(p, training_executor), retention_job, build_reproduce_job(p)],
         sensors=[build_landing_sensor(p), *monitoring_sensors],
         schedules=[*build_schedules(p), retention_schedule],
         metadata=automation_metadata(p),

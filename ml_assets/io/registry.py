@@ -211,6 +211,15 @@ class Registry:
             self._call("tagging the model version", self.client.set_model_version_tag, self.model_name, version, k, str(v))
         return version
 
+    def read_artifact(self, run_id: str, path: str) -> str:
+        with tempfile.TemporaryDirectory() as tmp:
+            return Path(self._call(f"reading {path} of run {run_id}", self.client.download_artifacts, run_id, path, tmp)).read_text()
+
+    def version_tags(self, version: str) -> tuple[str, dict[str, str]]:
+        """(run id, tags) of a registered version."""
+        mv = self._call(f"reading version {version}", self.client.get_model_version, self.model_name, str(version))
+        return mv.run_id, dict(mv.tags)
+
     def alias_version(self, alias: str) -> str | None:
         from mlflow.exceptions import MlflowException
 
