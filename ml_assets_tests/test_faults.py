@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from ml_assets.graph.dead_runs import find_dead_runs
 from ml_assets.graph.instance import run_worker_pid
@@ -437,3 +437,74 @@ def test_a_crafted_model_file_with_a_type_outside_the_trust_list_is_refused_befo
     if payload == "sklearn class":
         monkeypatch.setenv(TRUSTED_ENV, ",".join(untrusted))
         assert load_model_bytes(data, source="crafted.skops").info["hidden"] == Bunch(a=1)
+
+
+# -- kill -9 of runs the daemon launched: the queue moves again --------------------------------
+
+def _launch(job: str, day: str, env: dict) -> None:
+    done = subprocess.run(
+        [str(VENV_BIN / "dagster"), "job", "launch", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-j", model_job(job),
+         "--tags", json.dumps({"dagster/partition": day})],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def _run_of(instance, day: str):
+    runs = instance.get_runs(filters=RunsFilter(tags={"dagster/partition": day}))
+    return runs[0] if runs else None
+
+
+@pytest.mark.daemon
+def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_and_a_rerun_succeeds(home, tmp_path, monkeypatch):
+    from ml_assets_tests.test_daemon import _start_daemon
+
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    # One run at a time: a dead run that kept its slot would stop the queue.
+    config = (PROJECT_ROOT / "dagster.yaml").read_text().replace("max_concurrent_runs: 4", "max_concurrent_runs: 1")
+    (dagster_home / "dagster.yaml").write_text(config)
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    # No landing sensor or automation: only the runs launched here. Sensors tick every 2 s.
+    spec, path = small_demo_spec(tmp_path, automation={"enabled": False, "automation_interval_seconds": 2})
+    land_demo_days(spec, DAYS[:2], rows=60000)  # big days: the runs are still working when killed
+    land_demo_days(spec, DAYS[2:3])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+    env["ML_ASSETS_SPEC"] = str(path)
+    log = tmp_path / "daemon.log"
+    daemon = _start_daemon(env, log)
+    try:
+        with DagsterInstance.get() as instance:
+            def started(day: str, step: str | None):
+                run = _run_of(instance, day)
+                if run is None or run.status != DagsterRunStatus.STARTED or (reported := run_worker_pid(instance, run.run_id)) is None:
+                    return None
+                if step and not instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START):
+                    return None
+                return run.run_id, reported[0]
+
+            killed = {}
+            # 1. Its process killed as soon as it started: the code server that started it sees it die.
+            # 2. Killed in the middle of its first step together with that code server (an OOM kill of
+            #    the container, a restart): nobody saw it die; ml-assets' dead_run_sensor finds it.
+            for day, step, with_parent in ((DAYS[0], None, False), (DAYS[1], "raw_data", True)):
+                _launch("ingest_job", day, env)
+                run_id, pid = _wait(f"the run for {day} to start", lambda d=day, s=step: started(d, s), 180, daemon, log)
+                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                os.kill(pid, signal.SIGKILL)
+                if with_parent:
+                    os.kill(parent, signal.SIGKILL)
+                killed[day] = run_id
+                _wait(f"the killed run {run_id} to be marked failed", lambda r=run_id: instance.get_run_by_id(r).status == DagsterRunStatus.FAILURE, 120, daemon, log)
+                if with_parent:
+                    events = [e.message for e in instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)]
+                    assert any(f"its process {pid} is gone" in (m or "") for m in events), events
+            # The queue moves: the next run starts and succeeds.
+            _launch("ingest_job", DAYS[2], env)
+            _wait("the next run to succeed", lambda: getattr(_run_of(instance, DAYS[2]), "status", None) == DagsterRunStatus.SUCCESS, 180, daemon, log)
+            # And a rerun of a killed day succeeds; its earlier attempt left nothing half-written.
+            _launch("ingest_job", DAYS[1], env)
+            _wait("the rerun to succeed", lambda: _run_of(instance, DAYS[1]).run_id != killed[DAYS[1]] and _run_of(instance, DAYS[1]).status == DagsterRunStatus.SUCCESS, 240, daemon, log)
+            assert not list(Path(os.environ["ML_ASSETS_HOME"]).rglob(".*.tmp"))
+    finally:
+        stop_process(daemon)
