@@ -67,7 +67,9 @@ def _timeline(instance, model: str, day: dt.date, landed: float, scored: float) 
 
 def _spin() -> subprocess.Popen:
     """A CPU-bound process beside the daemon: one core busy until it is stopped."""
-    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    # It stops by itself when this process dies (a bench killed by a timeout must not leave it spinning).
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    for _ in range(10**6): pass"
+    return subprocess.Popen([sys.executable, "-c", spin])
 
 
 def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
@@ -153,10 +155,12 @@ def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
         return {"latencies": latencies, "timeline": timeline, "interval": INTERVAL, "rows": rows, "unchanged": unchanged,
                 "burst": {"days": burst, "rows": burst_rows, "seconds": burst_seconds}}
     finally:
-        for proc in (spinner, daemon):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=60)
+        if spinner is not None and spinner.poll() is None:
+            spinner.kill()
+            spinner.wait(timeout=60)
+        if daemon is not None and daemon.poll() is None:
+            daemon.terminate()
+            daemon.wait(timeout=60)
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -106,6 +106,6 @@ def test_ui_lists_assets_checks_sensors_and_schedules(webserver):
             browser.close()
     models = {"demo_churn", "breast_cancer", "diabetes"}
     assert sensors == {f"{m}__landing_sensor" for m in models} | {
-        "demo_churn__labels_sensor", "automation_condition_sensor", "run_failure_alert_sensor"}
+        "demo_churn__labels_sensor", "automation_condition_sensor", "run_failure_alert_sensor", "dead_run_sensor"}
     assert schedules == {f"{m}__{s}" for m in models for s in ("retraining_schedule", "scoring_schedule", "retention_schedule")}
     assert (ARTIFACTS / "ui-asset-graph.png").stat().st_size > 10_000

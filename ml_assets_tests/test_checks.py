@@ -146,7 +146,11 @@ def test_bad_file_is_quarantined_with_its_reason_and_can_be_put_back(home, tmp_p
     land_demo_days(spec, [day])
     landing = landing_root(spec)
     good = (landing / day / "events.csv").read_text()
-    bad_lines = good.splitlines()
+    # A late file of other customers (the same ids twice in a day would fail it: landing.duplicate_ids).
+    header, *rows = good.splitlines()
+    id_at = header.split(",").index(spec.columns.entity_id)
+    rows = [",".join(f"L{v}" if i == id_at else v for i, v in enumerate(r.split(","))) for r in rows]
+    bad_lines = [header, *rows]
     bad_lines[3] = bad_lines[3].replace(bad_lines[3].split(",")[2], "lots", 1)
     (landing / day / "late.csv").write_text("\n".join(bad_lines) + "\n")
 

@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from ml_assets.graph.dead_runs import find_dead_runs
+from ml_assets.graph.dead_runs import clean_run_leftovers, find_dead_runs
 from ml_assets.graph.instance import run_worker_pid
 from ml_assets.io.files import partition_path
+from ml_assets.io.paths import storage_root
 from ml_assets.io.registry import Registry, default_tracking_uri
 from ml_assets.runner import run_days
 from ml_assets_tests.conftest import (
@@ -150,6 +151,14 @@ def test_a_training_killed_mid_run_does_not_promote_its_steps_die_and_a_rerun_su
         mlflow_runs = registry.client.search_runs([registry.experiment_id()], filter_string=f"tags.dagster_run_id = '{run_id}'")
         assert [r.info.status for r in mlflow_runs] == ["FAILED"]
         assert find_dead_runs(instance) == []
+        # Its candidate files (if any were written) stay a day for re-execution, then go; a folder of
+        # a run this instance does not know is left alone.
+        runs_folder = storage_root() / "_runs"
+        (runs_folder / run_id / "x").mkdir(parents=True, exist_ok=True)
+        (runs_folder / "not-a-run-of-this-instance").mkdir(parents=True)
+        assert clean_run_leftovers(instance, runs_folder) == []
+        assert len(clean_run_leftovers(instance, runs_folder, now=time.time() + 25 * 3600)) == 1
+        assert sorted(p.name for p in runs_folder.iterdir()) == ["not-a-run-of-this-instance"]
 
         # A rerun trains and promotes: nothing the dead run held (queue tag, pool slot) is in its way.
         rerun = _execute("training_job", env, log)

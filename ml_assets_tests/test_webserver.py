@@ -51,7 +51,7 @@ def test_webserver_lists_sensors_schedules_and_automation(home, tmp_path):
     models = ("demo_churn", "breast_cancer", "diabetes")  # every shipped model, in one code location
     expected = {f"{m}__landing_sensor": "RUNNING" for m in models}
     assert sensors == {**expected, "demo_churn__labels_sensor": "RUNNING", "automation_condition_sensor": "RUNNING",
-                       "run_failure_alert_sensor": "RUNNING"}
+                       "run_failure_alert_sensor": "RUNNING", "dead_run_sensor": "RUNNING"}
     schedules = {s["name"]: (s["cronSchedule"], s["executionTimezone"], s["scheduleState"]["status"]) for s in repo["schedules"]}
     assert {k: v for k, v in schedules.items() if k.startswith("demo_churn__")} == {
         "demo_churn__retraining_schedule": ("0 3 * * 1", "UTC", "STOPPED"), "demo_churn__scoring_schedule": ("0 6 * * *", "UTC", "STOPPED"),

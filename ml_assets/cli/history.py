@@ -155,7 +155,7 @@ def run_range(spec_path: Path, first: dt.date | None = None, last: dt.date | Non
 
     started = dt.datetime.now()
     instance = DagsterInstance.get()
-    for line in prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)]):
+    for line in prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)], storage_root() / "_runs"):
         _say(f"recovered: {line}")
     outcome = runner.run_history(spec, str(spec_path), plan, instance, say=_say, day_bytes=landed)
     _report(outcome, Registry(default_tracking_uri(), spec.name, spec.registered_model_name), base,

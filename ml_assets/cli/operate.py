@@ -129,12 +129,13 @@ def cmd_recover(args) -> None:
 
     from ml_assets.graph.context import promotion_pool
     from ml_assets.graph.dead_runs import prepare_instance
+    from ml_assets.io.paths import storage_root
     from ml_assets.io.registry import default_tracking_uri
 
     ensure_dagster_home()
     spec = load_spec(_spec_path(args.spec))
     with DagsterInstance.get() as instance:
-        done = prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)])
+        done = prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)], storage_root() / "_runs")
     for line in done:
         _say(f"recovered: {line}")
     if not done:

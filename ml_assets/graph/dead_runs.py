@@ -8,8 +8,13 @@ run RUNNING. Here the run worker's pid, which Dagster records in the run's event
 the machine that started it: a run whose process is gone (or whose pid now belongs to a later
 process) is marked FAILED, its pool slots are freed and its MLflow runs are ended FAILED.
 
-Called by the `dead_run_sensor` (every 30 s where the daemon runs: sensors are evaluated by the code
-server, the process that starts the run workers) and by the `ml-assets` CLI before it runs anything.
+A pid means something only on the machine the run ran on: each run is tagged with its host
+(`ml_assets/host`, by the IO managers as its steps start), and only runs of this host are judged
+(runs without the tag only on the embedded default's SQLite instance, one machine by construction).
+
+Called by the `dead_run_sensor` (at the spec's automation interval where the daemon runs: sensors
+are evaluated by the code server, the process that starts the run workers) and by the `ml-assets`
+CLI (`recover`, and `run` before it runs anything).
 With a launcher that can check its workers (Kubernetes, ECS, Docker) nothing is done here: Dagster's
 own run monitoring handles those.
 """
@@ -17,15 +22,42 @@ own run monitoring handles those.
 from __future__ import annotations
 
 import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import DagsterRunStatus, DefaultSensorStatus, RunsFilter, SkipReason, sensor
 
 from ml_assets.graph.instance import ensure_pool_limit, free_pool_slots, run_worker_pid
+from ml_assets.io.files import remove_tree
 from ml_assets.io.registry import RegistryError, end_runs_of
 
 IN_FLIGHT = [DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+# The machine a run's steps execute on: a pid means something only there.
+HOST_TAG = "ml_assets/host"
+_TAGGED: set[str] = set()
+
+
+def record_host(context) -> None:
+    """Tag the run with this machine's name, once per process and run (called where every step
+    starts: the IO managers' factories)."""
+    run = getattr(context, "dagster_run", None)
+    instance = getattr(context, "instance", None)
+    if run is None or instance is None or run.run_id in _TAGGED:
+        return
+    _TAGGED.add(run.run_id)
+    if run.tags.get(HOST_TAG) != socket.gethostname():
+        instance.add_run_tags(run.run_id, {HOST_TAG: socket.gethostname()})
+
+
+def _judged_here(instance, run) -> bool:
+    """Whether this machine can judge the run's pid: the run ran here, or it carries no host and the
+    instance is the embedded default (SQLite: one machine by construction)."""
+    host = run.tags.get(HOST_TAG)
+    if host is not None:
+        return host == socket.gethostname()
+    return type(instance.run_storage).__name__ in ("SqliteRunStorage", "InMemoryRunStorage")
 
 
 @dataclass(frozen=True)
@@ -79,6 +111,8 @@ def find_dead_runs(instance) -> list[DeadRun]:
         return []  # Dagster's run monitoring asks the launcher itself
     dead = []
     for run in instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT)):
+        if not _judged_here(instance, run):
+            continue
         reported = run_worker_pid(instance, run.run_id)
         if reported is None or process_alive(*reported):
             continue
@@ -112,15 +146,43 @@ def clean_up_dead_runs(instance, tracking_uri: str | None) -> list[str]:
     return done
 
 
-def prepare_instance(instance, tracking_uri: str | None, pools: list[str]) -> list[str]:
+# A training run's candidates live under <store>/_runs/<run id>/ between its steps; a successful run
+# removes them once one is registered. A failed run's stay this long after it ended, for Dagster's
+# "re-execute from failure", then go.
+LEFTOVER_SECONDS = 24 * 3600
+
+
+def clean_run_leftovers(instance, runs_folder, now: float | None = None) -> list[str]:
+    """Remove `<store>/_runs/<run id>/` of runs of this instance that ended over a day ago. Folders of
+    runs this instance does not know (another instance sharing the store) are left alone."""
+    try:
+        if not runs_folder.exists():
+            return []
+        folders = {f.name: f for f in runs_folder.iterdir() if f.is_dir()}
+    except OSError:
+        return []
+    if not folders:
+        return []
+    cutoff = (now or time.time()) - LEFTOVER_SECONDS
+    done = []
+    for record in instance.get_run_records(filters=RunsFilter(run_ids=sorted(folders))):
+        if record.dagster_run.is_finished and record.end_time is not None and record.end_time < cutoff:
+            if remove_tree(folders[record.dagster_run.run_id]) is not False:
+                done.append(f"removed the candidate files of run {record.dagster_run.run_id} ({record.dagster_run.status.value}, ended over a day ago)")
+    return done
+
+
+def prepare_instance(instance, tracking_uri: str | None, pools: list[str], runs_folder=None) -> list[str]:
     """What the sensor and the CLI do first: clean up dead runs; give each model's promotion pool
-    its limit of 1 where the instance's dagster.yaml sets no default."""
+    its limit of 1 where the instance's dagster.yaml sets no default; remove old runs' leftovers."""
     done = clean_up_dead_runs(instance, tracking_uri)
+    if runs_folder is not None:
+        done += clean_run_leftovers(instance, runs_folder)
     done += [f"pool {pool}: limit set to 1 (one registering step at a time)" for pool in pools if ensure_pool_limit(instance, pool)]
     return done
 
 
-def build_dead_run_sensor(pools: list[str], interval_seconds: int = 30):
+def build_dead_run_sensor(pools: list[str], interval_seconds: int = 30, runs_folder=None):
     @sensor(
         name="dead_run_sensor",
         minimum_interval_seconds=interval_seconds,
@@ -132,7 +194,7 @@ def build_dead_run_sensor(pools: list[str], interval_seconds: int = 30):
         ),
     )
     def dead_run_sensor(context):
-        done = prepare_instance(context.instance, context.resources.mlflow.tracking_uri, pools)
+        done = prepare_instance(context.instance, context.resources.mlflow.tracking_uri, pools, runs_folder)
         for line in done:
             context.log.warning(line)
         return SkipReason("; ".join(done) if done else "no dead runs")

@@ -17,6 +17,7 @@ from upath import UPath
 from ml_assets.core.evaluation import HtmlReport
 from ml_assets.core.training import ModelBundle
 from ml_assets.graph.context import SEP
+from ml_assets.graph.dead_runs import record_host
 from ml_assets.graph.errors import classified
 from ml_assets.graph.instance import PARTITION_TAG
 from ml_assets.io.files import atomic_write_bytes, parquet_bytes, read_parquet, stored_partition_paths
@@ -203,14 +204,17 @@ class _StoreFactory(ConfigurableIOManagerFactory):
 
 class ParquetStore(_StoreFactory):
     def create_io_manager(self, context) -> ParquetIOManager:
+        record_host(context)
         return ParquetIOManager(base_path=self.base_path())
 
 
 class ModelStore(_StoreFactory):
     def create_io_manager(self, context) -> ModelIOManager:
+        record_host(context)
         return ModelIOManager(base_path=self.base_path())
 
 
 class ReportStore(_StoreFactory):
     def create_io_manager(self, context) -> ReportIOManager:
+        record_host(context)
         return ReportIOManager(base_path=self.base_path())

@@ -46,8 +46,8 @@ def build_jobs(p: Pipeline, training_executor: ExecutorDefinition) -> list:
         define_asset_job(
             p.qualified("training_job"), selection=p.select(*TRAINING), executor_def=training_executor, tags=trains(p),
             description=(
-                "Train on the window ending on the run's day (any day, history included; the newest when the run has "
-                "no partition): training_set -> model -> evaluation_report. The window's days must be ingested."
+                "Train on the window ending on the run's day (any day, history included; the run needs its day, "
+                "as `dagster/partition`): training_set -> model -> evaluation_report. The window's days must be ingested."
             ),
         ),
         define_asset_job(

@@ -63,7 +63,8 @@ def shared_definitions(models: Definitions, storage_uri: str | None = None, trac
     return Definitions(
         sensors=[
             build_automation_sensor(models.metadata or {}), build_alert_sensor(alerts_on, alert_interval_seconds),
-            build_dead_run_sensor([promotion_pool(name) for name in model_names(models.metadata or {})], alert_interval_seconds),
+            build_dead_run_sensor([promotion_pool(name) for name in model_names(models.metadata or {})], alert_interval_seconds,
+                                  runs_folder=ParquetStore(base_uri=storage_uri).base_path() / "_runs"),
         ],
         # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
         # costs one set of imports, not one per step; training_job and full_pipeline_job train the

@@ -90,6 +90,10 @@ class Registry:
     def __init__(self, tracking_uri: str, experiment_name: str, model_name: str):
         from mlflow.tracking import MlflowClient
 
+        # MLflow's client retries each HTTP call 7 times, backing off to 2 min (minutes per call)
+        # before the step's own retry policy starts; bounded here unless the user chose otherwise.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.model_name = model_name
