@@ -201,6 +201,27 @@ def test_two_trainings_at_once_each_compare_against_the_champion_of_their_moment
     compared = [r["values"].get("champion_version") for r in decisions[1]["rules"] if r["name"] == "champion"]
     assert compared == [champion_after_2], decisions
 
+    # The fence, on real records: a run that is no longer STARTED, or a champion that moved since
+    # the comparison, does not promote.
+    from types import SimpleNamespace
+
+    from dagster import DagsterRun
+
+    from ml_assets.graph.promotion import fence
+
+    with DagsterInstance.get() as instance:
+        finished = instance.get_runs(limit=1)[0]
+        said = fence(SimpleNamespace(instance=instance, run_id=finished.run_id), registry, registry.alias_version("champion"))
+        assert said == f"this run ({finished.run_id}) is SUCCESS, not STARTED: a run marked as ended does not promote"
+        alive = instance.add_run(DagsterRun(job_name=model_job("training_job"), run_id="f" * 8 + "-0000-0000-0000-" + "0" * 12,
+                                            status=DagsterRunStatus.STARTED))
+        context = SimpleNamespace(instance=instance, run_id=alive.run_id)
+        champion = registry.alias_version("champion")
+        assert fence(context, registry, champion) is None
+        assert fence(context, registry, "1" if champion != "1" else None) == (
+            f"the champion moved from {'v1' if champion != '1' else 'none'} to v{champion} while this run compared against "
+            f"{'v1' if champion != '1' else 'none'}; the next training compares against v{champion}")
+
 
 # -- hostile input: nothing accepted silently --------------------------------------------------
 

@@ -60,19 +60,22 @@ def register(registry: Registry, run_id: str, bundle: ModelBundle, training_set:
     })
 
 
-def fence(context: OpExecutionContext, registry: Registry, compared_with: str | None) -> str | None:
-    """Why this run may not move `champion` now, or None. Read right before the alias moves: the
-    registering step holds the model's promotion pool slot (one at a time), so nothing of ours
-    moves the alias in between; a rollback from the CLI is caught by the second test."""
+def _named(version: str | None) -> str:
+    return f"v{version}" if version else "none"
+
+
+def fence(context, registry: Registry, compared_with: str | None) -> str | None:
+    """Why this run may not move `champion` now, or None. Read right before the alias moves. The
+    registering step holds the model's promotion pool slot, so no other training moves the alias in
+    between; a rollback from the CLI meanwhile shows as a moved champion."""
     run = context.instance.get_run_by_id(context.run_id)
     if run is None or run.status != DagsterRunStatus.STARTED:
         state = run.status.value if run is not None else "gone"
         return f"this run ({context.run_id}) is {state}, not STARTED: a run marked as ended does not promote"
     now = registry.alias_version(CHAMPION)
     if now != compared_with:
-        name = lambda v: f"v{v}" if v else "none"  # noqa: E731
-        return (f"the champion moved from {name(compared_with)} to {name(now)} while this run compared against "
-                f"{name(compared_with)}; the next training compares against {name(now)}")
+        return (f"the champion moved from {_named(compared_with)} to {_named(now)} while this run compared against "
+                f"{_named(compared_with)}; the next training compares against {_named(now)}")
     return None
 
 
