@@ -1,9 +1,9 @@
 """Run the benchmarks side by side in one process tree and write BENCHMARKS.md.
 
-    uv run python -m bench            # full sizes, 5 runs each (about 45 minutes on 2 cores)
-    uv run python -m bench --quick    # tiny sizes, 1 run: a smoke run, not a measurement
-    uv run python -m bench --only scoring,storage   # some of them (the file then holds only those)
-    uv run python -m bench --only checks --merge    # re-measure some, replacing only their sections
+uv run python -m bench            # full sizes, 5 runs each (about 45 minutes on 2 cores)
+uv run python -m bench --quick    # tiny sizes, 1 run: a smoke run, not a measurement
+uv run python -m bench --only scoring,storage   # some of them (the file then holds only those)
+uv run python -m bench --only checks --merge    # re-measure some, replacing only their sections
 """
 
 from __future__ import annotations
@@ -31,12 +31,18 @@ def machine() -> str:
 SECTIONS = {
     "scoring": ("1. Batch scoring: the `batch_predictions` step next to the model's own predict", scoring.__doc__),
     "incremental": ("2. Incremental cost: one new day with 30 vs 365 days of history", incremental.__doc__),
-    "orchestration": ("3. Orchestration overhead: `dagster asset materialize` vs a plain script", orchestration.__doc__),
+    "orchestration": (
+        "3. Orchestration overhead: `dagster asset materialize` vs a plain script",
+        orchestration.__doc__,
+    ),
     "storage": ("4. Storage on S3: the Parquet IO manager vs dagster-aws `S3PickleIOManager`", storage.__doc__),
     "training": ("5. Training: candidates in parallel steps vs one after another", training.__doc__),
     "checks": ("6. Checks: cost per daily partition next to feature computation", checks.__doc__),
     "latency": ("7. Automation: landing-to-prediction latency under the real daemon", latency.__doc__),
-    "backfill": ("8. Backfill: a history from landing files to a champion, `ml-assets run` vs one run per day", backfill.__doc__),
+    "backfill": (
+        "8. Backfill: a history from landing files to a champion, `ml-assets run` vs one run per day",
+        backfill.__doc__,
+    ),
     "models": ("9. Many models: one code location with 1, 10 and 100 models", models.__doc__),
 }
 
@@ -50,13 +56,18 @@ def merged(existing: str, parts: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (smoke run)")
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (default 5)")
     parser.add_argument("--only", default=",".join(NAMES), help=f"comma-separated, of: {', '.join(NAMES)}")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
-    parser.add_argument("--merge", action="store_true",
-                        help="replace only the measured sections in the existing output file, each saying when it was measured")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the measured sections in the existing output file, each saying when it was measured",
+    )
     args = parser.parse_args(argv)
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     if unknown := sorted(set(only) - set(NAMES)):
@@ -68,14 +79,21 @@ def main(argv: list[str] | None = None) -> None:
     spec = load_spec(shipped_spec("demo"))
     runs = {
         "scoring": lambda: scoring.table(scoring.run([2_000] if quick else [1_000, 1_000_000, 10_000_000], repeats)),
-        "incremental": lambda: incremental.table(incremental.run((2, 3) if quick else (30, 365), repeats, rows=300 if quick else 2_000)),
-        "orchestration": lambda: orchestration.table(orchestration.run([1_000] if quick else [1_000, 1_000_000], repeats)),
+        "incremental": lambda: incremental.table(
+            incremental.run((2, 3) if quick else (30, 365), repeats, rows=300 if quick else 2_000)
+        ),
+        "orchestration": lambda: orchestration.table(
+            orchestration.run([1_000] if quick else [1_000, 1_000_000], repeats)
+        ),
         "storage": lambda: storage.table(storage.run([2_000] if quick else [100_000, 1_000_000], repeats)),
         "training": lambda: training.table(training.run(4 if quick else 30, 2_000 if quick else 100_000, repeats)),
         "checks": lambda: checks.table(checks.run(spec, [2_000] if quick else [100_000, 1_000_000], repeats)),
         "latency": lambda: latency.table(latency.run(repeats, rows=200 if quick else 2_000, burst=2 if quick else 6)),
-        "backfill": lambda: (backfill.table(backfill.run(10, 200, 1, 1, training=SMALL_WINDOW)) if quick
-                             else backfill.table(backfill.run(90, 1_000, 5, min(repeats, 3)))),
+        "backfill": lambda: (
+            backfill.table(backfill.run(10, 200, 1, 1, training=SMALL_WINDOW))
+            if quick
+            else backfill.table(backfill.run(90, 1_000, 5, min(repeats, 3)))
+        ),
         "models": lambda: models.table(models.run([1, 2] if quick else [1, 10, 100], repeats)),
     }
     started = time.monotonic()
@@ -85,9 +103,15 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.monotonic()
         result = runs[name]()
         title, doc = SECTIONS[name]
-        when = (f"This section alone: `uv run python -m bench --only {name}{' --quick' if quick else ''}`, "
+        when = (
+            (
+                f"This section alone: `uv run python -m bench --only {name}{' --quick' if quick else ''}`, "
                 f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {(time.monotonic() - t0) / 60:.0f} min, on {machine()}; "
-                f"medians of {repeats} run(s).\n\n") if args.merge else ""
+                f"medians of {repeats} run(s).\n\n"
+            )
+            if args.merge
+            else ""
+        )
         parts.append(f"## {title}\n\n{doc.strip()}\n\n{when}{result}\n")
         print(f"{result}\n({name}: {time.monotonic() - t0:.0f} s)\n", flush=True)
         if args.merge and Path(args.output).exists():

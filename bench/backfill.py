@@ -47,31 +47,68 @@ def run(days: int, rows: int, sample_days: int, repeats: int, log=print, **spec_
         with project("backfill-per-day", **spec_changes) as proj:
             dates = _land(proj, sample_days, rows)
             for day in dates:
-                per_day.append(timed_command([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions",
-                                       "--select", f"{proj.spec.name}/raw_data,{proj.spec.name}/features", "--partition", day.isoformat()], proj.subprocess_env()))
+                per_day.append(
+                    timed_command(
+                        [
+                            str(bin_dir / "dagster"),
+                            "asset",
+                            "materialize",
+                            "-m",
+                            "ml_assets.definitions",
+                            "--select",
+                            f"{proj.spec.name}/raw_data,{proj.spec.name}/features",
+                            "--partition",
+                            day.isoformat(),
+                        ],
+                        proj.subprocess_env(),
+                    )
+                )
         with project("backfill-range", **spec_changes) as proj:
             dates = _land(proj, days, rows)
-            ranged.append(timed_command([str(bin_dir / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions", "--select",
-                                  ",".join(f"{proj.spec.name}/{a}" for a in ("raw_data", "features", "feature_drift")), "--partition-range", f"{dates[0]}...{dates[-1]}"],
-                                 proj.subprocess_env()))
+            ranged.append(
+                timed_command(
+                    [
+                        str(bin_dir / "dagster"),
+                        "asset",
+                        "materialize",
+                        "-m",
+                        "ml_assets.definitions",
+                        "--select",
+                        ",".join(f"{proj.spec.name}/{a}" for a in ("raw_data", "features", "feature_drift")),
+                        "--partition-range",
+                        f"{dates[0]}...{dates[-1]}",
+                    ],
+                    proj.subprocess_env(),
+                )
+            )
             if len(proj.instance.get_runs()) != 1 or len(list((proj.store / "features").glob("*.parquet"))) != days:
                 raise RuntimeError("the --partition-range run did not write every day in one run")
-        log(f"  run {i + 1}/{repeats}: ml-assets run {whole[-1]:.1f} s; dagster asset materialize per day "
-            f"{statistics.median(per_day[-sample_days:]):.1f} s (median of {sample_days}); --partition-range {ranged[-1]:.1f} s")
-    return {"days": days, "rows": rows, "whole": spread(whole), "per_day": spread(per_day), "ranged": spread(ranged),
-            "sample_days": sample_days}
+        log(
+            f"  run {i + 1}/{repeats}: ml-assets run {whole[-1]:.1f} s; dagster asset materialize per day "
+            f"{statistics.median(per_day[-sample_days:]):.1f} s (median of {sample_days}); --partition-range {ranged[-1]:.1f} s"
+        )
+    return {
+        "days": days,
+        "rows": rows,
+        "whole": spread(whole),
+        "per_day": spread(per_day),
+        "ranged": spread(ranged),
+        "sample_days": sample_days,
+    }
 
 
 def table(r: dict) -> str:
     whole, per_day = r["whole"], r["per_day"]
     projected = per_day["median"] * r["days"]
-    return "\n".join([
-        f"| {r['days']} days × {r['rows']:,} rows, landing → champion + predictions | seconds | target ≤ {TARGET_SECONDS} s |",
-        "|---|---|---|",
-        f"| `ml-assets run` (ingest every day, train, score the last day, page) | {cell(whole, '.1f')} | {verdict(whole['median'] <= TARGET_SECONDS)} |",
-        f"| per-day path: one `dagster asset materialize --select raw_data,features` per day | {cell(per_day, '.1f')} a day "
-        f"({per_day['runs']} days) | |",
-        f"| per-day path, ingest alone projected to {r['days']} days (median × days) | ≥ {projected:.0f} | |",
-        f"| ratio (projected per-day ingest / `ml-assets run`) | {projected / whole['median']:.1f}× | |",
-        f"| `dagster asset materialize --partition-range` over the {r['days']} days (ingest only, one run) | {cell(r['ranged'], '.1f')} | |",
-    ])
+    return "\n".join(
+        [
+            f"| {r['days']} days × {r['rows']:,} rows, landing → champion + predictions | seconds | target ≤ {TARGET_SECONDS} s |",
+            "|---|---|---|",
+            f"| `ml-assets run` (ingest every day, train, score the last day, page) | {cell(whole, '.1f')} | {verdict(whole['median'] <= TARGET_SECONDS)} |",
+            f"| per-day path: one `dagster asset materialize --select raw_data,features` per day | {cell(per_day, '.1f')} a day "
+            f"({per_day['runs']} days) | |",
+            f"| per-day path, ingest alone projected to {r['days']} days (median × days) | ≥ {projected:.0f} | |",
+            f"| ratio (projected per-day ingest / `ml-assets run`) | {projected / whole['median']:.1f}× | |",
+            f"| `dagster asset materialize --partition-range` over the {r['days']} days (ingest only, one run) | {cell(r['ranged'], '.1f')} | |",
+        ]
+    )

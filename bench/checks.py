@@ -45,8 +45,17 @@ def run(spec: PipelineSpec, sizes: list[int], repeats: int, log=print) -> list[d
         feats = build_features(raw, spec)
         for name, fn in _cases(spec, raw, feats, profile).items():
             times = timed(fn, repeats)
-            rows.append({"benchmark": "checks", "case": name, "rows": size, "median_s": statistics.median(times),
-                         "min_s": min(times), "max_s": max(times), "runs": repeats})
+            rows.append(
+                {
+                    "benchmark": "checks",
+                    "case": name,
+                    "rows": size,
+                    "median_s": statistics.median(times),
+                    "min_s": min(times),
+                    "max_s": max(times),
+                    "runs": repeats,
+                }
+            )
     return rows
 
 
@@ -56,9 +65,15 @@ def table(rows: list[dict]) -> str:
         group = [r for r in rows if r["rows"] == size]
         base = next(r["median_s"] for r in group if r["case"].startswith("feature computation"))
         for r in group:
-            out.append(f"| {size:,} | {r['case']} | {r['median_s']:.3f} | {r['min_s']:.3f}–{r['max_s']:.3f} | {r['median_s'] / base:.2f} |")
+            out.append(
+                f"| {size:,} | {r['case']} | {r['median_s']:.3f} | {r['min_s']:.3f}–{r['max_s']:.3f} | {r['median_s'] / base:.2f} |"
+            )
         checks = sum(r["median_s"] for r in group if not r["case"].startswith("feature computation"))
         # The target is for the largest day, where the checks' fixed costs no longer hide the per-row ones.
-        mark = f" (target ≤ {TARGET:.0f}: {verdict(checks / base <= TARGET)})" if size == max(r["rows"] for r in rows) else ""
+        mark = (
+            f" (target ≤ {TARGET:.0f}: {verdict(checks / base <= TARGET)})"
+            if size == max(r["rows"] for r in rows)
+            else ""
+        )
         out.append(f"| {size:,} | **all checks** | **{checks:.3f}** | | **{checks / base:.2f}**{mark} |")
     return "\n".join(out)

@@ -32,7 +32,10 @@ def _history(proj, days: int, new_days: int, rows: int, log) -> list[dt.date]:
 
 def run(histories: tuple[int, int], repeats: int, rows: int, log=print) -> dict:
     short, long = histories
-    with project("incremental-short", training=SMALL_WINDOW) as a, project("incremental-long", training=SMALL_WINDOW) as b:
+    with (
+        project("incremental-short", training=SMALL_WINDOW) as a,
+        project("incremental-long", training=SMALL_WINDOW) as b,
+    ):
         new_a = _history(a, short, repeats, rows, log)
         new_b = _history(b, long, repeats, rows, log)
         times = {short: [], long: []}
@@ -40,9 +43,16 @@ def run(histories: tuple[int, int], repeats: int, rows: int, log=print) -> dict:
             for proj, day, hist in ((a, da, short), (b, db, long)):
                 proj.land(day, rows, seed=100 + i)
                 times[hist] += proj.run([("scoring_job", day.isoformat())])
-            log(f"  new day {i + 1}/{repeats}: {times[short][-1]:.2f} s with {short} days, {times[long][-1]:.2f} s with {long} days")
-    return {"rows": rows, "histories": histories, short: spread(times[short]), long: spread(times[long]),
-            "ratio": statistics.median(times[long]) / statistics.median(times[short])}
+            log(
+                f"  new day {i + 1}/{repeats}: {times[short][-1]:.2f} s with {short} days, {times[long][-1]:.2f} s with {long} days"
+            )
+    return {
+        "rows": rows,
+        "histories": histories,
+        short: spread(times[short]),
+        long: spread(times[long]),
+        "ratio": statistics.median(times[long]) / statistics.median(times[short]),
+    }
 
 
 def table(result: dict) -> str:

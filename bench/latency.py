@@ -58,8 +58,10 @@ def _timeline(instance, model: str, day: dt.date, landed: float, scored: float) 
     started (queue, launch, the run process loading), and the run itself."""
     from dagster import RunsFilter
 
-    record = instance.get_run_records(RunsFilter(tags={"dagster/partition": day.isoformat(),
-                                                       "dagster/sensor_name": f"{model}__landing_sensor"}), limit=1)[0]
+    record = instance.get_run_records(
+        RunsFilter(tags={"dagster/partition": day.isoformat(), "dagster/sensor_name": f"{model}__landing_sensor"}),
+        limit=1,
+    )[0]
     stats = instance.get_run_stats(record.dagster_run.run_id)
     created = record.create_timestamp.timestamp()
     return {"to_request": created - landed, "to_start": stats.start_time - created, "run": scored - stats.start_time}
@@ -91,23 +93,45 @@ def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
         spec_path.write_text(yaml.safe_dump(data))
         (tmp / "dagster").mkdir()
         shutil.copyfile(ROOT / "dagster.yaml", tmp / "dagster" / "dagster.yaml")
-        os.environ.update({"ML_ASSETS_HOME": str(tmp / "home"), "DAGSTER_HOME": str(tmp / "dagster"), "ML_ASSETS_SPEC": str(spec_path)})
+        os.environ.update(
+            {
+                "ML_ASSETS_HOME": str(tmp / "home"),
+                "DAGSTER_HOME": str(tmp / "dagster"),
+                "ML_ASSETS_SPEC": str(spec_path),
+            }
+        )
         for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING_ROOT", "MLFLOW_TRACKING_URI"):
             os.environ.pop(var, None)
         spec = load_spec(spec_path)
         newest = dt.date.fromisoformat(daily_partitions(spec).get_last_partition_key())
         days = [newest - dt.timedelta(days=i) for i in range(7 + repeats + burst - 1, -1, -1)]
-        history, fresh, together = days[:7], days[7:7 + repeats], days[7 + repeats:]
+        history, fresh, together = days[:7], days[7 : 7 + repeats], days[7 + repeats :]
         instance = DagsterInstance.get()
         for day in history:
             _land(spec, day, rows, seed=7)
-        run_days(spec, str(spec_path), [("ingest_job", d.isoformat()) for d in history] + [("training_job", history[-1].isoformat())], instance)
+        run_days(
+            spec,
+            str(spec_path),
+            [("ingest_job", d.isoformat()) for d in history] + [("training_job", history[-1].isoformat())],
+            instance,
+        )
 
         log_path = tmp / "daemon.log"
-        daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-                                  cwd=ROOT, env=dict(os.environ), stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+        daemon = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+            cwd=ROOT,
+            env=dict(os.environ),
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         # Measure from a running daemon: wait for its sensor and automation loops' first heartbeats.
-        _wait("the daemon's first heartbeats", lambda: {"SENSOR", "ASSET"} <= set(instance.get_daemon_heartbeats()), daemon, log_path, 120)
+        _wait(
+            "the daemon's first heartbeats",
+            lambda: {"SENSOR", "ASSET"} <= set(instance.get_daemon_heartbeats()),
+            daemon,
+            log_path,
+            120,
+        )
 
         def latest(asset: str, day: dt.date):
             f = AssetRecordsFilter(asset_key=AssetKey([spec.name, asset]), asset_partitions=[day.isoformat()])
@@ -118,7 +142,12 @@ def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
         for i, day in enumerate(fresh):
             landed = time.time()
             _land(spec, day, rows, seed=100 + i)
-            done = _wait(f"predictions for {day}", lambda d=day: (t := latest("batch_predictions", d)) and t > landed and t, daemon, log_path)
+            done = _wait(
+                f"predictions for {day}",
+                lambda d=day: (t := latest("batch_predictions", d)) and t > landed and t,
+                daemon,
+                log_path,
+            )
             latencies.append(done - landed)
             timeline.append(_timeline(instance, spec.name, day, landed, done))
             print(f"  landing -> predictions, new day {i + 1}/{repeats}: {latencies[-1]:.1f} s", flush=True)
@@ -131,29 +160,62 @@ def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
         rewritten = time.time()
         path.unlink()
         path.write_bytes(content)
-        by_sensor = RunsFilter(tags={"dagster/partition": day.isoformat(), "dagster/sensor_name": f"{spec.name}__landing_sensor"})
-        run = _wait("the landing run of the identical file", lambda: [
-            r.dagster_run for r in instance.get_run_records(by_sensor)
-            if r.dagster_run.is_finished and r.create_timestamp.timestamp() > rewritten], daemon, log_path)[0]
+        by_sensor = RunsFilter(
+            tags={"dagster/partition": day.isoformat(), "dagster/sensor_name": f"{spec.name}__landing_sensor"}
+        )
+        run = _wait(
+            "the landing run of the identical file",
+            lambda: [
+                r.dagster_run
+                for r in instance.get_run_records(by_sensor)
+                if r.dagster_run.is_finished and r.create_timestamp.timestamp() > rewritten
+            ],
+            daemon,
+            log_path,
+        )[0]
         stats = instance.get_run_stats(run.run_id)
         time.sleep(3 * INTERVAL)  # ticks enough for automation to react, if it were going to
-        others = [r for r in instance.get_run_records(RunsFilter(tags={"dagster/partition": day.isoformat()}))
-                  if r.create_timestamp.timestamp() > rewritten and r.dagster_run.run_id != run.run_id]
-        below = sum(1 for a in ("features", "feature_drift", "batch_predictions", "realized_quality") if (latest(a, day) or 0) > rewritten)
-        unchanged = {"runs_below": len(others), "materialized_below": below, "run_seconds": stats.end_time - stats.launch_time,
-                     "said_why": any("not ingested again" in (e.message or "") for e in instance.all_logs(run.run_id))}
+        others = [
+            r
+            for r in instance.get_run_records(RunsFilter(tags={"dagster/partition": day.isoformat()}))
+            if r.create_timestamp.timestamp() > rewritten and r.dagster_run.run_id != run.run_id
+        ]
+        below = sum(
+            1
+            for a in ("features", "feature_drift", "batch_predictions", "realized_quality")
+            if (latest(a, day) or 0) > rewritten
+        )
+        unchanged = {
+            "runs_below": len(others),
+            "materialized_below": below,
+            "run_seconds": stats.end_time - stats.launch_time,
+            "said_why": any("not ingested again" in (e.message or "") for e in instance.all_logs(run.run_id)),
+        }
         print(f"  identical file: {unchanged}", flush=True)
 
         spinner = _spin()
         landed = time.time()
         for day in together:
             _land(spec, day, burst_rows, seed=300)
-        done = _wait("features for every day of the burst", lambda: all((latest("features", d) or 0) > landed for d in together)
-                     and max(latest("features", d) for d in together), daemon, log_path)
+        done = _wait(
+            "features for every day of the burst",
+            lambda: (
+                all((latest("features", d) or 0) > landed for d in together)
+                and max(latest("features", d) for d in together)
+            ),
+            daemon,
+            log_path,
+        )
         burst_seconds = done - landed
         print(f"  {burst} days at once beside a CPU-bound process: {burst_seconds:.1f} s", flush=True)
-        return {"latencies": latencies, "timeline": timeline, "interval": INTERVAL, "rows": rows, "unchanged": unchanged,
-                "burst": {"days": burst, "rows": burst_rows, "seconds": burst_seconds}}
+        return {
+            "latencies": latencies,
+            "timeline": timeline,
+            "interval": INTERVAL,
+            "rows": rows,
+            "unchanged": unchanged,
+            "burst": {"days": burst, "rows": burst_rows, "seconds": burst_seconds},
+        }
     finally:
         if spinner is not None and spinner.poll() is None:
             spinner.kill()
@@ -173,20 +235,22 @@ def table(result: dict) -> str:
     med = statistics.median(lat)
     u, b = result["unchanged"], result["burst"]
     parts = {k: statistics.median(t[k] for t in result["timeline"]) for k in ("to_request", "to_start", "run")}
-    return "\n".join([
-        "| what | rows in the day | landing sensor / automation interval | measurements | median (s) | min–max (s) | target |",
-        "|---|---:|---:|---:|---:|---:|---|",
-        f"| a new day: file written → its predictions (one run) | {result['rows']:,} | {interval} | {len(lat)} | {med:.1f} | "
-        f"{min(lat):.1f}–{max(lat):.1f} | ≤ 15 s: {verdict(med <= 15)} |",
-        f"| {b['days']} days at once beside a CPU-bound process: files written → features for every day | {b['rows']:,} | {interval} | 1 | "
-        f"{b['seconds']:.1f} | | ≤ 120 s: {verdict(b['seconds'] <= 120)} |",
-        "",
-        f"Where a new day's seconds go (medians): file written → the landing sensor's run created {parts['to_request']:.1f} s; "
-        f"→ the run started (queue, launch, the run process importing and loading the definitions) {parts['to_start']:.1f} s; "
-        f"the run from its start to the day's predictions (raw_data → checks → features → checks → batch_predictions) {parts['run']:.1f} s.",
-        "",
-        f"An identical file written again (same bytes, new modification time): the landing sensor's run took "
-        f"{u['run_seconds']:.1f} s and {'said' if u['said_why'] else '**did not say**'} why it stopped at raw_data; runs launched "
-        f"below raw_data afterwards: **{u['runs_below']}**, assets below raw_data materialized again: **{u['materialized_below']}** "
-        f"(target 0: {verdict(u['runs_below'] == 0 and u['materialized_below'] == 0)}).",
-    ])
+    return "\n".join(
+        [
+            "| what | rows in the day | landing sensor / automation interval | measurements | median (s) | min–max (s) | target |",
+            "|---|---:|---:|---:|---:|---:|---|",
+            f"| a new day: file written → its predictions (one run) | {result['rows']:,} | {interval} | {len(lat)} | {med:.1f} | "
+            f"{min(lat):.1f}–{max(lat):.1f} | ≤ 15 s: {verdict(med <= 15)} |",
+            f"| {b['days']} days at once beside a CPU-bound process: files written → features for every day | {b['rows']:,} | {interval} | 1 | "
+            f"{b['seconds']:.1f} | | ≤ 120 s: {verdict(b['seconds'] <= 120)} |",
+            "",
+            f"Where a new day's seconds go (medians): file written → the landing sensor's run created {parts['to_request']:.1f} s; "
+            f"→ the run started (queue, launch, the run process importing and loading the definitions) {parts['to_start']:.1f} s; "
+            f"the run from its start to the day's predictions (raw_data → checks → features → checks → batch_predictions) {parts['run']:.1f} s.",
+            "",
+            f"An identical file written again (same bytes, new modification time): the landing sensor's run took "
+            f"{u['run_seconds']:.1f} s and {'said' if u['said_why'] else '**did not say**'} why it stopped at raw_data; runs launched "
+            f"below raw_data afterwards: **{u['runs_below']}**, assets below raw_data materialized again: **{u['materialized_below']}** "
+            f"(target 0: {verdict(u['runs_below'] == 0 and u['materialized_below'] == 0)}).",
+        ]
+    )

@@ -39,11 +39,22 @@ def write_models(root: Path, n: int) -> list[str]:
     for name in names:
         folder = root / name
         folder.mkdir(parents=True)
-        spec = {**base, "name": name, "landing": {**base["landing"], "uri": f"landing/{name}"},
-                "labels": {**base["labels"], "uri": f"labels/{name}"}, "registry": {**base.get("registry", {}), "model_name": name},
-                "automation": {**base.get("automation", {}), "landing_sensor_interval_seconds": 5, "automation_interval_seconds": 5}}
+        spec = {
+            **base,
+            "name": name,
+            "landing": {**base["landing"], "uri": f"landing/{name}"},
+            "labels": {**base["labels"], "uri": f"labels/{name}"},
+            "registry": {**base.get("registry", {}), "model_name": name},
+            "automation": {
+                **base.get("automation", {}),
+                "landing_sensor_interval_seconds": 5,
+                "automation_interval_seconds": 5,
+            },
+        }
         (folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-        (folder / "defs.yaml").write_text("type: ml_assets.graph.component.MLPipeline\nattributes:\n  spec_file: spec.yaml\n")
+        (folder / "defs.yaml").write_text(
+            "type: ml_assets.graph.component.MLPipeline\nattributes:\n  spec_file: spec.yaml\n"
+        )
     return names
 
 
@@ -63,8 +74,10 @@ def run(sizes: list[int], repeats: int, log=print) -> dict:
                 loads.append(timed_command([python, "-c", "from ml_assets.definitions import defs; defs()"], env))
             tick = _tick(env, tmp)
             out["sizes"][size] = {"load": spread(loads), **tick}
-            log(f"  models {size}: load {statistics.median(loads):.1f} s; tick {tick['tick_seconds']:.1f} s; "
-                f"requests from {tick['requesting_models']}")
+            log(
+                f"  models {size}: load {statistics.median(loads):.1f} s; tick {tick['tick_seconds']:.1f} s; "
+                f"requests from {tick['requesting_models']}"
+            )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     out["import_dagster"] = spread(dagster_times)
@@ -78,8 +91,13 @@ def _tick(env: dict, tmp: Path) -> dict:
 
     (tmp / "dagster").mkdir(exist_ok=True)
     shutil.copyfile(ROOT / "dagster.yaml", tmp / "dagster" / "dagster.yaml")
-    proc = subprocess.run([sys.executable, "-m", TICK_SCRIPT], cwd=ROOT, env={**env, "DAGSTER_HOME": str(tmp / "dagster")},
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", TICK_SCRIPT],
+        cwd=ROOT,
+        env={**env, "DAGSTER_HOME": str(tmp / "dagster")},
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{TICK_SCRIPT} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -87,20 +105,33 @@ def _tick(env: dict, tmp: Path) -> dict:
 
 def table(result: dict) -> str:
     dagster = result["import_dagster"]
-    lines = ["| models | definitions load, s (fresh interpreter) | ÷ `import dagster` | one tick: every sensor + automation, s | sensors | run requests from |",
-             "|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| models | definitions load, s (fresh interpreter) | ÷ `import dagster` | one tick: every sensor + automation, s | sensors | run requests from |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]
     for size, r in sorted(result["sizes"].items()):
         ratio = r["load"]["median"] / dagster["median"]
-        lines.append(f"| {size} | {cell(r['load'], '.1f')} | {ratio:.2f}× | {r['tick_seconds']:.1f} | {r['sensors']} | {', '.join(r['requesting_models']) or 'none'} |")
+        lines.append(
+            f"| {size} | {cell(r['load'], '.1f')} | {ratio:.2f}× | {r['tick_seconds']:.1f} | {r['sensors']} | {', '.join(r['requesting_models']) or 'none'} |"
+        )
     sizes = sorted(result["sizes"])
     one, most = result["sizes"][sizes[0]], result["sizes"][sizes[-1]]
     lines.append(f"\n`import dagster` alone: {cell(dagster, '.1f')} s (same run).")
-    lines.append(f"\n- {sizes[-1]} models load in ≤ 15 s: {verdict(most['load']['median'] <= 15)} ({most['load']['median']:.1f} s).")
-    lines.append(f"- One model loads in ≤ 1.5× `import dagster`: {verdict(one['load']['median'] <= 1.5 * dagster['median'])} "
-                 f"({one['load']['median'] / dagster['median']:.2f}×).")
-    lines.append(f"- One tick over {sizes[-1]} models ≤ 10 s: {verdict(most['tick_seconds'] <= 10)} ({most['tick_seconds']:.1f} s).")
-    lines.append("- A day landed for m000 requests runs for m000 only: "
-                 + verdict(all(r["requesting_models"] == ["m000"] for r in result["sizes"].values())) + ".")
+    lines.append(
+        f"\n- {sizes[-1]} models load in ≤ 15 s: {verdict(most['load']['median'] <= 15)} ({most['load']['median']:.1f} s)."
+    )
+    lines.append(
+        f"- One model loads in ≤ 1.5× `import dagster`: {verdict(one['load']['median'] <= 1.5 * dagster['median'])} "
+        f"({one['load']['median'] / dagster['median']:.2f}×)."
+    )
+    lines.append(
+        f"- One tick over {sizes[-1]} models ≤ 10 s: {verdict(most['tick_seconds'] <= 10)} ({most['tick_seconds']:.1f} s)."
+    )
+    lines.append(
+        "- A day landed for m000 requests runs for m000 only: "
+        + verdict(all(r["requesting_models"] == ["m000"] for r in result["sizes"].values()))
+        + "."
+    )
     if len(sizes) > 1:
         growth = (most["load"]["median"] - one["load"]["median"]) / (sizes[-1] - sizes[0])
         lines.append(f"- Load time grows by about {growth * 1000:.0f} ms per model.")

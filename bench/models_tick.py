@@ -8,7 +8,12 @@ import datetime as dt
 import json
 import time
 
-from dagster import AutomationConditionSensorDefinition, DagsterInstance, build_sensor_context, evaluate_automation_conditions
+from dagster import (
+    AutomationConditionSensorDefinition,
+    DagsterInstance,
+    build_sensor_context,
+    evaluate_automation_conditions,
+)
 
 from ml_assets.core.demo_data import generate_day
 from ml_assets.core.spec import load_spec
@@ -44,8 +49,15 @@ def main() -> None:
             evaluated = evaluate_automation_conditions(defs, instance, asset_selection=s.asset_selection)
             requesting |= {r.key.path[0] for r in evaluated.results if r.true_subset.size}
         seconds = time.perf_counter() - started
-    print(json.dumps({"tick_seconds": seconds, "sensors": len(sensors) + len(automation) + 1,
-                      "requesting_models": sorted(requesting)}))
+    print(
+        json.dumps(
+            {
+                "tick_seconds": seconds,
+                "sensors": len(sensors) + len(automation) + 1,
+                "requesting_models": sorted(requesting),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,14 @@ def main(day: str, out: str) -> None:
     import pandas as pd
     from upath import UPath
 
-    from ml_assets.core.expectations import feature_types, features_suite, raw_suite, raw_types, statistics_suite, validate
+    from ml_assets.core.expectations import (
+        feature_types,
+        features_suite,
+        raw_suite,
+        raw_types,
+        statistics_suite,
+        validate,
+    )
     from ml_assets.core.features import build_features
     from ml_assets.core.profile import drift_of, feature_drift
     from ml_assets.core.schema import enforce_schema
@@ -34,7 +41,9 @@ def main(day: str, out: str) -> None:
     spec = load_spec(os.environ["ML_ASSETS_SPEC"])
     base = UPath(out)
     files, _ = list_landing_files(landing_root(spec), day, spec.landing.format)
-    raw = pd.concat([enforce_schema(read_landing_file(f, spec.landing.format), spec, str(f)) for f in files], ignore_index=True)
+    raw = pd.concat(
+        [enforce_schema(read_landing_file(f, spec.landing.format), spec, str(f)) for f in files], ignore_index=True
+    )
     atomic_write_bytes(base / "raw_data" / f"{day}.parquet", parquet_bytes(raw))
     validate(raw, raw_suite(spec), raw_types(spec))
     feats = build_features(raw, spec)
@@ -46,7 +55,10 @@ def main(day: str, out: str) -> None:
     feature_drift(feats, profile, spec.validation.drift_warn.model_dump(), spec.validation.drift_error.model_dump())
     champion = registry.champion()
     features = ParquetParts(base / "features" / f"{day}.parquet")
-    write_parquet_parts(base / "batch_predictions" / f"{day}.parquet", score_batches(champion.pipeline, champion.version, features.batches(), spec))
+    write_parquet_parts(
+        base / "batch_predictions" / f"{day}.parquet",
+        score_batches(champion.pipeline, champion.version, features.batches(), spec),
+    )
     drift_of(profile["scores"], pd.read_parquet(base / "batch_predictions" / f"{day}.parquet")["score"])
 
 

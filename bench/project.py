@@ -22,8 +22,16 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-MANAGED = ("ML_ASSETS_HOME", "DAGSTER_HOME", "ML_ASSETS_SPEC", "ML_ASSETS_STORAGE", "ML_ASSETS_LANDING_ROOT",
-           "ML_ASSETS_LABELS_ROOT", "MLFLOW_TRACKING_URI", "ML_ASSETS_EXECUTOR")
+MANAGED = (
+    "ML_ASSETS_HOME",
+    "DAGSTER_HOME",
+    "ML_ASSETS_SPEC",
+    "ML_ASSETS_STORAGE",
+    "ML_ASSETS_LANDING_ROOT",
+    "ML_ASSETS_LABELS_ROOT",
+    "MLFLOW_TRACKING_URI",
+    "ML_ASSETS_EXECUTOR",
+)
 
 
 def restore_env(saved: dict[str, str | None]) -> None:
@@ -45,8 +53,11 @@ class Project:
     @property
     def env(self) -> dict[str, str]:
         """The variables a subprocess of this project needs (on top of the caller's environment)."""
-        return {"ML_ASSETS_HOME": str(self.root / "home"), "DAGSTER_HOME": str(self.root / "dagster"),
-                "ML_ASSETS_SPEC": str(self.spec_path)}
+        return {
+            "ML_ASSETS_HOME": str(self.root / "home"),
+            "DAGSTER_HOME": str(self.root / "dagster"),
+            "ML_ASSETS_SPEC": str(self.spec_path),
+        }
 
     def subprocess_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in MANAGED}
@@ -88,8 +99,13 @@ class Project:
 
         seconds: list[float] = []
         with self.activate():
-            run_days(self.spec, str(self.spec_path), steps, self.instance,
-                     progress=lambda i, n, job, day, result, s: seconds.append(s))
+            run_days(
+                self.spec,
+                str(self.spec_path),
+                steps,
+                self.instance,
+                progress=lambda i, n, job, day, result, s: seconds.append(s),
+            )
         return seconds
 
     def land(self, day: dt.date, rows: int, seed: int = 7) -> None:
@@ -98,7 +114,13 @@ class Project:
         from ml_assets.io.paths import landing_root
 
         with self.activate():
-            write_landing_file(landing_root(self.spec), day, "events", generate_day(day, rows=rows, seed=seed), self.spec.landing.format)
+            write_landing_file(
+                landing_root(self.spec),
+                day,
+                "events",
+                generate_day(day, rows=rows, seed=seed),
+                self.spec.landing.format,
+            )
 
     def features(self, day: dt.date, rows: int, seed: int = 7):
         """A day of features as the features asset computes them (demo data, typed by the schema)."""
@@ -115,7 +137,9 @@ class Project:
         from ml_assets.io.files import atomic_write_bytes, parquet_bytes
 
         for day in days:
-            atomic_write_bytes(UPath(self.store / "features" / f"{day}.parquet"), parquet_bytes(self.features(day, rows)))
+            atomic_write_bytes(
+                UPath(self.store / "features" / f"{day}.parquet"), parquet_bytes(self.features(day, rows))
+            )
 
     def train_champion(self, rows: int = 2_000) -> None:
         """A champion trained on the window ending on the newest day (training_job, for real), on

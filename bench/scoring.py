@@ -57,8 +57,13 @@ def _bare(proj, day: dt.date) -> float:
 
 
 def _step(proj, day: dt.date) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "bench.scoring_step", day.isoformat()], cwd=ROOT,
-                          env=proj.subprocess_env(), capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.scoring_step", day.isoformat()],
+        cwd=ROOT,
+        env=proj.subprocess_env(),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"bench.scoring_step failed: {proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -80,30 +85,41 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
             for i in range(repeats):  # side by side: the step, then the bare predict, in turn
                 steps.append(_step(proj, day))
                 bare.append(_bare(proj, day))
-                log(f"  {size:,} rows, run {i + 1}/{repeats}: step {steps[-1]['seconds']:.2f} s, warm {steps[-1]['warm_seconds']:.2f} s "
-                    f"(peak RSS {steps[-1]['peak_rss'] / 2**20:,.0f} MiB), bare predict {bare[-1]:.2f} s")
-            rows_out.append({"rows": size, "step_rate": spread([size / s["seconds"] for s in steps]),
-                             "bare_rate": spread([size / b for b in bare]),
-                             "ratio": spread([size / s["seconds"] / (size / b) for s, b in zip(steps, bare)]),
-                             "warm_rate": spread([size / s["warm_seconds"] for s in steps]),
-                             "warm_ratio": spread([b / s["warm_seconds"] for s, b in zip(steps, bare)]),
-                             "peak_rss": spread([s["peak_rss"] / 2**20 for s in steps]),
-                             "rss_before": spread([s["rss_before"] / 2**20 for s in steps])})
+                log(
+                    f"  {size:,} rows, run {i + 1}/{repeats}: step {steps[-1]['seconds']:.2f} s, warm {steps[-1]['warm_seconds']:.2f} s "
+                    f"(peak RSS {steps[-1]['peak_rss'] / 2**20:,.0f} MiB), bare predict {bare[-1]:.2f} s"
+                )
+            rows_out.append(
+                {
+                    "rows": size,
+                    "step_rate": spread([size / s["seconds"] for s in steps]),
+                    "bare_rate": spread([size / b for b in bare]),
+                    "ratio": spread([size / s["seconds"] / (size / b) for s, b in zip(steps, bare)]),
+                    "warm_rate": spread([size / s["warm_seconds"] for s in steps]),
+                    "warm_ratio": spread([b / s["warm_seconds"] for s, b in zip(steps, bare)]),
+                    "peak_rss": spread([s["peak_rss"] / 2**20 for s in steps]),
+                    "rss_before": spread([s["rss_before"] / 2**20 for s in steps]),
+                }
+            )
     return rows_out
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| rows in the day | step, fresh process: rows/s (median, min–max) | bare predict_proba: rows/s | fresh ÷ bare (target ≥ 0.8) | "
-           "step, warm process: rows/s | warm ÷ bare (target ≥ 0.8) | "
-           "peak RSS of the step's process, MiB (target < 1,536 at the largest size) | RSS before the run, MiB |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "| rows in the day | step, fresh process: rows/s (median, min–max) | bare predict_proba: rows/s | fresh ÷ bare (target ≥ 0.8) | "
+        "step, warm process: rows/s | warm ÷ bare (target ≥ 0.8) | "
+        "peak RSS of the step's process, MiB (target < 1,536 at the largest size) | RSS before the run, MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     largest = max(r["rows"] for r in rows)
     for r in rows:
         ratio_cell = f"{cell(r['ratio'])} {verdict(r['ratio']['median'] >= TARGET_RATIO)}"
         rss_ok = r["peak_rss"]["max"] * 2**20 < TARGET_RSS
         rss_cell = cell(r["peak_rss"], ",.0f") + (f" {verdict(rss_ok)}" if r["rows"] == largest else "")
         warm_cell = f"{cell(r['warm_ratio'])} {verdict(r['warm_ratio']['median'] >= TARGET_RATIO)}"
-        out.append(f"| {r['rows']:,} | {cell(r['step_rate'], ',.0f')} | {cell(r['bare_rate'], ',.0f')} | {ratio_cell} | "
-                   f"{cell(r['warm_rate'], ',.0f')} | {warm_cell} | {rss_cell} | "
-                   f"{cell(r['rss_before'], ',.0f')} |")
+        out.append(
+            f"| {r['rows']:,} | {cell(r['step_rate'], ',.0f')} | {cell(r['bare_rate'], ',.0f')} | {ratio_cell} | "
+            f"{cell(r['warm_rate'], ',.0f')} | {warm_cell} | {rss_cell} | "
+            f"{cell(r['rss_before'], ',.0f')} |"
+        )
     return "\n".join(out)

@@ -35,23 +35,46 @@ def main(day: str) -> None:
     # The step alone: the project's definitions plus a job of batch_predictions without its checks.
     spec = load_spec(spec_path)
     step = f"{spec.name}__batch_predictions"
-    only = define_asset_job("bench_batch_predictions", selection=AssetSelection.assets([spec.name, "batch_predictions"]).without_checks())
+    only = define_asset_job(
+        "bench_batch_predictions", selection=AssetSelection.assets([spec.name, "batch_predictions"]).without_checks()
+    )
     defs = Definitions.merge(build_definitions(spec, spec_path), Definitions(jobs=[only]))
     job = defs.resolve_job_def("bench_batch_predictions")
     before = _status_kib("VmRSS") * 1024
     seconds, peak = [], None
     with DagsterInstance.get() as instance:
         for _ in range(2):
-            result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            result = job.execute_in_process(
+                partition_key=day,
+                instance=instance,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
             peak = peak or _status_kib("VmHWM") * 1024
             if not result.success:
-                raise SystemExit(f"batch_predictions {day} failed: {[e.message for e in result.all_events if e.is_step_failure]}")
-            times = {e.dagster_event.event_type: e.timestamp for e in instance.all_logs(result.run_id)
-                     if e.step_key == step and e.dagster_event
-                     and e.dagster_event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)}
+                raise SystemExit(
+                    f"batch_predictions {day} failed: {[e.message for e in result.all_events if e.is_step_failure]}"
+                )
+            times = {
+                e.dagster_event.event_type: e.timestamp
+                for e in instance.all_logs(result.run_id)
+                if e.step_key == step
+                and e.dagster_event
+                and e.dagster_event.event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)
+            }
             seconds.append(times[DagsterEventType.STEP_SUCCESS] - times[DagsterEventType.STEP_START])
             steps = {e.step_key for e in instance.all_logs(result.run_id) if e.step_key}
-    print(json.dumps({"seconds": seconds[0], "warm_seconds": seconds[1], "peak_rss": peak, "rss_before": before, "steps": sorted(steps)}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds[0],
+                "warm_seconds": seconds[1],
+                "peak_rss": peak,
+                "rss_before": before,
+                "steps": sorted(steps),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,17 @@ JOBS = {"parallel steps (training_job)": "training_job", "one step at a time": "
 
 def _run(proj, job: str, day: str) -> float:
     job = job if job.endswith("_sequential") else f"{proj.spec.name}__{job}"
-    cmd = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "bench.training_defs", "-j", job,
-           "--tags", f'{{"dagster/partition": "{day}"}}']
+    cmd = [
+        str(Path(sys.executable).parent / "dagster"),
+        "job",
+        "execute",
+        "-m",
+        "bench.training_defs",
+        "-j",
+        job,
+        "--tags",
+        f'{{"dagster/partition": "{day}"}}',
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=proj.subprocess_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{job} failed: {proc.stderr[-3000:]}")
@@ -48,8 +57,15 @@ def run(days: int, rows: int, repeats: int, log=print) -> dict:
             log(f"  training run {i + 1}/{repeats}: " + ", ".join(f"{n} {t[-1]:.1f} s" for n, t in times.items()))
     candidates = len(proj.spec.model.candidates)
     par, seq = (statistics.median(times[n]) for n in JOBS)
-    return {"days": days, "rows": rows, "window_rows": train_rows, "holdout_days": holdout, "candidates": candidates,
-            "times": {n: spread(t) for n, t in times.items()}, "speedup": seq / par}
+    return {
+        "days": days,
+        "rows": rows,
+        "window_rows": train_rows,
+        "holdout_days": holdout,
+        "candidates": candidates,
+        "times": {n: spread(t) for n, t in times.items()},
+        "speedup": seq / par,
+    }
 
 
 def table(result: dict) -> str:

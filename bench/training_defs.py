@@ -11,7 +11,8 @@ from ml_assets.graph.executors import PRELOAD_MODULES
 from ml_assets.graph.jobs import TRAINING, TRAINS_TAG
 
 SEQUENTIAL = multiprocess_executor.configured(
-    {"max_concurrent": 1, "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}, name="sequential_steps",
+    {"max_concurrent": 1, "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}},
+    name="sequential_steps",
 )
 
 _spec_path = spec_path_from_env()
@@ -19,6 +20,11 @@ _spec = load_spec(_spec_path)
 _training = AssetSelection.assets(*(AssetKey([_spec.name, a]) for a in TRAINING))
 defs = Definitions.merge(
     build_definitions(_spec, str(_spec_path)),
-    Definitions(jobs=[define_asset_job("training_job_sequential", selection=_training, executor_def=SEQUENTIAL,
-                                       tags={TRAINS_TAG: _spec.name})]),
+    Definitions(
+        jobs=[
+            define_asset_job(
+                "training_job_sequential", selection=_training, executor_def=SEQUENTIAL, tags={TRAINS_TAG: _spec.name}
+            )
+        ]
+    ),
 )

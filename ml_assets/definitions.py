@@ -37,7 +37,9 @@ def models_root() -> Path:
         return Path(__file__).resolve().parent / "defs"
     folder = Path(value).expanduser().resolve()
     if not folder.is_dir():
-        raise NotADirectoryError(f"{DEFS_ENV}={value}: {folder}: not a folder (it should hold one <model>/defs.yaml per model)")
+        raise NotADirectoryError(
+            f"{DEFS_ENV}={value}: {folder}: not a folder (it should hold one <model>/defs.yaml per model)"
+        )
     return folder
 
 

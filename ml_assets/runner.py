@@ -31,9 +31,7 @@ class JobFailed(RuntimeError):
     def __init__(self, job_name: str, day: str | None, result: ExecuteInProcessResult):
         self.result = result
         self.errors = [
-            f"{e.step_key}: {failure_text(e.step_failure_data)}"
-            for e in result.all_events
-            if e.is_step_failure
+            f"{e.step_key}: {failure_text(e.step_failure_data)}" for e in result.all_events if e.is_step_failure
         ]
         super().__init__(f"{job_name} for {day} failed:\n" + "\n".join(self.errors))
 
@@ -59,7 +57,9 @@ def run_days(
     Stops at the first failure with `JobFailed`, whose message holds each failed step's error.
     The run's full log stays in the instance; the console only shows warnings.
     """
-    defs = build_definitions(spec, spec_path, storage_uri=storage_uri, tracking_uri=tracking_uri, asset_checks=asset_checks)
+    defs = build_definitions(
+        spec, spec_path, storage_uri=storage_uri, tracking_uri=tracking_uri, asset_checks=asset_checks
+    )
     results = []
     for i, (job_name, day) in enumerate(steps, start=1):
         started = time.monotonic()
@@ -128,12 +128,22 @@ class Progress:
         elapsed = time.monotonic() - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate else 0.0
-        self.say(f"[{self.done}/{self.total}] {what}: {'ok' if ok else 'FAILED'} ({took:.1f} s) · "
-                 f"{rate:.2f} steps/s · ETA {int(eta // 60)}:{int(eta % 60):02d}{note}")
+        self.say(
+            f"[{self.done}/{self.total}] {what}: {'ok' if ok else 'FAILED'} ({took:.1f} s) · "
+            f"{rate:.2f} steps/s · ETA {int(eta // 60)}:{int(eta % 60):02d}{note}"
+        )
 
 
-def plan_history(days: list[str], landed: set[str], stored_features: set[str], stored_predictions: set[str],
-                 train_on: str | None, force: bool = False, score: bool = True, score_from: str | None = None) -> Plan:
+def plan_history(
+    days: list[str],
+    landed: set[str],
+    stored_features: set[str],
+    stored_predictions: set[str],
+    train_on: str | None,
+    force: bool = False,
+    score: bool = True,
+    score_from: str | None = None,
+) -> Plan:
     """Pure: which days to ingest (landed, and not ingested yet unless `force`), the day to train on,
     and which days to score (ingested or about to be, with no predictions yet; from `score_from` on)."""
     skipped = {d: "no landing files" for d in days if d not in landed}
@@ -142,8 +152,15 @@ def plan_history(days: list[str], landed: set[str], stored_features: set[str], s
         if d in landed and d not in ingest:
             skipped[d] = "already ingested (--force re-ingests)"
     have_features = stored_features | set(ingest)
-    to_score = [d for d in days if d in have_features and (force or d not in stored_predictions)
-                and (score_from is None or d >= score_from)] if score else []
+    to_score = (
+        [
+            d
+            for d in days
+            if d in have_features and (force or d not in stored_predictions) and (score_from is None or d >= score_from)
+        ]
+        if score
+        else []
+    )
     return Plan(ingest=ingest, train_on=train_on, score=to_score, skipped=dict(sorted(skipped.items())))
 
 
@@ -153,24 +170,34 @@ RANGE_MAX_DAYS = 31
 RANGE_MAX_BYTES = 256 * 2**20
 
 
-def ingest_ranges(days: list[str], day_bytes: dict[str, int], max_days: int = RANGE_MAX_DAYS,
-                  max_bytes: int = RANGE_MAX_BYTES) -> list[list[str]]:
+def ingest_ranges(
+    days: list[str], day_bytes: dict[str, int], max_days: int = RANGE_MAX_DAYS, max_bytes: int = RANGE_MAX_BYTES
+) -> list[list[str]]:
     """Pure: consecutive calendar days grouped into ranges of at most `max_days` days and
     `max_bytes` bytes of landing files (a day over the limit is a range of its own)."""
     ranges: list[list[str]] = []
     for day in days:
         current = ranges[-1] if ranges else None
         follows = current and dt.date.fromisoformat(day) - dt.date.fromisoformat(current[-1]) == dt.timedelta(days=1)
-        if (follows and len(current) < max_days
-                and sum(day_bytes.get(d, 0) for d in current) + day_bytes.get(day, 0) <= max_bytes):
+        if (
+            follows
+            and len(current) < max_days
+            and sum(day_bytes.get(d, 0) for d in current) + day_bytes.get(day, 0) <= max_bytes
+        ):
             current.append(day)
         else:
             ranges.append([day])
     return ranges
 
 
-def run_history(spec: PipelineSpec, spec_path: str, plan: Plan, instance: DagsterInstance,
-                say: Callable[[str], None] = print, day_bytes: dict[str, int] | None = None) -> Outcome:
+def run_history(
+    spec: PipelineSpec,
+    spec_path: str,
+    plan: Plan,
+    instance: DagsterInstance,
+    say: Callable[[str], None] = print,
+    day_bytes: dict[str, int] | None = None,
+) -> Outcome:
     """Carry out `plan`. Consecutive days to ingest go in one run per range (`ingest_ranges`); a
     range that fails is redone one day per run, so a bad day fails alone and the others go on.
     Training is skipped if the window's own day failed to ingest; scoring waits for a champion."""
@@ -195,17 +222,29 @@ def run_history(spec: PipelineSpec, spec_path: str, plan: Plan, instance: Dagste
     i = 0
     while i < len(steps):
         job_name, day = steps[i]
-        if job_name == "ingest_job" and (covered := _ingest_range(steps, i, execute, outcome, progress, say, day_bytes)):
+        if job_name == "ingest_job" and (
+            covered := _ingest_range(steps, i, execute, outcome, progress, say, day_bytes)
+        ):
             i += covered
             continue
         i += 1
         if job_name in ("predictions_job", "scoring_job") and champion is None:
             champion = _champion_version(defs, spec) or ""
-        job_name = _gate(job_name, day, plan, outcome, progress, champion, lambda d: blocking_check_failures(instance, guarded, [d], strict_day=True))
+        job_name = _gate(
+            job_name,
+            day,
+            plan,
+            outcome,
+            progress,
+            champion,
+            lambda d: blocking_check_failures(instance, guarded, [d], strict_day=True),
+        )
         if job_name is None:
             continue
         result, took = execute(job_name, day)
-        if job_name == "scoring_job" and (blocked := blocking_check_failures(instance, guarded, [day], strict_day=True)):
+        if job_name == "scoring_job" and (
+            blocked := blocking_check_failures(instance, guarded, [day], strict_day=True)
+        ):
             # Ingested, and its blocking checks held scoring back in the same run: as designed.
             outcome.blocked[day] = blocked
             outcome.done.append((job_name, day))
@@ -231,15 +270,18 @@ def _ingest_range(steps, i: int, execute, outcome: Outcome, progress: Progress, 
         outcome.done.extend(("ingest_job", d) for d in days)
         progress(f"ingest {days[0]} .. {days[-1]} ({len(days)} days, one run)", True, took, steps=len(days))
         return len(days)
-    say(f"  ingesting {days[0]} .. {days[-1]} in one run failed ({'; '.join(JobFailed('ingest_job', None, result).errors)[:300]}); "
-        "redoing it one day per run")
+    say(
+        f"  ingesting {days[0]} .. {days[-1]} in one run failed ({'; '.join(JobFailed('ingest_job', None, result).errors)[:300]}); "
+        "redoing it one day per run"
+    )
     for d in days:
         _record(outcome, progress, "ingest_job", d, *execute("ingest_job", d))
     return len(days)
 
 
-def _gate(job_name: str, day: str | None, plan: Plan, outcome: Outcome, progress: Progress, champion: str | None,
-          blocked_on) -> str | None:
+def _gate(
+    job_name: str, day: str | None, plan: Plan, outcome: Outcome, progress: Progress, champion: str | None, blocked_on
+) -> str | None:
     """The job to run for this step, or None when it must not run (recorded with the reason):
     training whose window's last day failed to ingest; scoring after a failed training, with no
     champion, or of a day its blocking checks hold back."""

@@ -50,7 +50,15 @@ def home(tmp_path, monkeypatch) -> Path:
     """A fresh $ML_ASSETS_HOME; no S3 or spec settings leak in from the caller's environment."""
     home = tmp_path / "home"
     monkeypatch.setenv("ML_ASSETS_HOME", str(home))
-    for var in ("ML_ASSETS_STORAGE", "ML_ASSETS_LANDING_ROOT", "ML_ASSETS_LABELS_ROOT", "ML_ASSETS_SPEC", "DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    for var in (
+        "ML_ASSETS_STORAGE",
+        "ML_ASSETS_LANDING_ROOT",
+        "ML_ASSETS_LABELS_ROOT",
+        "ML_ASSETS_SPEC",
+        "DAGSTER_HOME",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 
@@ -89,7 +97,9 @@ def day_keys(n: int, last: dt.date = LAST_DAY) -> list[str]:
     return [(last - dt.timedelta(days=n - 1 - i)).isoformat() for i in range(n)]
 
 
-def land_demo_days(spec: PipelineSpec, days: list[str], rows: int = 300, landing=None, flip_labels_from: str | None = None) -> None:
+def land_demo_days(
+    spec: PipelineSpec, days: list[str], rows: int = 300, landing=None, flip_labels_from: str | None = None
+) -> None:
     """Demo landing files for `days`; with the spec's `labels` section, also every delayed label file."""
     from ml_assets.cli import write_demo_days
 
@@ -145,7 +155,9 @@ def s3_endpoint():
     if exe is None:
         pytest.skip("moto_server is not installed (the dev dependency group installs it)")
     port = free_port()
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}"
@@ -169,9 +181,13 @@ def s3_env(s3_endpoint, monkeypatch):
     return client, bucket
 
 
-def start_logged(args: list[str], env: dict, log: Path, port: int | None = None, timeout: float = 60.0) -> subprocess.Popen:
+def start_logged(
+    args: list[str], env: dict, log: Path, port: int | None = None, timeout: float = 60.0
+) -> subprocess.Popen:
     """Start a server process (output appended to `log`); wait until it listens on `port`."""
-    proc = subprocess.Popen([str(a) for a in args], cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(a) for a in args], cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
+    )
     if port is not None:
         try:
             wait_for_port(port, proc, timeout=timeout)
@@ -231,25 +247,45 @@ def production_env(tmp_path: Path, dagster_db: str, bucket: str, spec_path: Path
     home.mkdir(exist_ok=True)
     shutil.copyfile(PROJECT_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_ASSETS_", "DAGSTER_", "MLFLOW_"))}
-    env.update({
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_PORT": str(PG["port"]), "DAGSTER_PG_DB": dagster_db,
-        "DAGSTER_PG_USER": PG["user"], "DAGSTER_PG_PASSWORD": PG["password"],
-        "DAGSTER_MAX_CONCURRENT_RUNS": "2",
-        "DAGSTER_COMPUTE_LOGS_BUCKET": bucket,
-        "ML_ASSETS_HOME": str(tmp_path / "ml_assets_home"),
-        "ML_ASSETS_SPEC": str(spec_path),
-        "ML_ASSETS_STORAGE": f"s3://{bucket}/storage",
-    })
+    env.update(
+        {
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_HOST": PG["host"],
+            "DAGSTER_PG_PORT": str(PG["port"]),
+            "DAGSTER_PG_DB": dagster_db,
+            "DAGSTER_PG_USER": PG["user"],
+            "DAGSTER_PG_PASSWORD": PG["password"],
+            "DAGSTER_MAX_CONCURRENT_RUNS": "2",
+            "DAGSTER_COMPUTE_LOGS_BUCKET": bucket,
+            "ML_ASSETS_HOME": str(tmp_path / "ml_assets_home"),
+            "ML_ASSETS_SPEC": str(spec_path),
+            "ML_ASSETS_STORAGE": f"s3://{bucket}/storage",
+        }
+    )
     return env
 
 
 def start_mlflow_server(backend_uri: str, artifacts: str, port: int, env: dict, log: Path) -> subprocess.Popen:
     """A real `mlflow server` (one worker, no job runner: ~0.5 GB instead of ~2.4 GB)."""
     return start_logged(
-        [VENV_BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", backend_uri, "--artifacts-destination", artifacts],
-        {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, log, port=port, timeout=90,
+        [
+            VENV_BIN / "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            backend_uri,
+            "--artifacts-destination",
+            artifacts,
+        ],
+        {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        log,
+        port=port,
+        timeout=90,
     )
 
 

@@ -29,7 +29,15 @@ from ml_assets.graph.sensors import failure_text
 from ml_assets.runner import run_days
 from ml_assets.io.landing import write_landing_file
 from ml_assets.io.paths import landing_root, resolve_uri
-from ml_assets_tests.conftest import model_job, model_key, LAST_DAY, day_keys, free_port, land_demo_days, small_demo_spec
+from ml_assets_tests.conftest import (
+    model_job,
+    model_key,
+    LAST_DAY,
+    day_keys,
+    free_port,
+    land_demo_days,
+    small_demo_spec,
+)
 
 DAYS = day_keys(6)
 
@@ -72,7 +80,9 @@ def test_landing_sensor_requests_each_changed_day_once(home, tmp_path, instance)
     rewritten = landing / DAYS[-1] / "events.csv"
     rewritten.write_text(rewritten.read_text().replace("north", "south", 1))
     _touch_later(rewritten)
-    write_landing_file(landing, dt.date.fromisoformat(DAYS[0]), "late", generate_day(dt.date.fromisoformat(DAYS[0]), rows=50), "csv")
+    write_landing_file(
+        landing, dt.date.fromisoformat(DAYS[0]), "late", generate_day(dt.date.fromisoformat(DAYS[0]), rows=50), "csv"
+    )
     _touch_later(landing / DAYS[0] / "late.csv")
     changed, cursor3 = _tick(defs, instance, cursor2)
     assert set(changed) == {DAYS[-1], DAYS[0]}
@@ -104,7 +114,9 @@ def test_landing_sensor_first_look_skips_days_already_ingested(home, tmp_path, i
 def _missing_landing_reason(tmp_path, instance):
     spec, path = small_demo_spec(tmp_path, landing={"uri": str(tmp_path / "nowhere"), "format": "csv"})
     defs = build_definitions(spec, str(path))
-    result = defs.resolve_sensor_def(model_job("landing_sensor"))(build_sensor_context(instance=instance, definitions=defs))
+    result = defs.resolve_sensor_def(model_job("landing_sensor"))(
+        build_sensor_context(instance=instance, definitions=defs)
+    )
     return result.skip_reason
 
 
@@ -128,7 +140,9 @@ def test_landing_sensor_on_s3(home, tmp_path, instance, s3_env):
 
     missing, path2 = small_demo_spec(tmp_path, landing={"uri": "s3://no-such-bucket-here/landing", "format": "parquet"})
     defs2 = build_definitions(missing, str(path2))
-    result = defs2.resolve_sensor_def(model_job("landing_sensor"))(build_sensor_context(instance=instance, definitions=defs2))
+    result = defs2.resolve_sensor_def(model_job("landing_sensor"))(
+        build_sensor_context(instance=instance, definitions=defs2)
+    )
     assert "no-such-bucket-here does not exist" in str(result.skip_reason)
 
 
@@ -137,7 +151,9 @@ def _requested(result) -> dict[str, list[str] | str]:
     for res in result.results:
         if res.true_subset.size:
             subset = res.true_subset
-            out[res.key.path[-1]] = sorted(subset.expensively_compute_partition_keys()) if subset.is_partitioned else "all"
+            out[res.key.path[-1]] = (
+                sorted(subset.expensively_compute_partition_keys()) if subset.is_partitioned else "all"
+            )
     return out
 
 
@@ -166,15 +182,22 @@ def test_new_and_late_days_flow_to_predictions_only_through_passed_checks(home, 
     # Once a model exists, the day that waited for one is scored; the older days are not re-scored.
     run_days(spec, str(path), [("training_job", DAYS[-1])], instance)
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
-    assert _requested(tick) == {"batch_predictions": [DAYS[-1]], "realized_quality": [DAYS[-1]]}, "realized quality rides along"
+    assert _requested(tick) == {"batch_predictions": [DAYS[-1]], "realized_quality": [DAYS[-1]]}, (
+        "realized quality rides along"
+    )
     assert _materialize(defs, instance, ["batch_predictions", "realized_quality"], DAYS[-1]).success
 
     # A late file for an older day: that day is re-built and re-scored (checks ride along).
     _materialize(defs, instance, ["raw_data"], DAYS[1])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
     # (and the monitoring page follows the newest day's realized quality)
-    assert _requested(tick) == {"features": [DAYS[1]], "feature_drift": [DAYS[1]], "batch_predictions": [DAYS[1]],
-                                "realized_quality": [DAYS[1]], "monitoring_report": "all"}
+    assert _requested(tick) == {
+        "features": [DAYS[1]],
+        "feature_drift": [DAYS[1]],
+        "batch_predictions": [DAYS[1]],
+        "realized_quality": [DAYS[1]],
+        "monitoring_report": "all",
+    }
     _materialize(defs, instance, ["monitoring_report"])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
     _materialize(defs, instance, ["features", "feature_drift", "batch_predictions", "realized_quality"], DAYS[1])
@@ -204,13 +227,19 @@ def test_retraining_on_cron_then_on_drift(home, tmp_path, instance):
 
     tick = evaluate_automation_conditions(defs, instance, evaluation_time=noon)
     assert _requested(tick) == {}
-    tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=90))
+    tick = evaluate_automation_conditions(
+        defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=90)
+    )
     assert _requested(tick) == {"training_set": [DAYS[-1]]}, "the cron tick passed: the newest window is rebuilt"
     _materialize(defs, instance, ["training_set"], DAYS[-1])
-    tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=100))
+    tick = evaluate_automation_conditions(
+        defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=100)
+    )
     assert _requested(tick) == {"model": "all", "evaluation_report": "all"}
     assert _materialize(defs, instance, ["model", "evaluation_report"]).success
-    tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=110))
+    tick = evaluate_automation_conditions(
+        defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=110)
+    )
     assert _requested(tick) == {}
 
     # The newest day drifts (blocking drift check fails): retrain, and do not score that day.
@@ -221,7 +250,9 @@ def test_retraining_on_cron_then_on_drift(home, tmp_path, instance):
     write_landing_file(landing_root(spec), LAST_DAY, "events", drifted, "csv")
     result = _materialize(defs, instance, ["raw_data", "features", "feature_drift"], DAYS[-1])
     assert not result.success, "the blocking drift check failed the run"
-    tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=115))
+    tick = evaluate_automation_conditions(
+        defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=115)
+    )
     requested = _requested(tick)
     assert requested.get("training_set") == [DAYS[-1]], requested
     assert "batch_predictions" not in requested
@@ -237,7 +268,16 @@ def test_policies_and_default_statuses_come_from_the_spec(home, tmp_path):
     assert preds.freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=26)
     assert preds.freshness_policy.warn_window.to_timedelta() == dt.timedelta(hours=24)
     assert graph.get(model_key("raw_data")).automation_condition is None, "raw_data is the landing sensor's"
-    for name in ("features", "feature_drift", "batch_predictions", "training_set", "model", "evaluation_report", "realized_quality", "monitoring_report"):
+    for name in (
+        "features",
+        "feature_drift",
+        "batch_predictions",
+        "training_set",
+        "model",
+        "evaluation_report",
+        "realized_quality",
+        "monitoring_report",
+    ):
         assert graph.get(model_key(name)).automation_condition is not None, name
     for name in (model_job("landing_sensor"), "automation_condition_sensor", "run_failure_alert_sensor"):
         assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
@@ -247,16 +287,28 @@ def test_policies_and_default_statuses_come_from_the_spec(home, tmp_path):
     retry = defs.resolve_assets_def(model_key("raw_data")).op.retry_policy
     assert (retry.max_retries, retry.delay, retry.backoff.value) == (1, 0.2, "EXPONENTIAL")
 
-    off, path = small_demo_spec(tmp_path, automation={"enabled": False, "schedules_enabled": True, "timezone": "Europe/Paris",
-                                                      "freshness": {"model": {"fail_after_hours": 48}}})
+    off, path = small_demo_spec(
+        tmp_path,
+        automation={
+            "enabled": False,
+            "schedules_enabled": True,
+            "timezone": "Europe/Paris",
+            "freshness": {"model": {"fail_after_hours": 48}},
+        },
+    )
     defs = build_definitions(off, str(path))
     assert defs.resolve_sensor_def("automation_condition_sensor").default_status == DefaultSensorStatus.STOPPED
     # A model with automation off carries no conditions: the shared sensor has nothing of it to evaluate.
-    assert all(defs.resolve_asset_graph().get(k).automation_condition is None for k in defs.resolve_asset_graph().get_all_asset_keys())
+    assert all(
+        defs.resolve_asset_graph().get(k).automation_condition is None
+        for k in defs.resolve_asset_graph().get_all_asset_keys()
+    )
     schedule = defs.resolve_schedule_def(model_job("retraining_schedule"))
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * 1", "Europe/Paris")
-    assert defs.resolve_asset_graph().get(model_key("model")).freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=48)
+    assert defs.resolve_asset_graph().get(
+        model_key("model")
+    ).freshness_policy.fail_window.to_timedelta() == dt.timedelta(hours=48)
 
 
 def test_schedules_run_the_newest_complete_day(home, tmp_path):
@@ -269,8 +321,13 @@ def test_schedules_run_the_newest_complete_day(home, tmp_path):
         data = schedule.evaluate_tick(context)
         (request,) = data.run_requests
         assert schedule.job_name == model_job(job) and request.partition_key == "2026-03-01"
-    early = build_schedule_context(scheduled_execution_time=dt.datetime(2025, 1, 1, 3, tzinfo=dt.UTC), repository_def=defs.get_repository_def())
-    assert "no complete day yet" in defs.resolve_schedule_def(model_job("scoring_schedule")).evaluate_tick(early).skip_message
+    early = build_schedule_context(
+        scheduled_execution_time=dt.datetime(2025, 1, 1, 3, tzinfo=dt.UTC), repository_def=defs.get_repository_def()
+    )
+    assert (
+        "no complete day yet"
+        in defs.resolve_schedule_def(model_job("scoring_schedule")).evaluate_tick(early).skip_message
+    )
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -314,9 +371,11 @@ def test_failed_run_alerts_by_log_and_webhook(home, tmp_path, instance, monkeypa
 
     # A dead webhook costs the alert's POST, not the sensor: it logs and carries on.
     monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK", f"http://127.0.0.1:{free_port()}/hook")
-    sensor(build_run_status_sensor_context(
-        sensor_name=sensor.name, dagster_instance=instance, dagster_run=run, dagster_event=failure_event
-    ).for_run_failure())
+    sensor(
+        build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_instance=instance, dagster_run=run, dagster_event=failure_event
+        ).for_run_failure()
+    )
 
 
 def _retries(result) -> list[str]:
@@ -332,9 +391,13 @@ def test_mlflow_outage_is_retried_but_bad_data_is_not(home, tmp_path, instance, 
     defs = build_definitions(spec, str(path), tracking_uri=dead)
     result = _materialize(defs, instance, ["raw_data", "features", "batch_predictions"], DAYS[-1])
     assert not result.success
-    assert _retries(result) == [model_job("batch_predictions")], "an unreachable MLflow is worth one more try (max_retries: 1)"
+    assert _retries(result) == [model_job("batch_predictions")], (
+        "an unreachable MLflow is worth one more try (max_retries: 1)"
+    )
     failure = next(e for e in result.all_events if e.is_step_failure and e.step_key == model_job("batch_predictions"))
-    assert dead in failure_text(failure.step_failure_data) and "cannot load the champion" in failure_text(failure.step_failure_data)
+    assert dead in failure_text(failure.step_failure_data) and "cannot load the champion" in failure_text(
+        failure.step_failure_data
+    )
 
     # A file that breaks the schema is bad data: it fails at once, no retry.
     folder = resolve_uri(spec.landing.uri) / DAYS[-1]

@@ -15,14 +15,22 @@ from ml_assets_tests.conftest import PROJECT_ROOT
 def _bench(tmp_path, only: str) -> str:
     out = tmp_path / "BENCHMARKS.md"
     # Its own process group: on a timeout the bench's daemon and CPU-bound helper go with it.
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "--quick", "--only", only, "--output", str(out)], cwd=PROJECT_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "--quick", "--only", only, "--output", str(out)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=540)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
-        raise AssertionError(f"bench --only {only} did not finish in 540 s:\n{stderr[-3000:]}{stdout[-3000:]}") from None
+        raise AssertionError(
+            f"bench --only {only} did not finish in 540 s:\n{stderr[-3000:]}{stdout[-3000:]}"
+        ) from None
     assert proc.returncode == 0, stderr[-3000:] + stdout[-3000:]
     return out.read_text()
 
@@ -32,11 +40,22 @@ def _bench(tmp_path, only: str) -> str:
 def test_data_benchmarks_smoke(tmp_path):
     text = _bench(tmp_path, "scoring,incremental,orchestration,storage,training")
     # Scoring: the step alone (the child refuses to report a run with other steps) and the bare predict.
-    assert re.search(r"\| 2,000 \| [\d,]+ \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ (met|\*\*missed\*\*) \| [\d,]+ \|", text), text
+    assert re.search(
+        r"\| 2,000 \| [\d,]+ \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ (met|\*\*missed\*\*) \| [\d,]+ \|",
+        text,
+    ), text
     assert re.search(r"\| 3 days \| 300 \| \d+\.\d\d \| \d+\.\d\d (met|\*\*missed\*\*) \|", text), text
-    assert re.search(r"\| 1,000 \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d (met|\*\*missed\*\*) \|", text) and "Fixed per-run cost" in text, text
-    assert re.search(r"One tiny day \(200 rows\).*\*\*\d+\.\d\d s\*\* \(target ≤ 6 s: (met|\*\*missed\*\*)\)", text), text
-    assert "| 2,000 | ml-assets ParquetIOManager (Parquet, zstd) |" in text and "| 2,000 | dagster-aws S3PickleIOManager (pickle) |" in text, text
+    assert (
+        re.search(r"\| 1,000 \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d (met|\*\*missed\*\*) \|", text)
+        and "Fixed per-run cost" in text
+    ), text
+    assert re.search(r"One tiny day \(200 rows\).*\*\*\d+\.\d\d s\*\* \(target ≤ 6 s: (met|\*\*missed\*\*)\)", text), (
+        text
+    )
+    assert (
+        "| 2,000 | ml-assets ParquetIOManager (Parquet, zstd) |" in text
+        and "| 2,000 | dagster-aws S3PickleIOManager (pickle) |" in text
+    ), text
     assert "| one step at a time |" in text and "Parallel steps are" in text, text
 
 
@@ -47,7 +66,10 @@ def test_checks_and_latency_benchmarks_smoke(tmp_path):
     assert "| a new day: file written → its predictions (one run) | 200 | 5 s / 5 s | 1 |" in text, text
     assert "| 2 days at once beside a CPU-bound process: files written → features for every day | 300 |" in text, text
     # The identical file: the run says why it stopped, and nothing below raw_data ran again.
-    assert "and said why it stopped at raw_data; runs launched below raw_data afterwards: **0**, assets below raw_data materialized again: **0**" in text, text
+    assert (
+        "and said why it stopped at raw_data; runs launched below raw_data afterwards: **0**, assets below raw_data materialized again: **0**"
+        in text
+    ), text
 
 
 @pytest.mark.cli
@@ -56,5 +78,8 @@ def test_backfill_and_models_benchmarks_smoke(tmp_path):
     # Many models: load and tick measured for each size; a day landed for m000 requests m000's runs only.
     assert re.search(r"\| 2 \| \d+\.\d \| \d+\.\d\d× \| \d+\.\d \| \d+ \| m000 \|", text), text
     assert "A day landed for m000 requests runs for m000 only: met" in text, text
-    assert re.search(r"\| `ml-assets run` \(ingest every day, train, score the last day, page\) \| \d+\.\d \| (met|\*\*missed\*\*) \|", text), text
+    assert re.search(
+        r"\| `ml-assets run` \(ingest every day, train, score the last day, page\) \| \d+\.\d \| (met|\*\*missed\*\*) \|",
+        text,
+    ), text
     assert re.search(r"\| per-day path, ingest alone projected to 10 days \(median × days\) \| ≥ \d+ \|", text), text

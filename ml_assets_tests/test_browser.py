@@ -16,8 +16,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.webserver]
 CHROMIUM = os.environ.get("ML_ASSETS_TEST_CHROMIUM", "/usr/bin/chromium")
 # Flags for this machine kind (see the README): no sandbox as root, and no background
 # connections, which the closed network refuses many at a time.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Screenshots are kept here after the run (CI keeps the checkout's folder).
 ARTIFACTS = Path(os.environ.get("ML_ASSETS_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts"))
 
@@ -31,8 +39,13 @@ def webserver(home, tmp_path):
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     port = free_port()
-    proc = start_logged([VENV_BIN / "dagster-webserver", "-w", PROJECT_ROOT / "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                        env, tmp_path / "webserver.log", port=port, timeout=120)
+    proc = start_logged(
+        [VENV_BIN / "dagster-webserver", "-w", PROJECT_ROOT / "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        env,
+        tmp_path / "webserver.log",
+        port=port,
+        timeout=120,
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -106,6 +119,12 @@ def test_ui_lists_assets_checks_sensors_and_schedules(webserver):
             browser.close()
     models = {"demo_churn", "breast_cancer", "diabetes"}
     assert sensors == {f"{m}__landing_sensor" for m in models} | {
-        "demo_churn__labels_sensor", "automation_condition_sensor", "run_failure_alert_sensor", "dead_run_sensor"}
-    assert schedules == {f"{m}__{s}" for m in models for s in ("retraining_schedule", "scoring_schedule", "retention_schedule")}
+        "demo_churn__labels_sensor",
+        "automation_condition_sensor",
+        "run_failure_alert_sensor",
+        "dead_run_sensor",
+    }
+    assert schedules == {
+        f"{m}__{s}" for m in models for s in ("retraining_schedule", "scoring_schedule", "retention_schedule")
+    }
     assert (ARTIFACTS / "ui-asset-graph.png").stat().st_size > 10_000

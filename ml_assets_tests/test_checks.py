@@ -70,7 +70,10 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
     # What failed is said in the run log and in the alert, not only the check's name.
     run_id = failed.value.result.run_id
     said = [e.user_message for e in instance.all_logs(run_id) if "blocks the steps below it" in (e.user_message or "")]
-    assert any(f"check demo_churn/features:features_drift ({day}) failed" in m and "`monthly_charges` (error): PSI" in m for m in said), said
+    assert any(
+        f"check demo_churn/features:features_drift ({day}) failed" in m and "`monthly_charges` (error): PSI" in m
+        for m in said
+    ), said
     assert any("`monthly_charges` (error): PSI" in line for line in failed_checks(instance, run_id))
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         [AssetCheckKey(model_key("features"), "features_drift")]
@@ -89,7 +92,9 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
     page = storage_root() / spec.name / "monitoring_report"
     assert (page / "psi_over_time.png").read_bytes().startswith(b"\x89PNG")
     report = json.loads((page / "report.json").read_text())
-    assert report["days"] == 2 and {(f["day"], f["feature"]) for f in report["flagged"] if f["status"] == "error"} >= {(day, "monthly_charges")}
+    assert report["days"] == 2 and {(f["day"], f["feature"]) for f in report["flagged"] if f["status"] == "error"} >= {
+        (day, "monthly_charges")
+    }
     assert "monthly_charges" in (page / "report.html").read_text()
 
     # Scoring: in the same run Dagster skips batch_predictions; a later run that only scores the
@@ -97,18 +102,31 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
     with pytest.raises(JobFailed, match="blocking asset check failed"):
         run_days(spec, str(path), [("scoring_job", day)], instance)
     job = build_definitions(spec, str(path)).resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False,
-                                    asset_selection=[model_key("batch_predictions")])
+    result = job.execute_in_process(
+        instance=instance, partition_key=day, raise_on_error=False, asset_selection=[model_key("batch_predictions")]
+    )
     errors = [e.step_failure_data.error.message for e in result.all_events if e.is_step_failure]
-    assert any(f"batch_predictions {day}: not scored: blocking checks failed on this day's data: demo_churn/features:features_drift" in m for m in errors), errors
+    assert any(
+        f"batch_predictions {day}: not scored: blocking checks failed on this day's data: demo_churn/features:features_drift"
+        in m
+        for m in errors
+    ), errors
     # Training leaves the day out, and says so.
     result = run_days(spec, str(path), [("training_job", day)], instance)[0]
-    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == model_key("training_set"))
+    meta = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == model_key("training_set")
+    )
     assert list(meta["excluded_days"].value) == [day]
     training = pd.read_parquet(storage_root() / spec.name / "training_set" / f"{day}.parquet")
     assert day not in set(training["_day"])
     # The model was not trained on the blocked day, so the gate's check rule does not hold it back.
-    model_meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == model_key("model"))
+    model_meta = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == model_key("model")
+    )
     assert "blocking checks failed" not in model_meta["promotion"].value
 
 
@@ -123,7 +141,9 @@ def test_contract_violation_is_error_and_blocks_the_day(trained, instance):
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].evaluation
     assert not evaluation.passed and evaluation.severity.value == "ERROR"
     assert "`plan`: " in evaluation.description and "not in ['basic', 'standard', 'premium']" in evaluation.description
-    gx_result = json.loads((storage_root() / spec.name / "validation" / "raw_data" / day / "raw_data_contract.json").read_text())
+    gx_result = json.loads(
+        (storage_root() / spec.name / "validation" / "raw_data" / day / "raw_data_contract.json").read_text()
+    )
     assert gx_result["success"] is False
 
 
@@ -155,7 +175,11 @@ def test_bad_file_is_quarantined_with_its_reason_and_can_be_put_back(home, tmp_p
     (landing / day / "late.csv").write_text("\n".join(bad_lines) + "\n")
 
     result = run_days(spec, str(path), [("ingest_job", day)], instance)[0]  # built from the good file
-    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == model_key("raw_data"))
+    meta = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == model_key("raw_data")
+    )
     assert [q["file"] for q in meta["quarantined"].value] == [str(landing / day / "late.csv")]
     moved = landing / QUARANTINE / day / "late.csv"
     assert moved.read_text() == "\n".join(bad_lines) + "\n"  # nothing lost

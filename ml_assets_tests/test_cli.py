@@ -21,7 +21,9 @@ pytestmark = pytest.mark.cli
 def _run(args: list[str], env: dict, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
     proc = subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -44,7 +46,9 @@ def test_definitions_validate_names_the_bad_field(cli_env, tmp_path):
     _, path = write_spec(tmp_path)
     path.write_text(path.read_text().replace("metric: roc_auc", "metric: accuracy"))
     cli_env["ML_ASSETS_SPEC"] = str(path)
-    proc = _run([str(VENV_BIN / "dagster"), "definitions", "validate", "-m", "ml_assets.definitions"], cli_env, check=False)
+    proc = _run(
+        [str(VENV_BIN / "dagster"), "definitions", "validate", "-m", "ml_assets.definitions"], cli_env, check=False
+    )
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert str(path) in out and "field 'model.metric'" in out and "'accuracy' does not fit task" in out
@@ -62,16 +66,28 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     trained_on = (LAST_DAY - dt.timedelta(days=18)).isoformat()
     day = (LAST_DAY - dt.timedelta(days=4)).isoformat()  # the newest scored day
     # The first 28 days in one run (a range: BackfillPolicy.single_run), then a run per later day.
-    assert f"[28/49] ingest {(LAST_DAY - dt.timedelta(days=45)).isoformat()} .. {trained_on} (28 days, one run): ok" in proc.stdout
+    assert (
+        f"[28/49] ingest {(LAST_DAY - dt.timedelta(days=45)).isoformat()} .. {trained_on} (28 days, one run): ok"
+        in proc.stdout
+    )
     assert f"[29/49] training {trained_on}: ok" in proc.stdout and "[49/49] monitoring: ok" in proc.stdout
     assert f"predictions for {day}:" in proc.stdout and "4 day(s) not scored (blocked by their checks)" in proc.stdout
-    assert f"not scored {LAST_DAY.isoformat()}: blocking checks failed: demo_churn/features:features_drift" in proc.stdout
+    assert (
+        f"not scored {LAST_DAY.isoformat()}: blocking checks failed: demo_churn/features:features_drift" in proc.stdout
+    )
     assert "model 1: trained on" in proc.stdout
     # The two real datasets: the selected model beats the trivial baseline on the time-split holdout.
     for model, metric in (("breast_cancer", "pr_auc"), ("diabetes", "rmse")):
         report = json.loads((home / "storage" / model / "evaluation_report" / "report.json").read_text())
-        selected, baseline = report["candidates"][report["selected"]]["metrics"][metric], report["baseline"]["metrics"][metric]
-        assert (selected < baseline) if report["metric_direction"] == "min" else (selected > baseline), (model, selected, baseline)
+        selected, baseline = (
+            report["candidates"][report["selected"]]["metrics"][metric],
+            report["baseline"]["metrics"][metric],
+        )
+        assert (selected < baseline) if report["metric_direction"] == "min" else (selected > baseline), (
+            model,
+            selected,
+            baseline,
+        )
         preds = sorted((home / "storage" / model / "batch_predictions").glob("*.parquet"))
         assert preds and (pd.read_parquet(preds[-1])["model_version"] == report["model_version"]).all()
     assert (home / "storage" / "diabetes" / "evaluation_report" / "residuals.png").exists()
@@ -86,7 +102,9 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     page = pd.read_parquet(store / "monitoring_report" / "realized_quality.parquet")
     assert len(page) == 15 and (page["labeled_rows"] > 0).all() and page["day"].max() == day
     drift = pd.read_parquet(store / "monitoring_report" / "feature_drift.parquet")
-    assert set(drift.loc[drift["status"] == "error", "day"]) == {(LAST_DAY - dt.timedelta(days=i)).isoformat() for i in range(4)}
+    assert set(drift.loc[drift["status"] == "error", "day"]) == {
+        (LAST_DAY - dt.timedelta(days=i)).isoformat() for i in range(4)
+    }
     assert (store / "monitoring_report" / "psi_over_time.png").exists()
 
     # The runs are in the persistent instance under $ML_ASSETS_HOME/dagster, so the UI shows them.
@@ -104,13 +122,37 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     dagster = str(VENV_BIN / "dagster")
     before = (store / "batch_predictions" / f"{day}.parquet").stat().st_mtime_ns
     # The code location holds every model: a selection names the model's assets by their prefix.
-    _run([dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", "demo_churn/features,demo_churn/batch_predictions",
-          "--partition", day], cli_env)
+    _run(
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "ml_assets.definitions",
+            "--select",
+            "demo_churn/features,demo_churn/batch_predictions",
+            "--partition",
+            day,
+        ],
+        cli_env,
+    )
     assert (store / "batch_predictions" / f"{day}.parquet").stat().st_mtime_ns > before
     # `dagster job execute` uses the multiprocess executor: each candidate trains in its own process.
     # training_job for an older day trains on the window ending that day (here: v1's window again).
-    _run([dagster, "job", "execute", "-m", "ml_assets.definitions", "-j", "demo_churn__training_job",
-          "--tags", json.dumps({"dagster/partition": trained_on})], cli_env)
+    _run(
+        [
+            dagster,
+            "job",
+            "execute",
+            "-m",
+            "ml_assets.definitions",
+            "-j",
+            "demo_churn__training_job",
+            "--tags",
+            json.dumps({"dagster/partition": trained_on}),
+        ],
+        cli_env,
+    )
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
         runs = instance.get_runs(limit=2)
         assert [r.job_name for r in runs] == ["demo_churn__training_job", "__ASSET_JOB"]
@@ -123,7 +165,20 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     # Same data, spec and code: version 2 has the same fingerprint, is promoted, scores identically.
     proc = _run([str(VENV_BIN / "ml-assets"), "models"], cli_env)
     assert "2  champion" in proc.stdout
-    _run([dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", "demo_churn/batch_predictions", "--partition", day], cli_env)
+    _run(
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "ml_assets.definitions",
+            "--select",
+            "demo_churn/batch_predictions",
+            "--partition",
+            day,
+        ],
+        cli_env,
+    )
     again = pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")
     assert set(again["model_version"]) == {"2"}
     pd.testing.assert_frame_equal(preds.drop(columns="model_version"), again.drop(columns="model_version"))
@@ -131,7 +186,20 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     # Rollback, as documented: the next scoring run uses version 1 again.
     proc = _run([str(VENV_BIN / "ml-assets"), "rollback", "--to", "1", "--reason", "drill"], cli_env)
     assert "champion v2 -> v1" in proc.stdout
-    _run([dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", "demo_churn/batch_predictions", "--partition", day], cli_env)
+    _run(
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "ml_assets.definitions",
+            "--select",
+            "demo_churn/batch_predictions",
+            "--partition",
+            day,
+        ],
+        cli_env,
+    )
     assert set(pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")["model_version"]) == {"1"}
 
 

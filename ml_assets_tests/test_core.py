@@ -47,12 +47,17 @@ def test_schema_types_a_clean_file(spec):
     ("mutate", "expected"),
     [
         (lambda d: d.drop(columns=["plan"]), "column(s) ['plan'] named in the spec are missing"),
-        (lambda d: d.assign(tenure_days=["abc"] + list(d.tenure_days[1:])), "column 'tenure_days' (numeric): 1 value(s), e.g. 'abc' at data row(s) 1"),
+        (
+            lambda d: d.assign(tenure_days=["abc"] + list(d.tenure_days[1:])),
+            "column 'tenure_days' (numeric): 1 value(s), e.g. 'abc' at data row(s) 1",
+        ),
         (lambda d: d.assign(event_time=list(d.event_time[:-1]) + ["yesterday"]), "column 'event_time' (event time)"),
         (lambda d: d.iloc[:0], "the file has no rows"),
         # "yes" is the positive class 1 as a file may write it; "maybe" is neither class.
-        (lambda d: d.assign(churned=["maybe", "yes"] + list(d.churned[2:])),
-         "column 'churned' (label): 1 value(s) are neither class of task.positive_label 1 nor task.negative_label '0': 'maybe' (1)"),
+        (
+            lambda d: d.assign(churned=["maybe", "yes"] + list(d.churned[2:])),
+            "column 'churned' (label): 1 value(s) are neither class of task.positive_label 1 nor task.negative_label '0': 'maybe' (1)",
+        ),
         (lambda d: d.assign(customer_id=[None] + list(d.customer_id[1:])), "column 'customer_id' (entity id)"),
     ],
 )
@@ -121,7 +126,9 @@ def test_training_is_deterministic_and_beats_baseline(tmp_path):
     b = train_candidates(data.copy(), spec, log=lambda _: None)
     assert a.version == b.version
     holdout = data[data[SPLIT_COLUMN] == "holdout"]
-    pd.testing.assert_frame_equal(score_frame(a.pipeline, a.version, holdout, spec), score_frame(b.pipeline, b.version, holdout, spec))
+    pd.testing.assert_frame_equal(
+        score_frame(a.pipeline, a.version, holdout, spec), score_frame(b.pipeline, b.version, holdout, spec)
+    )
     assert a.metrics[a.selected]["roc_auc"] > a.baseline_metrics["roc_auc"] + 0.05
     assert set(a.metrics) == {"logistic_regression", "gradient_boosting"}
 
@@ -159,7 +166,9 @@ def test_model_format_round_trips_and_refuses_foreign_types(tmp_path):
     bundle = train_candidates(data, spec, log=lambda _: None)
     loaded = load_model_bytes(model_bytes(bundle), "m.skops")
     holdout = data[data[SPLIT_COLUMN] == "holdout"]
-    pd.testing.assert_frame_equal(score_frame(bundle.pipeline, "1", holdout, spec), score_frame(loaded.pipeline, "1", holdout, spec))
+    pd.testing.assert_frame_equal(
+        score_frame(bundle.pipeline, "1", holdout, spec), score_frame(loaded.pipeline, "1", holdout, spec)
+    )
 
     import skops.io as sio
     from sklearn.pipeline import FunctionTransformer

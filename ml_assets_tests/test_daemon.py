@@ -19,7 +19,17 @@ from ml_assets.core.demo_data import generate_day
 from ml_assets.runner import run_days
 from ml_assets.io.landing import write_landing_file
 from ml_assets.io.paths import landing_root
-from ml_assets_tests.conftest import model_job, model_key, LAST_DAY, PROJECT_ROOT, VENV_BIN, day_keys, land_demo_days, small_demo_spec, stop_process
+from ml_assets_tests.conftest import (
+    model_job,
+    model_key,
+    LAST_DAY,
+    PROJECT_ROOT,
+    VENV_BIN,
+    day_keys,
+    land_demo_days,
+    small_demo_spec,
+    stop_process,
+)
 
 pytestmark = pytest.mark.daemon
 DAYS = day_keys(7)
@@ -43,7 +53,9 @@ def _wait(what: str, predicate, timeout: float, daemon: subprocess.Popen, log: P
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if daemon.poll() is not None:
-            raise AssertionError(f"dagster-daemon exited ({daemon.returncode}) while waiting for {what}:\n{log.read_text()[-4000:]}")
+            raise AssertionError(
+                f"dagster-daemon exited ({daemon.returncode}) while waiting for {what}:\n{log.read_text()[-4000:]}"
+            )
         if value := predicate():
             return value
         time.sleep(1)
@@ -66,7 +78,10 @@ def _start_daemon(env: dict, log: Path) -> subprocess.Popen:
     out = log.open("ab")
     return subprocess.Popen(
         [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
-        cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -96,15 +111,29 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
         land_demo_days(spec, [NEW_DAY])
         # Stop the daemon as soon as the landing sensor has asked for the day (the run may be
         # queued, running or done): the restart must neither lose nor repeat it.
-        _wait("the landing sensor's run for the new day", lambda: _landing_runs(instance).get(NEW_DAY), 120, daemon, log)
+        _wait(
+            "the landing sensor's run for the new day", lambda: _landing_runs(instance).get(NEW_DAY), 120, daemon, log
+        )
     finally:
         stop_process(daemon)
 
     # While the daemon is down: a late file for an old day, a rewritten file, and a file written
     # again with the same bytes (a re-sent export: new modification time, same content).
     old, rewritten, same = DAYS[2], DAYS[3], DAYS[1]
-    write_landing_file(landing_root(spec), dt.date.fromisoformat(old), "late", generate_day(dt.date.fromisoformat(old), rows=80, seed=3), "csv")
-    write_landing_file(landing_root(spec), dt.date.fromisoformat(rewritten), "events", generate_day(dt.date.fromisoformat(rewritten), rows=300, seed=5), "csv")
+    write_landing_file(
+        landing_root(spec),
+        dt.date.fromisoformat(old),
+        "late",
+        generate_day(dt.date.fromisoformat(old), rows=80, seed=3),
+        "csv",
+    )
+    write_landing_file(
+        landing_root(spec),
+        dt.date.fromisoformat(rewritten),
+        "events",
+        generate_day(dt.date.fromisoformat(rewritten), rows=300, seed=5),
+        "csv",
+    )
     resent = next((landing_root(spec) / same).iterdir())
     content = resent.read_bytes()
     resent.unlink()
@@ -112,22 +141,45 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
 
     daemon = _start_daemon(env, log)
     try:
-        preds = _wait("batch_predictions for the new day", lambda: _materializations(instance, "batch_predictions", NEW_DAY), 240, daemon, log)
+        preds = _wait(
+            "batch_predictions for the new day",
+            lambda: _materializations(instance, "batch_predictions", NEW_DAY),
+            240,
+            daemon,
+            log,
+        )
         latency = preds[-1].timestamp - landed_at
         for asset in ("raw_data", "features", "feature_drift"):
             assert _materializations(instance, asset, NEW_DAY), asset
-        _wait("the late and rewritten days re-ingested and re-scored",
-              lambda: all(_materializations(instance, "batch_predictions", d) for d in (old, rewritten)), 180, daemon, log)
-        same_run = _wait("the landing run of the re-sent day to end", lambda: [
-            r for r in instance.get_runs(RunsFilter(tags={"dagster/partition": same, "dagster/sensor_name": model_job("landing_sensor")}))
-            if r.is_finished], 120, daemon, log)[0]
+        _wait(
+            "the late and rewritten days re-ingested and re-scored",
+            lambda: all(_materializations(instance, "batch_predictions", d) for d in (old, rewritten)),
+            180,
+            daemon,
+            log,
+        )
+        same_run = _wait(
+            "the landing run of the re-sent day to end",
+            lambda: [
+                r
+                for r in instance.get_runs(
+                    RunsFilter(tags={"dagster/partition": same, "dagster/sensor_name": model_job("landing_sensor")})
+                )
+                if r.is_finished
+            ],
+            120,
+            daemon,
+            log,
+        )[0]
         time.sleep(8)  # more sensor ticks (one per 5 s at most): nothing more may be requested
 
         assert _landing_runs(instance) == {NEW_DAY: 1, old: 1, rewritten: 1, same: 1}
         after = {d: len(_materializations(instance, "raw_data", d)) for d in DAYS}
         assert {d: after[d] - before[d] for d in DAYS} == {d: int(d in (NEW_DAY, old, rewritten)) for d in DAYS}
         # The re-sent day: its run says why it stops, and nothing below raw_data ran for it, then or later.
-        said = [e.message for e in instance.all_logs(same_run.run_id) if e.message and "not ingested again" in e.message]
+        said = [
+            e.message for e in instance.all_logs(same_run.run_id) if e.message and "not ingested again" in e.message
+        ]
         assert said and "landing files and the ingest code are unchanged" in said[0], said
         assert len(_materializations(instance, "features", same)) == features_before[same]
         # One hop: the new day's predictions came from the landing sensor's own run.
@@ -140,14 +192,25 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
         # Freshness: predictions older than the spec's one minute are reported failing, and the
         # automation condition scores the newest day again.
         first_scored = preds[-1].timestamp
-        _wait("a second batch_predictions for the stale newest day",
-              lambda: [r for r in _materializations(instance, "batch_predictions", NEW_DAY) if r.timestamp > first_scored + 55],
-              200, daemon, log)
+        _wait(
+            "a second batch_predictions for the stale newest day",
+            lambda: [
+                r for r in _materializations(instance, "batch_predictions", NEW_DAY) if r.timestamp > first_scored + 55
+            ],
+            200,
+            daemon,
+            log,
+        )
         with warnings.catch_warnings():  # no non-deprecated reader of past freshness states yet
             warnings.simplefilter("ignore", DeprecationWarning)
             changes = instance.get_event_records(EventRecordsFilter(DagsterEventType.FRESHNESS_STATE_CHANGE), limit=200)
-        states = [(c.event_log_entry.dagster_event.event_specific_data.key, c.event_log_entry.dagster_event.event_specific_data.new_state.value)
-                  for c in changes]
+        states = [
+            (
+                c.event_log_entry.dagster_event.event_specific_data.key,
+                c.event_log_entry.dagster_event.event_specific_data.new_state.value,
+            )
+            for c in changes
+        ]
         assert (model_key("batch_predictions"), "FAIL") in states, states
     finally:
         stop_process(daemon)
@@ -160,10 +223,15 @@ def test_a_broken_spec_among_models_is_loud_and_the_others_keep_running(daemon_e
     good one's landed days, and the broken one's error sensor fails on every tick, naming the field."""
     spec, path, env = daemon_env
     models = tmp_path / "models"
-    for name, text in (("good", path.read_text()), ("broken", path.read_text().replace("metric: roc_auc", "metric: accuracy"))):
+    for name, text in (
+        ("good", path.read_text()),
+        ("broken", path.read_text().replace("metric: roc_auc", "metric: accuracy")),
+    ):
         (models / name).mkdir(parents=True)
         (models / name / "spec.yaml").write_text(text.replace("name: demo_churn", f"name: {name}_model"))
-        (models / name / "defs.yaml").write_text("type: ml_assets.graph.component.MLPipeline\nattributes:\n  spec_file: spec.yaml\n")
+        (models / name / "defs.yaml").write_text(
+            "type: ml_assets.graph.component.MLPipeline\nattributes:\n  spec_file: spec.yaml\n"
+        )
     env = {k: v for k, v in env.items() if k != "ML_ASSETS_SPEC"}
     env["ML_ASSETS_DEFS"] = str(models)
     from ml_assets.core.spec import load_spec
@@ -174,9 +242,20 @@ def test_a_broken_spec_among_models_is_loud_and_the_others_keep_running(daemon_e
     daemon = _start_daemon(env, log)
     try:
         land_demo_days(good, [NEW_DAY])
-        _wait("the good model's new day ingested", lambda: _materializations(instance, "raw_data", NEW_DAY, model="good_model"), 180, daemon, log)
-        _wait("the broken model's error sensor to fail, naming the field",
-              lambda: "broken__spec_error" in log.read_text() and "field 'model.metric'" in log.read_text(), 120, daemon, log)
+        _wait(
+            "the good model's new day ingested",
+            lambda: _materializations(instance, "raw_data", NEW_DAY, model="good_model"),
+            180,
+            daemon,
+            log,
+        )
+        _wait(
+            "the broken model's error sensor to fail, naming the field",
+            lambda: "broken__spec_error" in log.read_text() and "field 'model.metric'" in log.read_text(),
+            120,
+            daemon,
+            log,
+        )
     finally:
         stop_process(daemon)
     assert "model 'broken' is not loaded" in log.read_text()

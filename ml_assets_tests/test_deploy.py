@@ -37,18 +37,30 @@ def _compose_cli() -> list[str]:
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
-    pytest.skip("neither the docker compose plugin nor docker-compose is installed (.ci/run installs Debian's docker-compose)")
+    pytest.skip(
+        "neither the docker compose plugin nor docker-compose is installed (.ci/run installs Debian's docker-compose)"
+    )
 
 
 def test_compose_file_validates_and_names_a_missing_secret(tmp_path):
     cli = _compose_cli()
     for profile in ([], ["--profile", "celery"], ["--profile", "serving"]):
-        proc = subprocess.run([*cli, "--env-file", str(ENV_EXAMPLE), *profile, "config", "-q"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        proc = subprocess.run(
+            [*cli, "--env-file", str(ENV_EXAMPLE), *profile, "config", "-q"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stderr
     # Without an env file, compose refuses to start and says which secret to set, and where.
     shutil.copyfile(COMPOSE, tmp_path / "docker-compose.yml")
-    proc = subprocess.run([*cli, "config", "-q"], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin:/usr/local/bin"})
+    proc = subprocess.run(
+        [*cli, "config", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
+    )
     assert proc.returncode != 0 and "set POSTGRES_" in proc.stderr and ".env" in proc.stderr
 
 
@@ -60,7 +72,9 @@ def test_services_start_in_order_behind_health_checks():
         for dep, how in service.get("depends_on", {}).items():
             assert dep in services, f"{name} depends on unknown {dep}"
             if how["condition"] == "service_healthy":
-                assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy, which has no health check"
+                assert "healthcheck" in services[dep], (
+                    f"{name} waits for {dep} to be healthy, which has no health check"
+                )
     assert services["user-code"]["depends_on"]["buckets"]["condition"] == "service_completed_successfully"
     for name in ("webserver", "daemon"):
         assert services[name]["depends_on"]["user-code"]["condition"] == "service_healthy"
@@ -82,11 +96,17 @@ def test_every_setting_the_production_files_read_is_given():
     # The buckets the services write to are the ones created at start.
     env = services["user-code"]["environment"]
     created = set(re.findall(r"local/([\w-]+)", services["buckets"]["command"][0]))
-    used = {env["ML_ASSETS_STORAGE"].split("/")[2], env["DAGSTER_COMPUTE_LOGS_BUCKET"],
-            re.search(r"s3://([\w-]+)/", " ".join(services["mlflow"]["command"])).group(1)}
+    used = {
+        env["ML_ASSETS_STORAGE"].split("/")[2],
+        env["DAGSTER_COMPUTE_LOGS_BUCKET"],
+        re.search(r"s3://([\w-]+)/", " ".join(services["mlflow"]["command"])).group(1),
+    }
     assert used <= created, (used, created)
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
-    assert "uv sync --locked --no-dev" in dockerfile and 'cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"' in dockerfile
+    assert (
+        "uv sync --locked --no-dev" in dockerfile
+        and 'cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"' in dockerfile
+    )
 
 
 def test_secrets_come_from_the_env_file_and_uis_listen_on_localhost():
@@ -107,10 +127,18 @@ def test_secrets_come_from_the_env_file_and_uis_listen_on_localhost():
 def test_executor_setting_errors_name_the_variable():
     daily, training = executors_from_env({})
     assert daily.name == "in_process" and training.name == "parallel_steps"
-    daily, training = executors_from_env({"ML_ASSETS_EXECUTOR": "celery", "ML_ASSETS_CELERY_BROKER": "redis://x:6379/0",
-                                          "ML_ASSETS_CELERY_BACKEND": "redis://x:6379/0"})
+    daily, training = executors_from_env(
+        {
+            "ML_ASSETS_EXECUTOR": "celery",
+            "ML_ASSETS_CELERY_BROKER": "redis://x:6379/0",
+            "ML_ASSETS_CELERY_BACKEND": "redis://x:6379/0",
+        }
+    )
     assert daily.name == training.name == "celery"
-    with pytest.raises(ExecutorConfigError, match="ML_ASSETS_EXECUTOR=celery needs ML_ASSETS_CELERY_BROKER and ML_ASSETS_CELERY_BACKEND"):
+    with pytest.raises(
+        ExecutorConfigError,
+        match="ML_ASSETS_EXECUTOR=celery needs ML_ASSETS_CELERY_BROKER and ML_ASSETS_CELERY_BACKEND",
+    ):
         executors_from_env({"ML_ASSETS_EXECUTOR": "celery"})
     with pytest.raises(ExecutorConfigError, match="ML_ASSETS_EXECUTOR='k8s' is not an executor"):
         executors_from_env({"ML_ASSETS_EXECUTOR": "k8s"})

@@ -26,7 +26,15 @@ from ml_assets.io.paths import storage_root
 from ml_assets.io.registry import Registry, default_tracking_uri
 from ml_assets.runner import run_days
 from ml_assets_tests.conftest import (
-    PROJECT_ROOT, VENV_BIN, day_keys, free_port, land_demo_days, model_job, small_demo_spec, stop_process, wait_for_port,
+    PROJECT_ROOT,
+    VENV_BIN,
+    day_keys,
+    free_port,
+    land_demo_days,
+    model_job,
+    small_demo_spec,
+    stop_process,
+    wait_for_port,
 )
 
 pytestmark = pytest.mark.faults
@@ -34,8 +42,16 @@ DAYS = day_keys(6)
 # One candidate slow enough (seconds) that the run can be killed while it trains.
 SLOW = {
     "candidates": [
-        {"name": "forest", "estimator": "sklearn.ensemble.RandomForestClassifier", "params": {"n_estimators": 800, "max_depth": 12}},
-        {"name": "logistic_regression", "estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500}},
+        {
+            "name": "forest",
+            "estimator": "sklearn.ensemble.RandomForestClassifier",
+            "params": {"n_estimators": 800, "max_depth": 12},
+        },
+        {
+            "name": "logistic_regression",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "params": {"max_iter": 500},
+        },
     ],
 }
 
@@ -69,9 +85,22 @@ def project(home, tmp_path, monkeypatch):
 def _execute(job: str, env: dict, log: Path, day: str = DAYS[-1]) -> subprocess.Popen:
     """`dagster job execute` for `day`: the run worker is this process (no queue, no daemon)."""
     return subprocess.Popen(
-        [str(VENV_BIN / "dagster"), "job", "execute", "-m", "ml_assets.definitions", "-j", model_job(job),
-         "--tags", json.dumps({"dagster/partition": day})],
-        cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(VENV_BIN / "dagster"),
+            "job",
+            "execute",
+            "-m",
+            "ml_assets.definitions",
+            "-j",
+            model_job(job),
+            "--tags",
+            json.dumps({"dagster/partition": day}),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -83,7 +112,7 @@ def _children(pid: int) -> set[int]:
             text = stat.read_text()
         except OSError:
             continue
-        parents[int(stat.parent.name)] = int(text[text.rindex(")") + 2:].split()[1])
+        parents[int(stat.parent.name)] = int(text[text.rindex(")") + 2 :].split()[1])
     found, frontier = set(), {pid}
     while frontier:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
@@ -105,7 +134,9 @@ def _wait(what: str, predicate, timeout: float, proc: subprocess.Popen | None = 
         if value := predicate():
             return value
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process exited ({proc.returncode}) while waiting for {what}:\n{log.read_text()[-3000:] if log else ''}")
+            raise AssertionError(
+                f"process exited ({proc.returncode}) while waiting for {what}:\n{log.read_text()[-3000:] if log else ''}"
+            )
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{log.read_text()[-3000:] if log else ''}")
 
@@ -116,7 +147,9 @@ def _training_started(instance):
     if not runs:
         return None
     run_id = runs[0].run_id
-    started = [e for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_START) if "train_" in (e.step_key or "")]
+    started = [
+        e for e in instance.all_logs(run_id, of_type=DagsterEventType.STEP_START) if "train_" in (e.step_key or "")
+    ]
     reported = run_worker_pid(instance, run_id)
     return (run_id, reported[0]) if started and reported else None
 
@@ -142,13 +175,24 @@ def test_a_training_killed_mid_run_does_not_promote_its_steps_die_and_a_rerun_su
 
         # Found dead, and cleaned up by the CLI, which says what it did.
         assert [d.run_id for d in find_dead_runs(instance)] == [run_id]
-        out = subprocess.run([str(VENV_BIN / "ml-assets"), "recover", "--spec", str(path)], env=env, cwd=PROJECT_ROOT,
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [str(VENV_BIN / "ml-assets"), "recover", "--spec", str(path)],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
-        assert f"run {run_id} ({model_job('training_job')}) was STARTED but its process {worker} is gone: marked FAILED" in out.stdout
+        assert (
+            f"run {run_id} ({model_job('training_job')}) was STARTED but its process {worker} is gone: marked FAILED"
+            in out.stdout
+        )
         assert "ended FAILED" in out.stdout, out.stdout
         assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE
-        mlflow_runs = registry.client.search_runs([registry.experiment_id()], filter_string=f"tags.dagster_run_id = '{run_id}'")
+        mlflow_runs = registry.client.search_runs(
+            [registry.experiment_id()], filter_string=f"tags.dagster_run_id = '{run_id}'"
+        )
         assert [r.info.status for r in mlflow_runs] == ["FAILED"]
         assert find_dead_runs(instance) == []
         # Its candidate files (if any were written) stay a day for re-execution, then go; a folder of
@@ -196,7 +240,11 @@ def test_two_trainings_at_once_each_compare_against_the_champion_of_their_moment
     decisions = []
     for version in ("2", "3"):
         run_id = registry.client.get_model_version(registry.model_name, version).run_id
-        decisions.append(json.loads(Path(registry.client.download_artifacts(run_id, "promotion/decision.json", str(tmp_path))).read_text()))
+        decisions.append(
+            json.loads(
+                Path(registry.client.download_artifacts(run_id, "promotion/decision.json", str(tmp_path))).read_text()
+            )
+        )
     champion_after_2 = "2" if decisions[0]["promote"] else "1"
     compared = [r["values"].get("champion_version") for r in decisions[1]["rules"] if r["name"] == "champion"]
     assert compared == [champion_after_2], decisions
@@ -211,19 +259,28 @@ def test_two_trainings_at_once_each_compare_against_the_champion_of_their_moment
 
     with DagsterInstance.get() as instance:
         finished = instance.get_runs(limit=1)[0]
-        said = fence(SimpleNamespace(instance=instance, run_id=finished.run_id), registry, registry.alias_version("champion"))
+        said = fence(
+            SimpleNamespace(instance=instance, run_id=finished.run_id), registry, registry.alias_version("champion")
+        )
         assert said == f"this run ({finished.run_id}) is SUCCESS, not STARTED: a run marked as ended does not promote"
-        alive = instance.add_run(DagsterRun(job_name=model_job("training_job"), run_id="f" * 8 + "-0000-0000-0000-" + "0" * 12,
-                                            status=DagsterRunStatus.STARTED))
+        alive = instance.add_run(
+            DagsterRun(
+                job_name=model_job("training_job"),
+                run_id="f" * 8 + "-0000-0000-0000-" + "0" * 12,
+                status=DagsterRunStatus.STARTED,
+            )
+        )
         context = SimpleNamespace(instance=instance, run_id=alive.run_id)
         champion = registry.alias_version("champion")
         assert fence(context, registry, champion) is None
         assert fence(context, registry, "1" if champion != "1" else None) == (
             f"the champion moved from {'v1' if champion != '1' else 'none'} to v{champion} while this run compared against "
-            f"{'v1' if champion != '1' else 'none'}; the next training compares against v{champion}")
+            f"{'v1' if champion != '1' else 'none'}; the next training compares against v{champion}"
+        )
 
 
 # -- hostile input: nothing accepted silently --------------------------------------------------
+
 
 def _land(spec, day: str, frame) -> None:
     from ml_assets.io.landing import write_landing_file
@@ -285,7 +342,10 @@ def test_rows_outside_the_folders_day_are_left_out_with_a_count_or_fail_the_day(
 
     spec, path = small_demo_spec(tmp_path, landing={"rows_outside_day": "error"})
     error = _ingest(spec, path, day, instance)
-    assert f"10 of 300 row(s) have column 'event_time' outside {day} (UTC): on 2024-03-01 (10), at events.csv row 1;" in error, error
+    assert (
+        f"10 of 300 row(s) have column 'event_time' outside {day} (UTC): on 2024-03-01 (10), at events.csv row 1;"
+        in error
+    ), error
 
 
 def test_an_oversized_text_value_is_refused_naming_file_column_and_row(home, tmp_path, instance):
@@ -298,12 +358,17 @@ def test_an_oversized_text_value_is_refused_naming_file_column_and_row(home, tmp
     spec, path = small_demo_spec(tmp_path)
     _land(spec, day, frame)
     error = _ingest(spec, path, day, instance)
-    assert "column 'device': 1 text value(s) over landing.max_text_bytes (65536 bytes; the largest is 5000000 bytes) at data row(s) 42" in error, error
+    assert (
+        "column 'device': 1 text value(s) over landing.max_text_bytes (65536 bytes; the largest is 5000000 bytes) at data row(s) 42"
+        in error
+    ), error
     assert "xxxxxxxxxx" * 20 not in error  # the value itself is never echoed
     assert len(error) < 5000
 
 
-def test_label_values_outside_the_tasks_classes_are_an_error_and_yes_no_follow_the_positive_label(home, tmp_path, instance):
+def test_label_values_outside_the_tasks_classes_are_an_error_and_yes_no_follow_the_positive_label(
+    home, tmp_path, instance
+):
     from ml_assets.core.demo_data import generate_day
 
     day = DAYS[-1]
@@ -317,17 +382,23 @@ def test_label_values_outside_the_tasks_classes_are_an_error_and_yes_no_follow_t
     frame.loc[[3, 7], "churned"] = "maybe"
     _land(spec, day, frame)
     error = _ingest(spec, path, day, instance)
-    assert "column 'churned' (label): 2 value(s) are neither class of task.positive_label 1" in error and "'maybe' (2)" in error, error
+    assert (
+        "column 'churned' (label): 2 value(s) are neither class of task.positive_label 1" in error
+        and "'maybe' (2)" in error
+    ), error
 
 
 # -- storage faults: a full disk, a read-only folder -------------------------------------------
+
 
 @pytest.fixture
 def small_disk(tmp_path, monkeypatch):
     """The asset store on a 2 MB tmpfs of its own (as root; skipped where mounting is not allowed)."""
     mount = tmp_path / "store"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): {done.stderr.strip()}")
     monkeypatch.setenv("ML_ASSETS_STORAGE", str(mount))
@@ -341,7 +412,9 @@ def _retries(result_or_error) -> int:
 
 
 @pytest.mark.parametrize("fault", ["full", "read-only"])
-def test_a_full_or_read_only_store_fails_the_step_at_once_and_keeps_the_earlier_output(home, tmp_path, instance, small_disk, fault):
+def test_a_full_or_read_only_store_fails_the_step_at_once_and_keeps_the_earlier_output(
+    home, tmp_path, instance, small_disk, fault
+):
     from ml_assets.core.demo_data import generate_day
     from ml_assets.runner import JobFailed
 
@@ -379,6 +452,7 @@ def test_a_full_or_read_only_store_fails_the_step_at_once_and_keeps_the_earlier_
 
 # -- an S3 endpoint stopped mid-run and started again ------------------------------------------
 
+
 def _start_proxy(port: int, target: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "tcp_proxy.py"), str(port), str(target)])
     wait_for_port(port, proc)
@@ -386,7 +460,9 @@ def _start_proxy(port: int, target: int) -> subprocess.Popen:
 
 
 @pytest.mark.s3
-def test_an_s3_endpoint_that_stops_mid_run_is_retried_and_named_and_the_run_succeeds_once_it_is_back(home, tmp_path, s3_env, monkeypatch):
+def test_an_s3_endpoint_that_stops_mid_run_is_retried_and_named_and_the_run_succeeds_once_it_is_back(
+    home, tmp_path, s3_env, monkeypatch
+):
     from dagster import DagsterInstance as Instance
 
     from ml_assets.runner import JobFailed
@@ -410,7 +486,8 @@ def test_an_s3_endpoint_that_stops_mid_run_is_retried_and_named_and_the_run_succ
             def restart_after_first_retry():
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline and not any(
-                    instance.all_logs(r.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY) for r in instance.get_runs(limit=1)
+                    instance.all_logs(r.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY)
+                    for r in instance.get_runs(limit=1)
                 ):
                     time.sleep(0.1)
                 proxies.append(_start_proxy(port, target))
@@ -441,6 +518,7 @@ def test_an_s3_endpoint_that_stops_mid_run_is_retried_and_named_and_the_run_succ
 
 # -- hostile model files ------------------------------------------------------------------------
 
+
 def test_the_trust_list_is_exactly_what_the_shipped_pipelines_hold():
     from ml_assets.io.model_files import TRUSTED_FILE, shipped_pipeline_types
 
@@ -457,8 +535,16 @@ def test_a_crafted_model_file_with_a_type_outside_the_trust_list_is_refused_befo
     from ml_assets.io.model_files import TRUSTED_ENV, UntrustedModelError, load_model_bytes
 
     hostile = Bunch(a=1) if payload == "sklearn class" else os.getcwd
-    data = sio.dumps({"pipelines": {}, "selected": "x", "version": None, "metrics": {}, "baseline_metrics": {},
-                      "info": {"hidden": hostile}})
+    data = sio.dumps(
+        {
+            "pipelines": {},
+            "selected": "x",
+            "version": None,
+            "metrics": {},
+            "baseline_metrics": {},
+            "info": {"hidden": hostile},
+        }
+    )
     untrusted = [t for t in sio.get_untrusted_types(data=data)]
     with pytest.raises(UntrustedModelError, match="model holds types that are not trusted") as refused:
         load_model_bytes(data, source="crafted.skops")
@@ -471,11 +557,25 @@ def test_a_crafted_model_file_with_a_type_outside_the_trust_list_is_refused_befo
 
 # -- kill -9 of runs the daemon launched: the queue moves again --------------------------------
 
+
 def _launch(job: str, day: str, env: dict) -> None:
     done = subprocess.run(
-        [str(VENV_BIN / "dagster"), "job", "launch", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-j", model_job(job),
-         "--tags", json.dumps({"dagster/partition": day})],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180,
+        [
+            str(VENV_BIN / "dagster"),
+            "job",
+            "launch",
+            "-w",
+            str(PROJECT_ROOT / "workspace.yaml"),
+            "-j",
+            model_job(job),
+            "--tags",
+            json.dumps({"dagster/partition": day}),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
@@ -486,7 +586,9 @@ def _run_of(instance, day: str):
 
 
 @pytest.mark.daemon
-def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_and_a_rerun_succeeds(home, tmp_path, monkeypatch):
+def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_and_a_rerun_succeeds(
+    home, tmp_path, monkeypatch
+):
     from ml_assets_tests.test_daemon import _start_daemon
 
     dagster_home = tmp_path / "dagster_home"
@@ -505,9 +607,14 @@ def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_
     daemon = _start_daemon(env, log)
     try:
         with DagsterInstance.get() as instance:
+
             def started(day: str, step: str | None):
                 run = _run_of(instance, day)
-                if run is None or run.status != DagsterRunStatus.STARTED or (reported := run_worker_pid(instance, run.run_id)) is None:
+                if (
+                    run is None
+                    or run.status != DagsterRunStatus.STARTED
+                    or (reported := run_worker_pid(instance, run.run_id)) is None
+                ):
                     return None
                 if step and not instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START):
                     return None
@@ -519,22 +626,45 @@ def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_
             #    the container, a restart): nobody saw it die; ml-assets' dead_run_sensor finds it.
             for day, step, with_parent in ((DAYS[0], None, False), (DAYS[1], "raw_data", True)):
                 _launch("ingest_job", day, env)
-                run_id, pid = _wait(f"the run for {day} to start", lambda d=day, s=step: started(d, s), 180, daemon, log)
+                run_id, pid = _wait(
+                    f"the run for {day} to start", lambda d=day, s=step: started(d, s), 180, daemon, log
+                )
                 parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
                 os.kill(pid, signal.SIGKILL)
                 if with_parent:
                     os.kill(parent, signal.SIGKILL)
                 killed[day] = run_id
-                _wait(f"the killed run {run_id} to be marked failed", lambda r=run_id: instance.get_run_by_id(r).status == DagsterRunStatus.FAILURE, 120, daemon, log)
+                _wait(
+                    f"the killed run {run_id} to be marked failed",
+                    lambda r=run_id: instance.get_run_by_id(r).status == DagsterRunStatus.FAILURE,
+                    120,
+                    daemon,
+                    log,
+                )
                 if with_parent:
                     events = [e.message for e in instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)]
                     assert any(f"its process {pid} is gone" in (m or "") for m in events), events
             # The queue moves: the next run starts and succeeds.
             _launch("ingest_job", DAYS[2], env)
-            _wait("the next run to succeed", lambda: getattr(_run_of(instance, DAYS[2]), "status", None) == DagsterRunStatus.SUCCESS, 180, daemon, log)
+            _wait(
+                "the next run to succeed",
+                lambda: getattr(_run_of(instance, DAYS[2]), "status", None) == DagsterRunStatus.SUCCESS,
+                180,
+                daemon,
+                log,
+            )
             # And a rerun of a killed day succeeds; its earlier attempt left nothing half-written.
             _launch("ingest_job", DAYS[1], env)
-            _wait("the rerun to succeed", lambda: _run_of(instance, DAYS[1]).run_id != killed[DAYS[1]] and _run_of(instance, DAYS[1]).status == DagsterRunStatus.SUCCESS, 240, daemon, log)
+            _wait(
+                "the rerun to succeed",
+                lambda: (
+                    _run_of(instance, DAYS[1]).run_id != killed[DAYS[1]]
+                    and _run_of(instance, DAYS[1]).status == DagsterRunStatus.SUCCESS
+                ),
+                240,
+                daemon,
+                log,
+            )
             assert not list(Path(os.environ["ML_ASSETS_HOME"]).rglob(".*.tmp"))
     finally:
         stop_process(daemon)

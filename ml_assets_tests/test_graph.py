@@ -29,8 +29,17 @@ def _snapshot(root) -> dict[str, str]:
     }
 
 
-ASSETS = {"raw_data", "features", "training_set", "model", "evaluation_report", "batch_predictions", "feature_drift",
-          "realized_quality", "monitoring_report"}
+ASSETS = {
+    "raw_data",
+    "features",
+    "training_set",
+    "model",
+    "evaluation_report",
+    "batch_predictions",
+    "feature_drift",
+    "realized_quality",
+    "monitoring_report",
+}
 
 
 def test_definitions_load_every_shipped_model_side_by_side():
@@ -88,8 +97,14 @@ def test_training_twice_gives_identical_predictions(home, tmp_path, instance):
 
     # Retrain from the same partitions, spec and code into a separate store and MLflow, then score.
     other = tmp_path / "second-store"
-    run_days(spec, str(path), graph_steps(days), instance, storage_uri=str(other),
-             tracking_uri=f"sqlite:///{tmp_path / 'second-mlflow.db'}")
+    run_days(
+        spec,
+        str(path),
+        graph_steps(days),
+        instance,
+        storage_uri=str(other),
+        tracking_uri=f"sqlite:///{tmp_path / 'second-mlflow.db'}",
+    )
     second = pd.read_parquet(other / spec.name / "batch_predictions" / f"{days[-1]}.parquet")
     second_model = json.loads((other / spec.name / "evaluation_report" / "report.json").read_text())
     # Byte-identical predictions (and the same registry version number, as each store is new).
@@ -198,7 +213,8 @@ def test_files_of_another_format_and_hidden_files_are_ignored(trained, instance)
     (folder / "notes.parquet").write_bytes(b"not for this spec")
     result = run_days(spec, str(path), [("ingest_job", days[0])], instance)[0]
     meta = next(
-        e.materialization.metadata for e in result.get_asset_materialization_events()
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
         if e.asset_key == model_key("raw_data")
     )
     assert meta["ignored_files"].value == ["notes.parquet"]
@@ -260,10 +276,16 @@ def test_links_in_the_landing_folder_are_refused_without_being_opened(trained, i
         stop.set()
         watcher.join(timeout=10)
     assert not seen, "the link's target was opened"
-    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == model_key("raw_data"))
+    meta = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == model_key("raw_data")
+    )
     [refused] = meta["quarantined"].value
     assert "is a symbolic link (to" in refused["reason"] and "it was not opened" in refused["reason"]
-    assert not (folder / "linked.csv").is_symlink() and Path(refused["quarantined_to"]).is_symlink()  # the link moved, not its target
+    assert (
+        not (folder / "linked.csv").is_symlink() and Path(refused["quarantined_to"]).is_symlink()
+    )  # the link moved, not its target
     assert secret.exists()
 
     # A day folder that is itself a link to a folder outside: the day fails, naming both; nothing is moved.

@@ -39,8 +39,17 @@ def test_core_modules_load_no_orchestration_or_io_library():
 
 
 def test_importing_the_package_loads_nothing():
-    proc = subprocess.run([sys.executable, "-c", "import sys, ml_assets; print(len([m for m in sys.modules if m.startswith(('dagster', 'pandas'))]))"],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, ml_assets; print(len([m for m in sys.modules if m.startswith(('dagster', 'pandas'))]))",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stdout + proc.stderr
 
 
@@ -75,7 +84,10 @@ def test_no_module_over_400_lines_and_no_function_over_60():
         if (lines := len(source.splitlines())) > 400:
             long_modules[name] = lines
         for node in ast.walk(ast.parse(source)):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n := node.end_lineno - node.lineno + 1) > 60:
+            if (
+                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and (n := node.end_lineno - node.lineno + 1) > 60
+            ):
                 long_functions[f"{name}:{node.name}"] = n
     assert not long_modules and not long_functions, (long_modules, long_functions)
 
@@ -83,7 +95,8 @@ def test_no_module_over_400_lines_and_no_function_over_60():
 def test_private_dagster_apis_only_in_the_adapter():
     allowed = {PACKAGE / "graph" / "instance.py"}
     users = sorted(
-        str(p.relative_to(PROJECT_ROOT)) for p in PACKAGE.rglob("*.py")
+        str(p.relative_to(PROJECT_ROOT))
+        for p in PACKAGE.rglob("*.py")
         if p not in allowed and any(m.startswith("dagster._") for m in _dagster_imports(p))
     )
     assert not users, f"private Dagster modules imported outside graph/instance.py: {users}"

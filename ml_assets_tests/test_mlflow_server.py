@@ -11,7 +11,15 @@ from dagster import DagsterInstance
 from ml_assets.io.registry import CHAMPION, Registry
 from ml_assets.runner import JobFailed, run_days
 from ml_assets.io.paths import storage_root
-from ml_assets_tests.conftest import day_keys, free_port, graph_steps, land_demo_days, small_demo_spec, start_mlflow_server, stop_process
+from ml_assets_tests.conftest import (
+    day_keys,
+    free_port,
+    graph_steps,
+    land_demo_days,
+    small_demo_spec,
+    start_mlflow_server,
+    stop_process,
+)
 
 pytestmark = [pytest.mark.mlflow_server, pytest.mark.s3]
 DAYS = day_keys(6)
@@ -69,7 +77,9 @@ def test_training_promotion_scoring_through_a_tracking_server(server_env, tmp_pa
         registry = Registry(uri, spec.name, spec.registered_model_name)
         assert registry.alias_version(CHAMPION) == "1"
         assert [v["version"] for v in registry.versions()] == ["1"]
-        failed_runs = registry.client.search_runs([registry.experiment_id()], filter_string="attributes.status = 'FAILED'")
+        failed_runs = registry.client.search_runs(
+            [registry.experiment_id()], filter_string="attributes.status = 'FAILED'"
+        )
         assert len(failed_runs) == 1  # the failure hook ended the broken training's run as FAILED
     finally:
         stop_process(broken)

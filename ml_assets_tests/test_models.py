@@ -27,9 +27,13 @@ def _models_folder(tmp_path: Path, *shipped: str) -> Path:
 def _add_model(root: Path, folder: str, spec: dict | None = None, inline: bool = False) -> Path:
     (root / folder).mkdir()
     if inline:
-        (root / folder / "defs.yaml").write_text(yaml.safe_dump({"type": COMPONENT, "attributes": {"spec": spec}}, sort_keys=False))
+        (root / folder / "defs.yaml").write_text(
+            yaml.safe_dump({"type": COMPONENT, "attributes": {"spec": spec}}, sort_keys=False)
+        )
     else:
-        (root / folder / "defs.yaml").write_text(yaml.safe_dump({"type": COMPONENT, "attributes": {"spec_file": "spec.yaml"}}))
+        (root / folder / "defs.yaml").write_text(
+            yaml.safe_dump({"type": COMPONENT, "attributes": {"spec_file": "spec.yaml"}})
+        )
         (root / folder / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return root / folder
 
@@ -79,8 +83,13 @@ def test_a_broken_spec_breaks_only_its_own_model(home, tmp_path, monkeypatch):
         sensor(build_sensor_context())
 
     # CI's check: every model, the broken one named with its field, exit status 1.
-    proc = subprocess.run([str(VENV_BIN / "ml-assets"), "validate-spec", "--all", str(root)],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(VENV_BIN / "ml-assets"), "validate-spec", "--all", str(root)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "demo: " in proc.stdout and "1/2 model(s) valid" in proc.stdout
     assert "broken: FAILED:" in proc.stderr and "field 'model.metric'" in proc.stderr
@@ -89,13 +98,25 @@ def test_a_broken_spec_breaks_only_its_own_model(home, tmp_path, monkeypatch):
 def test_two_models_with_one_name_are_refused_by_validate_all(tmp_path):
     root = _models_folder(tmp_path, "demo")
     _add_model(root, "copy", _demo_spec("demo_churn"))
-    proc = subprocess.run([str(VENV_BIN / "ml-assets"), "validate-spec", "--all", str(root)],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(VENV_BIN / "ml-assets"), "validate-spec", "--all", str(root)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "name 'demo_churn' is already the name of the model in" in proc.stderr
     # Another name but the same registered model (or landing folder) would mix two models' versions.
-    (root / "copy" / "spec.yaml").write_text(yaml.safe_dump({**_demo_spec("other"), "registry": {"model_name": "demo_churn"}}))
-    proc = subprocess.run([str(VENV_BIN / "ml-assets"), "validate-spec", "--all", str(root)],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    (root / "copy" / "spec.yaml").write_text(
+        yaml.safe_dump({**_demo_spec("other"), "registry": {"model_name": "demo_churn"}})
+    )
+    proc = subprocess.run(
+        [str(VENV_BIN / "ml-assets"), "validate-spec", "--all", str(root)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "registry.model_name 'demo_churn' is already" in proc.stderr
 
 
@@ -112,11 +133,20 @@ def test_dg_lists_checks_and_scaffolds_models(tmp_path, monkeypatch):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_ASSETS_", "DAGSTER_"))}
     env.update(ML_ASSETS_HOME=str(tmp_path / "home"), VIRTUAL_ENV=str(VENV_BIN.parent))
-    listed = subprocess.run([str(VENV_BIN / "dg"), "list", "defs", "--json"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    listed = subprocess.run(
+        [str(VENV_BIN / "dg"), "list", "defs", "--json"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert listed.returncode == 0, listed.stderr[-2000:]
     keys = {a["asset_key"] for a in json.loads(listed.stdout)["assets"]}
     assert {"demo_churn/model", "breast_cancer/model", "diabetes/model"} <= keys
-    checked = subprocess.run([str(VENV_BIN / "dg"), "check", "yaml"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    checked = subprocess.run(
+        [str(VENV_BIN / "dg"), "check", "yaml"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert checked.returncode == 0 and "validated successfully" in checked.stdout + checked.stderr
 
     # A project of one's own: `dg scaffold defs` writes defs.yaml and a starter spec; it loads.
@@ -124,13 +154,24 @@ def test_dg_lists_checks_and_scaffolds_models(tmp_path, monkeypatch):
     (project / "mymodels" / "defs").mkdir(parents=True)
     (project / "mymodels" / "__init__.py").write_text("")
     (project / "mymodels" / "defs" / "__init__.py").write_text("")
-    (project / "pyproject.toml").write_text('[project]\nname = "mymodels"\nversion = "0.1"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
-                                            '[tool.dg.project]\nroot_module = "mymodels"\n')
-    scaffold = subprocess.run([str(VENV_BIN / "dg"), "scaffold", "defs", COMPONENT, "churn"], cwd=project,
-                              env={**env, "PYTHONPATH": str(project)}, capture_output=True, text=True, timeout=300)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "mymodels"\nversion = "0.1"\n\n[tool.dg]\ndirectory_type = "project"\n\n'
+        '[tool.dg.project]\nroot_module = "mymodels"\n'
+    )
+    scaffold = subprocess.run(
+        [str(VENV_BIN / "dg"), "scaffold", "defs", COMPONENT, "churn"],
+        cwd=project,
+        env={**env, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert scaffold.returncode == 0, scaffold.stderr[-2000:]
     folder = project / "mymodels" / "defs" / "churn"
-    assert yaml.safe_load((folder / "defs.yaml").read_text()) == {"type": COMPONENT, "attributes": {"spec_file": "spec.yaml"}}
+    assert yaml.safe_load((folder / "defs.yaml").read_text()) == {
+        "type": COMPONENT,
+        "attributes": {"spec_file": "spec.yaml"},
+    }
     assert yaml.safe_load((folder / "spec.yaml").read_text())["name"] == "churn"
     monkeypatch.setenv("ML_ASSETS_HOME", str(tmp_path / "home"))
     assert _prefixes(_load(monkeypatch, project / "mymodels" / "defs")) == {"churn"}

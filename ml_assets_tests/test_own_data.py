@@ -29,7 +29,16 @@ from ml_assets.runner import JobFailed, plan_history, run_days
 from ml_assets.io.landing import write_landing_file
 from ml_assets.io.paths import landing_root, storage_root
 from ml_assets.core.spec import shipped_spec
-from ml_assets_tests.conftest import model_job, model_key, PROJECT_ROOT, VENV_BIN, day_keys, land_demo_days, small_demo_spec, write_spec
+from ml_assets_tests.conftest import (
+    model_job,
+    model_key,
+    PROJECT_ROOT,
+    VENV_BIN,
+    day_keys,
+    land_demo_days,
+    small_demo_spec,
+    write_spec,
+)
 
 FIRST, DAYS = dt.date(2024, 3, 1), 24
 LAST = FIRST + dt.timedelta(days=DAYS - 1)
@@ -54,7 +63,9 @@ def _history_spec(tmp_path: Path) -> Path:
 
 def _export_history(landing: Path) -> None:
     """Daily exports as a real system writes them: float labels, some missing, one lab per day."""
-    frames = cut_into_days(sklearn_dataset("breast_cancer"), LAST, DAYS, seed=3, id_column="sample_id", time_column="event_time")
+    frames = cut_into_days(
+        sklearn_dataset("breast_cancer"), LAST, DAYS, seed=3, id_column="sample_id", time_column="event_time"
+    )
     rng = np.random.default_rng(0)
     for day, frame in frames.items():
         frame["target"] = frame["target"].map(lambda v: f"{float(v):.1f}").astype(object)
@@ -97,20 +108,30 @@ def test_ml_assets_run_trains_on_history_and_scores(tmp_path):
 
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path / "home" / "dagster"))) as instance:
         runs = instance.get_runs()
-        assert len(runs) == 12  # 16 days ingested in 1 run, 1 training, 1 score (the training day), 8 ingest+score, 1 page
+        assert (
+            len(runs) == 12
+        )  # 16 days ingested in 1 run, 1 training, 1 score (the training day), 8 ingest+score, 1 page
         # Nothing was retried: no step failed and came back.
         for run in runs:
-            assert not instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_UP_FOR_RETRY, DagsterEventType.STEP_RESTARTED})
+            assert not instance.all_logs(
+                run.run_id, of_type={DagsterEventType.STEP_UP_FOR_RETRY, DagsterEventType.STEP_RESTARTED}
+            )
         # ~24 rows a day is too few to judge drift: the check says so instead of reading as a plain pass.
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [AssetCheckKey(model_key("features", "tumours"), "features_drift")], partition_filter=PartitionKeyFilter(key=LAST.isoformat()))
+            [AssetCheckKey(model_key("features", "tumours"), "features_drift")],
+            partition_filter=PartitionKeyFilter(key=LAST.isoformat()),
+        )
         evaluation = next(iter(latest.values())).evaluation
         assert evaluation.passed and evaluation.description.startswith("not judged: ")
         assert "< validation.drift_min_rows (200)" in evaluation.description
         assert evaluation.metadata["judged"].value is False
     # A second `run` finds everything done and does nothing but the page.
-    again = subprocess.run([*command[:4], "--no-train"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0 and "ingest 0 day(s)" in again.stdout and "score 0 day(s)" in again.stdout, again.stdout
+    again = subprocess.run(
+        [*command[:4], "--no-train"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0 and "ingest 0 day(s)" in again.stdout and "score 0 day(s)" in again.stdout, (
+        again.stdout
+    )
 
 
 @pytest.mark.cli
@@ -122,9 +143,24 @@ def test_dagster_cli_partition_range_is_one_run_with_checks_per_day(tmp_path):
     env.update(ML_ASSETS_HOME=str(home), ML_ASSETS_SPEC=str(spec_path), DAGSTER_HOME=str(home / "dagster"))
     subprocess.run([str(VENV_BIN / "ml-assets"), "init"], env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
     last = FIRST + dt.timedelta(days=4)
-    proc = subprocess.run([str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions", "--select",
-                           "tumours/raw_data,tumours/features,tumours/feature_drift", "--partition-range", f"{FIRST}...{last}"],
-                          env=env, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600)
+    proc = subprocess.run(
+        [
+            str(VENV_BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "ml_assets.definitions",
+            "--select",
+            "tumours/raw_data,tumours/features,tumours/feature_drift",
+            "--partition-range",
+            f"{FIRST}...{last}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     days = {(FIRST + dt.timedelta(days=i)).isoformat() for i in range(5)}
     assert {p.stem for p in (home / "storage" / "tumours" / "features").glob("*.parquet")} == days
@@ -133,7 +169,9 @@ def test_dagster_cli_partition_range_is_one_run_with_checks_per_day(tmp_path):
         assert instance.get_materialized_partitions(model_key("features", "tumours")) == days
         for day in days:  # each day's contract result, recorded for that day
             latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-                [AssetCheckKey(model_key("raw_data", "tumours"), "raw_data_contract")], partition_filter=PartitionKeyFilter(key=day))
+                [AssetCheckKey(model_key("raw_data", "tumours"), "raw_data_contract")],
+                partition_filter=PartitionKeyFilter(key=day),
+            )
             assert next(iter(latest.values())).evaluation.passed
 
 
@@ -141,17 +179,24 @@ def test_day_constant_feature_is_not_judged_and_says_why(home, tmp_path, instanc
     from ml_assets.core.demo_data import generate_day
 
     base, _ = small_demo_spec(tmp_path)
-    spec, path = small_demo_spec(tmp_path, features=[*[f.model_dump() for f in base.features],
-                                                     {"name": "promo", "kind": "categorical"}])
+    spec, path = small_demo_spec(
+        tmp_path, features=[*[f.model_dump() for f in base.features], {"name": "promo", "kind": "categorical"}]
+    )
     days = day_keys(7)
     for day in days:
         date = dt.date.fromisoformat(day)
         frame = generate_day(date, rows=400)
         frame["promo"] = f"promo-{date.toordinal() % 4}"  # one campaign a day, as a real export carries it
         write_landing_file(landing_root(spec), date, "events", frame, "csv")
-    run_days(spec, str(path), [("ingest_job", d) for d in days[:6]] + [("training_job", days[5]), ("scoring_job", days[6])], instance)
+    run_days(
+        spec,
+        str(path),
+        [("ingest_job", d) for d in days[:6]] + [("training_job", days[5]), ("scoring_job", days[6])],
+        instance,
+    )
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [AssetCheckKey(model_key("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=days[6]))
+        [AssetCheckKey(model_key("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=days[6])
+    )
     evaluation = next(iter(latest.values())).evaluation
     # Judged for the other features, not for promo (its one-day PSI against six days would be ~1.4: blocking).
     assert evaluation.passed and evaluation.metadata["judged"].value is True
@@ -160,12 +205,18 @@ def test_day_constant_feature_is_not_judged_and_says_why(home, tmp_path, instanc
     assert "promo" not in evaluation.metadata["drift"].value
     assert (storage_root() / spec.name / "batch_predictions" / f"{days[6]}.parquet").exists()  # not blocked
     # Saying it in the spec gives the same result, with the spec's reason.
-    spec2, path2 = small_demo_spec(tmp_path, features=[*[f.model_dump() for f in base.features],
-                                                       {"name": "promo", "kind": "categorical", "drift": False}])
+    spec2, path2 = small_demo_spec(
+        tmp_path,
+        features=[*[f.model_dump() for f in base.features], {"name": "promo", "kind": "categorical", "drift": False}],
+    )
     run_days(spec2, str(path2), [("ingest_job", days[6])], instance)
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [AssetCheckKey(model_key("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=days[6]))
-    assert "`promo`: drift: false in the spec" in next(iter(latest.values())).evaluation.metadata["not_judged_features"].value
+        [AssetCheckKey(model_key("features"), "features_drift")], partition_filter=PartitionKeyFilter(key=days[6])
+    )
+    assert (
+        "`promo`: drift: false in the spec"
+        in next(iter(latest.values())).evaluation.metadata["not_judged_features"].value
+    )
 
 
 def test_a_bad_day_in_a_range_fails_alone(home, tmp_path, instance):
@@ -175,7 +226,9 @@ def test_a_bad_day_in_a_range_fails_alone(home, tmp_path, instance):
     days = day_keys(5)
     land_demo_days(spec, days)
     file = Path(str(landing_root(spec) / days[2] / "events.csv"))
-    file.write_text(file.read_text().replace("\n", "\n" + "x" * 3 + ",", 1))  # a row with a field too many: the columns no longer fit
+    file.write_text(
+        file.read_text().replace("\n", "\n" + "x" * 3 + ",", 1)
+    )  # a row with a field too many: the columns no longer fit
     plan = plan_history(days, set(days), set(), set(), train_on=None, score=False)
     lines = []
     outcome = run_history(spec, str(path), plan, instance, say=lines.append)
@@ -200,14 +253,26 @@ def test_ingest_ranges_are_consecutive_days_within_limits():
 
 def test_plan_history_orders_ingest_training_and_scoring():
     days = [f"2024-03-0{i}" for i in range(1, 7)]
-    plan = plan_history(days, landed=set(days) - {"2024-03-03"}, stored_features={"2024-03-01"}, stored_predictions=set(),
-                        train_on="2024-03-04", score_from="2024-03-04")
+    plan = plan_history(
+        days,
+        landed=set(days) - {"2024-03-03"},
+        stored_features={"2024-03-01"},
+        stored_predictions=set(),
+        train_on="2024-03-04",
+        score_from="2024-03-04",
+    )
     assert plan.skipped == {"2024-03-01": "already ingested (--force re-ingests)", "2024-03-03": "no landing files"}
     # Up to the training day: ingest; then train; then each later day is ingested and scored in one run,
     # so its drift checks judge it against the new champion.
-    assert plan.steps == [("ingest_job", "2024-03-02"), ("ingest_job", "2024-03-04"), ("training_job", "2024-03-04"),
-                          ("predictions_job", "2024-03-04"), ("scoring_job", "2024-03-05"), ("scoring_job", "2024-03-06"),
-                          ("monitoring_job", None)]
+    assert plan.steps == [
+        ("ingest_job", "2024-03-02"),
+        ("ingest_job", "2024-03-04"),
+        ("training_job", "2024-03-04"),
+        ("predictions_job", "2024-03-04"),
+        ("scoring_job", "2024-03-05"),
+        ("scoring_job", "2024-03-06"),
+        ("monitoring_job", None),
+    ]
 
 
 @pytest.mark.parametrize("positive", [1, 1.0, "1", "1.0", True, "yes"])
@@ -224,12 +289,16 @@ def test_label_of_neither_class_names_file_column_values_and_count(tmp_path):
     spec, _ = write_spec(tmp_path, "breast_cancer")
     with pytest.raises(SchemaError) as exc:
         enforce_schema(_raw_rows(spec, ["1.0", "0.0", "2.0", "maybe", "maybe"]), spec, "exports/2024-03-01/x.csv")
-    assert ("exports/2024-03-01/x.csv: column 'target' (label): 3 value(s) are neither class of task.positive_label 1 "
-            "nor task.negative_label '0': 'maybe' (2), '2.0' (1)") in str(exc.value)
+    assert (
+        "exports/2024-03-01/x.csv: column 'target' (label): 3 value(s) are neither class of task.positive_label 1 "
+        "nor task.negative_label '0': 'maybe' (2), '2.0' (1)"
+    ) in str(exc.value)
     # A positive label that is not 1/0/true/false needs its negative class named.
     with pytest.raises(Exception, match="field 'task.negative_label': required when positive_label"):
         write_spec(tmp_path, "breast_cancer", task={"type": "binary_classification", "positive_label": "M"})
-    spec, _ = write_spec(tmp_path, "breast_cancer", task={"type": "binary_classification", "positive_label": "M", "negative_label": "B"})
+    spec, _ = write_spec(
+        tmp_path, "breast_cancer", task={"type": "binary_classification", "positive_label": "M", "negative_label": "B"}
+    )
     assert enforce_schema(_raw_rows(spec, ["M", "B", None]), spec, "f.csv")["target"].tolist()[:2] == [1.0, 0.0]
 
 
@@ -244,7 +313,9 @@ def test_unknown_label_quarantines_the_file_with_its_reason(home, tmp_path, inst
     frame.to_csv(file, index=False)
     with pytest.raises(JobFailed) as exc:
         run_days(spec, str(path), [("ingest_job", day)], instance)
-    assert "column 'churned' (label): 3 value(s) are neither class" in str(exc.value) and "'unknown' (3)" in str(exc.value)
+    assert "column 'churned' (label): 3 value(s) are neither class" in str(exc.value) and "'unknown' (3)" in str(
+        exc.value
+    )
     assert not file.exists()
     reason = Path(str(landing / "_quarantine" / day / "events.csv.reason.txt")).read_text()
     assert "'unknown' (3)" in reason
@@ -254,12 +325,17 @@ def test_spec_column_missing_from_every_file_leaves_the_files_in_place(home, tmp
     spec, path = small_demo_spec(tmp_path)
     day = day_keys(1)[0]
     land_demo_days(spec, [day])
-    typo = [*[f.model_dump() for f in spec.features if f.name != "tenure_days"], {"name": "tenure_dayz", "kind": "numeric"}]
+    typo = [
+        *[f.model_dump() for f in spec.features if f.name != "tenure_days"],
+        {"name": "tenure_dayz", "kind": "numeric"},
+    ]
     spec2, path2 = small_demo_spec(tmp_path, features=typo)
     with pytest.raises(JobFailed) as exc:
         run_days(spec2, str(path2), [("ingest_job", day)], instance)
     message = str(exc.value)
-    assert "column(s) ['tenure_dayz'] named by the spec are in none of the 1 file(s)" in message and str(path2) in message
+    assert (
+        "column(s) ['tenure_dayz'] named by the spec are in none of the 1 file(s)" in message and str(path2) in message
+    )
     assert "left where they are" in message
     landing = landing_root(spec2)
     assert (landing / day / "events.csv").exists() and not (landing / "_quarantine").exists()
@@ -290,8 +366,11 @@ def test_missing_upstream_partition_fails_at_once(home, tmp_path, instance):
     # `model` alone for a day without its training_set: the input is missing, not transiently.
     from ml_assets.graph.pipeline import build_definitions
 
-    job = build_definitions(spec, str(path)).resolve_implicit_global_asset_job_def().get_subset(
-        asset_selection={model_key("model")})
+    job = (
+        build_definitions(spec, str(path))
+        .resolve_implicit_global_asset_job_def()
+        .get_subset(asset_selection={model_key("model")})
+    )
     result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)

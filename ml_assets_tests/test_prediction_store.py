@@ -37,8 +37,15 @@ def redis_url(redis_db):
 def _day(n: int, day: str, version: str) -> pd.DataFrame:
     rng = np.random.default_rng(len(day))
     score = rng.random(n)
-    return pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "event_time": pd.Timestamp(day),
-                         "score": score, "prediction": (score >= 0.5).astype("int64"), "model_version": version})
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "event_time": pd.Timestamp(day),
+            "score": score,
+            "prediction": (score >= 0.5).astype("int64"),
+            "model_version": version,
+        }
+    )
 
 
 def test_swap_is_atomic_under_a_concurrent_reader(redis_url):
@@ -83,7 +90,9 @@ def test_older_day_never_replaces_newer_and_one_value_per_entity(redis_url):
     store = PredictionStore(url, prefix, ttl_hours=48)
     newer = _day(3, "2026-11-02", "2")
     # c0 has two events that day: the later one is served.
-    newer = pd.concat([newer, newer.iloc[[0]].assign(event_time=pd.Timestamp("2026-11-02 18:00"), score=0.99, prediction=1)])
+    newer = pd.concat(
+        [newer, newer.iloc[[0]].assign(event_time=pd.Timestamp("2026-11-02 18:00"), score=0.99, prediction=1)]
+    )
     assert store.publish(newer, "2026-11-02", "customer_id", "event_time").rows == 3
     late = store.publish(_day(3, "2026-11-01", "1"), "2026-11-01", "customer_id", "event_time")
     assert not late.swapped and late.current_day == "2026-11-02"
@@ -112,10 +121,21 @@ def test_graph_publishes_the_newest_day_and_lookup_reads_it(redis_url, home, tmp
     preds = pd.read_parquet(home / "storage" / spec.name / "batch_predictions" / f"{days[-1]}.parquet")
     last = preds.sort_values("event_time", kind="stable").drop_duplicates("customer_id", keep="last").iloc[0]
     env = {**os.environ, "ML_ASSETS_SPEC": str(path)}
-    proc = subprocess.run([str(VENV_BIN / "ml-assets"), "lookup", str(last["customer_id"]), "nobody-42"],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(VENV_BIN / "ml-assets"), "lookup", str(last["customer_id"]), "nobody-42"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stderr  # one of the two is unknown
     answer = json.loads(proc.stdout.strip())
-    assert answer == {"customer_id": str(last["customer_id"]), "score": pytest.approx(float(last["score"])),
-                      "prediction": int(last["prediction"]), "model_version": str(last["model_version"]), "day": days[-1]}
+    assert answer == {
+        "customer_id": str(last["customer_id"]),
+        "score": pytest.approx(float(last["score"])),
+        "prediction": int(last["prediction"]),
+        "model_version": str(last["model_version"]),
+        "day": days[-1],
+    }
     assert f"no prediction for nobody-42 in '{prefix}:predictions' (day {days[-1]} is online)" in proc.stderr

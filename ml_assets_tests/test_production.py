@@ -35,15 +35,36 @@ from ml_assets_tests.conftest import (
     stop_process,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.mlflow_server, pytest.mark.daemon, pytest.mark.webserver, pytest.mark.cli]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.s3,
+    pytest.mark.mlflow_server,
+    pytest.mark.daemon,
+    pytest.mark.webserver,
+    pytest.mark.cli,
+]
 DAYS = day_keys(6)
 WORKSPACE = PROJECT_ROOT / "deploy" / "workspace.yaml"
 
 
 def _launch(job: str, day: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(VENV_BIN / "dagster"), "job", "launch", "-w", str(WORKSPACE), "-j", job, "--tags", json.dumps({"dagster/partition": day})],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(VENV_BIN / "dagster"),
+            "job",
+            "launch",
+            "-w",
+            str(WORKSPACE),
+            "-j",
+            job,
+            "--tags",
+            json.dumps({"dagster/partition": day}),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -66,25 +87,32 @@ def _wait(what: str, predicate, timeout: float, pg, procs: dict[str, subprocess.
     while time.monotonic() < deadline:
         for name, proc in procs.items():
             if proc.poll() is not None:
-                raise AssertionError(f"{name} exited ({proc.returncode}):\n{(logs / f'{name}.log').read_text()[-4000:]}")
+                raise AssertionError(
+                    f"{name} exited ({proc.returncode}):\n{(logs / f'{name}.log').read_text()[-4000:]}"
+                )
         failed = [r for r in _runs(pg) if r[1] in ("FAILURE", "CANCELED")]
         assert not failed, f"runs failed: {failed}\n{(logs / 'daemon.log').read_text()[-3000:]}"
         if value := predicate():
             return value
         time.sleep(1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}: {_runs(pg)}\n{(logs / 'daemon.log').read_text()[-3000:]}")
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {what}: {_runs(pg)}\n{(logs / 'daemon.log').read_text()[-3000:]}"
+    )
 
 
 def _materialized(pg, asset: str) -> set[str]:
     """Partitions of `asset` with a materialization in the Postgres event log."""
     with pg.cursor() as cur:
-        cur.execute("SELECT DISTINCT partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND asset_key = %s",
-                    (AssetKey([DEMO, asset]).to_string(),))
+        cur.execute(
+            "SELECT DISTINCT partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND asset_key = %s",
+            (AssetKey([DEMO, asset]).to_string(),),
+        )
         return {row[0] for row in cur.fetchall()}
 
 
 def _settled(pg) -> bool:
     """Every run finished, and none started over two more ticks of the daemon's loop (5 s)."""
+
     def finished():
         return all(status in ("SUCCESS", "FAILURE", "CANCELED") for _, status, _ in _runs(pg))
 
@@ -98,8 +126,10 @@ def _settled(pg) -> bool:
 def _run_spans(pg) -> list[tuple[float, float]]:
     """(start, end) of every run from its RUN_START / RUN_SUCCESS events in the Postgres event log."""
     with pg.cursor() as cur:
-        cur.execute("SELECT run_id, dagster_event_type, extract(epoch from timestamp) FROM event_logs "
-                    "WHERE dagster_event_type IN ('PIPELINE_START', 'PIPELINE_SUCCESS')")
+        cur.execute(
+            "SELECT run_id, dagster_event_type, extract(epoch from timestamp) FROM event_logs "
+            "WHERE dagster_event_type IN ('PIPELINE_START', 'PIPELINE_SUCCESS')"
+        )
         rows = cur.fetchall()
     start = {r: t for r, kind, t in rows if kind == "PIPELINE_START"}
     end = {r: t for r, kind, t in rows if kind == "PIPELINE_SUCCESS"}
@@ -114,18 +144,26 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
     dagster_db, mlflow_db = postgres_database("dagster"), postgres_database("mlflow")
     # The shipped spec's automation, with the sensors looking every 2 s instead of 30 s.
     spec, spec_path = small_demo_spec(
-        tmp_path, landing={"uri": f"s3://{bucket}/landing/demo_churn", "format": "csv"},
-        automation={"landing_sensor_interval_seconds": 2, "automation_interval_seconds": 2,
-                    "retries": {"max_retries": 1, "delay_seconds": 0.2}},
+        tmp_path,
+        landing={"uri": f"s3://{bucket}/landing/demo_churn", "format": "csv"},
+        automation={
+            "landing_sensor_interval_seconds": 2,
+            "automation_interval_seconds": 2,
+            "retries": {"max_retries": 1, "delay_seconds": 0.2},
+        },
     )
     env = production_env(tmp_path, dagster_db, bucket, spec_path)
     mlflow_port, code_port, web_port = free_port(), free_port(), free_port()
-    env.update({
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-        "MLFLOW_S3_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
-        "DAGSTER_CODE_SERVER_HOST": "127.0.0.1", "DAGSTER_CODE_SERVER_PORT": str(code_port),
-    })
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+            "MLFLOW_S3_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+            "DAGSTER_CODE_SERVER_HOST": "127.0.0.1",
+            "DAGSTER_CODE_SERVER_PORT": str(code_port),
+        }
+    )
     logs = tmp_path / "logs"
     logs.mkdir()
     procs: dict[str, subprocess.Popen] = {}
@@ -133,32 +171,71 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
     pg.autocommit = True
     try:
         # In docker-compose.yml's start order.
-        procs["mlflow"] = start_mlflow_server(postgres_uri(mlflow_db), f"s3://{bucket}/mlflow", mlflow_port, env, logs / "mlflow.log")
+        procs["mlflow"] = start_mlflow_server(
+            postgres_uri(mlflow_db), f"s3://{bucket}/mlflow", mlflow_port, env, logs / "mlflow.log"
+        )
         procs["code-server"] = start_logged(
-            [VENV_BIN / "dagster", "code-server", "start", "-m", "ml_assets.definitions", "-h", "127.0.0.1", "-p", str(code_port),
-             "--location-name", "ml_assets"], env, logs / "code-server.log", port=code_port, timeout=120)
+            [
+                VENV_BIN / "dagster",
+                "code-server",
+                "start",
+                "-m",
+                "ml_assets.definitions",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(code_port),
+                "--location-name",
+                "ml_assets",
+            ],
+            env,
+            logs / "code-server.log",
+            port=code_port,
+            timeout=120,
+        )
         procs["webserver"] = start_logged(
             [VENV_BIN / "dagster-webserver", "-w", WORKSPACE, "-h", "127.0.0.1", "-p", str(web_port)],
-            env, logs / "webserver.log", port=web_port, timeout=120)
+            env,
+            logs / "webserver.log",
+            port=web_port,
+            timeout=120,
+        )
         procs["daemon"] = start_logged([VENV_BIN / "dagster-daemon", "run", "-w", WORKSPACE], env, logs / "daemon.log")
 
         # docker-compose.yml's health checks, against the same processes.
         assert requests.get(f"{env['MLFLOW_TRACKING_URI']}/health", timeout=10).ok
         assert requests.get(f"http://127.0.0.1:{web_port}/server_info", timeout=10).ok
-        health = subprocess.run([VENV_BIN / "dagster", "api", "grpc-health-check", "-p", str(code_port)],
-                                env=env, capture_output=True, text=True, timeout=60)
+        health = subprocess.run(
+            [VENV_BIN / "dagster", "api", "grpc-health-check", "-p", str(code_port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert health.returncode == 0, health.stdout + health.stderr
 
         # README: `ml-assets generate` writes demo files into the landing prefix; the landing sensor
         # and automation ingest and check every day with no launch from here.
-        generate = subprocess.run([VENV_BIN / "ml-assets", "generate", "--days", str(len(DAYS)), "--rows-per-day", "300"],
-                                  cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        generate = subprocess.run(
+            [VENV_BIN / "ml-assets", "generate", "--days", str(len(DAYS)), "--rows-per-day", "300"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert generate.returncode == 0, generate.stderr
         _wait("features of every landed day", lambda: set(DAYS) <= _materialized(pg, "features"), 300, pg, procs, logs)
         # README: then the whole graph for the newest day, with `dagster job launch` (queued).
         _launched([_launch(model_job("full_pipeline_job"), DAYS[-1], env)])
-        _wait("the full_pipeline_job run", lambda: any(job == model_job("full_pipeline_job") and status == "SUCCESS" for job, status, _ in _runs(pg)),
-              400, pg, procs, logs)
+        _wait(
+            "the full_pipeline_job run",
+            lambda: any(job == model_job("full_pipeline_job") and status == "SUCCESS" for job, status, _ in _runs(pg)),
+            400,
+            pg,
+            procs,
+            logs,
+        )
         _wait("automation to settle", lambda: _settled(pg), 300, pg, procs, logs)
         runs = _runs(pg)
 
@@ -177,11 +254,15 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
         overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
         assert overlap <= 2, f"more runs at once than DAGSTER_MAX_CONCURRENT_RUNS=2: {spans}"
 
-        liveness = subprocess.run([VENV_BIN / "dagster-daemon", "liveness-check"], env=env, capture_output=True, text=True, timeout=60)
+        liveness = subprocess.run(
+            [VENV_BIN / "dagster-daemon", "liveness-check"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert liveness.returncode == 0, liveness.stdout + liveness.stderr
 
         # Predictions landed in S3, written by the run worker the code server started.
-        body = client.get_object(Bucket=bucket, Key=f"storage/{spec.name}/batch_predictions/{DAYS[-1]}.parquet")["Body"].read()
+        body = client.get_object(Bucket=bucket, Key=f"storage/{spec.name}/batch_predictions/{DAYS[-1]}.parquet")[
+            "Body"
+        ].read()
         preds = pd.read_parquet(io.BytesIO(body))
         assert len(preds) > 0 and preds["model_version"].nunique() == 1
 
@@ -195,11 +276,14 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
         # Step logs went to S3 (S3ComputeLogManager), and the webserver serves the same runs.
         logs_in_s3 = client.list_objects_v2(Bucket=bucket, Prefix="dagster-compute-logs/")
         assert logs_in_s3["KeyCount"] > 0
-        query = '{ runsOrError { ... on Runs { results { jobName status } } } }'
+        query = "{ runsOrError { ... on Runs { results { jobName status } } } }"
         answer = requests.post(f"http://127.0.0.1:{web_port}/graphql", json={"query": query}, timeout=30).json()
         served = answer["data"]["runsOrError"]["results"]
         assert sorted(r["jobName"] for r in served) == sorted(job for job, _, _ in runs)
-        print(f"\n{len(runs)} runs: " + ", ".join(f"{job}<-{tags.get('dagster/sensor_name', 'cli')}" for job, _, tags in runs))
+        print(
+            f"\n{len(runs)} runs: "
+            + ", ".join(f"{job}<-{tags.get('dagster/sensor_name', 'cli')}" for job, _, tags in runs)
+        )
         assert {r["status"] for r in served} == {"SUCCESS"}
     finally:
         for proc in reversed(list(procs.values())):

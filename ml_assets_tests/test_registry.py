@@ -26,7 +26,11 @@ from ml_assets_tests.conftest import model_job, model_key, day_keys, land_demo_d
 
 WEAK = [  # one-split trees: better than the baseline, worse than the demo spec's candidates
     {"name": "stump", "estimator": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 1}},
-    {"name": "stump_balanced", "estimator": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 1, "class_weight": "balanced"}},
+    {
+        "name": "stump_balanced",
+        "estimator": "sklearn.tree.DecisionTreeClassifier",
+        "params": {"max_depth": 1, "class_weight": "balanced"},
+    },
 ]
 USELESS = [  # constant scores: no better than the trivial baseline
     {"name": "prior", "estimator": "sklearn.dummy.DummyClassifier", "params": {"strategy": "prior"}},
@@ -108,7 +112,11 @@ def test_gate_promotes_better_holds_back_worse_and_rollback_switches_serving(lan
     assert "champion v2 -> v1 by alice: rollback: v2 misbehaves in production" in history
     # The history as data, from the registered model's tags (what the monitoring page reads).
     events = registry.champion_history()
-    assert [(e["previous"], e["version"], e["kind"]) for e in events] == [("-", "1", "promotion"), ("1", "2", "promotion"), ("2", "1", "rollback")]
+    assert [(e["previous"], e["version"], e["kind"]) for e in events] == [
+        ("-", "1", "promotion"),
+        ("1", "2", "promotion"),
+        ("2", "1", "rollback"),
+    ]
     assert events[-1]["by"] == "alice" and events[-1]["reason"] == "rollback: v2 misbehaves in production"
 
     with pytest.raises(RegistryError, match="has no version 9"):
@@ -134,7 +142,9 @@ def test_gate_promotes_better_holds_back_worse_and_rollback_switches_serving(lan
     registry_module._MODELS.clear()
     champion = registry.champion()
     assert champion.version == "1" and champion.pipeline.predict_proba is not None
-    assert registry_module.ModelCache().get((registry.tracking_uri, registry.model_name, "1", champion.run_id)) is not None
+    assert (
+        registry_module.ModelCache().get((registry.tracking_uri, registry.model_name, "1", champion.run_id)) is not None
+    )
 
 
 def test_useless_model_is_held_back_by_the_baseline_rule(landed, instance):
@@ -156,7 +166,9 @@ def test_days_failing_a_blocking_check_are_left_out_of_training(landed, instance
     @asset_check(asset=model_key("features"), blocking=True, partitions_def=daily_partitions(spec))
     def features_not_corrupt(context):
         passed = context.partition_key != bad_day
-        return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.ERROR, metadata={"day": context.partition_key})
+        return AssetCheckResult(
+            passed=passed, severity=AssetCheckSeverity.ERROR, metadata={"day": context.partition_key}
+        )
 
     checks = {"asset_checks": [features_not_corrupt]}
     for day in DAYS:
@@ -211,7 +223,8 @@ def test_rollback_job_with_config(landed, instance):
     assert registry.alias_version(CHAMPION) == "1"
     assert registry.client.get_model_version(registry.model_name, "1").tags["champion.set_by"] == "bob"
     bad = defs.resolve_job_def(model_job("rollback_job")).execute_in_process(
-        instance=instance, raise_on_error=False,
+        instance=instance,
+        raise_on_error=False,
         run_config={"ops": {model_job("set_champion"): {"config": {"to_version": "42", "reason": "typo"}}}},
     )
     assert not bad.success
@@ -253,16 +266,46 @@ def test_training_run_records_what_reproduces_it(landed, instance, monkeypatch):
 
 
 def test_gate_rules_in_isolation():
-    d = decide(metric=Metric("rmse", "min"), challenger=10.0, baseline=12.0, champion=9.9, champion_version="4", tolerance=0.2, blocking_failures=[])
+    d = decide(
+        metric=Metric("rmse", "min"),
+        challenger=10.0,
+        baseline=12.0,
+        champion=9.9,
+        champion_version="4",
+        tolerance=0.2,
+        blocking_failures=[],
+    )
     assert d.promote  # within tolerance of the champion
-    d = decide(metric=Metric("rmse", "min"), challenger=10.5, baseline=12.0, champion=9.9, champion_version="4", tolerance=0.2, blocking_failures=[])
+    d = decide(
+        metric=Metric("rmse", "min"),
+        challenger=10.5,
+        baseline=12.0,
+        champion=9.9,
+        champion_version="4",
+        tolerance=0.2,
+        blocking_failures=[],
+    )
     assert not d.promote and "10.50000 > champion v4 9.90000" in d.summary()
-    d = decide(metric=Metric("roc_auc", "max"), challenger=0.8, baseline=0.5, champion=None, champion_version=None, tolerance=0.0, blocking_failures=["features:x"])
+    d = decide(
+        metric=Metric("roc_auc", "max"),
+        challenger=0.8,
+        baseline=0.5,
+        champion=None,
+        champion_version=None,
+        tolerance=0.0,
+        blocking_failures=["features:x"],
+    )
     assert not d.promote and [r.name for r in d.held_back_by] == ["checks"]
     # every rule carries the numbers it compared; decide takes keywords only
     rmse = Metric("rmse", "min")
     d = decide(metric=rmse, challenger=10.5, baseline=12.0, champion=9.9, champion_version="4", tolerance=0.2)
-    assert d.to_dict()["rules"][0]["values"] == {"challenger": 10.5, "champion": 9.9, "champion_version": "4", "tolerance": 0.2, "bar": 9.9 + 0.2}
+    assert d.to_dict()["rules"][0]["values"] == {
+        "challenger": 10.5,
+        "champion": 9.9,
+        "champion_version": "4",
+        "tolerance": 0.2,
+        "bar": 9.9 + 0.2,
+    }
     assert rmse.better(1.0, 2.0) and not rmse.better(2.0, 2.0) and rmse.at_least(2.0, 2.0)
     with pytest.raises(TypeError):
         decide(rmse, 10.0, 12.0)

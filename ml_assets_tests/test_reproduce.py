@@ -19,8 +19,14 @@ DAYS = day_keys(6)
 
 
 def _reproduce(path, version: str):
-    return subprocess.run([str(VENV_BIN / "ml-assets"), "reproduce", "--version", version, "--spec", str(path)],
-                          cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(VENV_BIN / "ml-assets"), "reproduce", "--version", version, "--spec", str(path)],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.cli
@@ -31,13 +37,17 @@ def test_a_trained_version_is_reproduced_and_an_altered_training_set_is_named(ho
 
     done = _reproduce(path, "1")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "reproduced: v1's holdout predictions (" in done.stdout and "identical byte for byte" in done.stdout, done.stdout
+    assert "reproduced: v1's holdout predictions (" in done.stdout and "identical byte for byte" in done.stdout, (
+        done.stdout
+    )
     assert "data, spec, code and packages are as recorded" in done.stdout or "differs: code" in done.stdout, done.stdout
 
     # The same from Dagster: the reproduce job succeeds.
     defs = build_definitions(spec, str(path))
     result = defs.resolve_job_def(model_job("reproduce_job")).execute_in_process(
-        run_config={"ops": {model_job("reproduce"): {"config": {"version": "1"}}}}, instance=instance, raise_on_error=False,
+        run_config={"ops": {model_job("reproduce"): {"config": {"version": "1"}}}},
+        instance=instance,
+        raise_on_error=False,
     )
     assert result.success
 
@@ -52,9 +62,13 @@ def test_a_trained_version_is_reproduced_and_an_altered_training_set_is_named(ho
     assert "not reproduced: v1:" in done.stdout and "holdout predictions differ" in done.stdout, done.stdout
     assert "differs: training data fingerprint: recorded " in done.stdout, done.stdout
     result = defs.resolve_job_def(model_job("reproduce_job")).execute_in_process(
-        run_config={"ops": {model_job("reproduce"): {"config": {"version": "1"}}}}, instance=instance, raise_on_error=False,
+        run_config={"ops": {model_job("reproduce"): {"config": {"version": "1"}}}},
+        instance=instance,
+        raise_on_error=False,
     )
     assert not result.success
 
     missing = _reproduce(path, "7")
-    assert missing.returncode != 0 and "error: MLflow" in missing.stderr and "version 7" in missing.stderr, missing.stderr
+    assert missing.returncode != 0 and "error: MLflow" in missing.stderr and "version 7" in missing.stderr, (
+        missing.stderr
+    )

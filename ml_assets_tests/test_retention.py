@@ -25,20 +25,30 @@ def _stored(base) -> dict[str, set[str]]:
 
 def _run_retention(defs, instance, dry_run: bool):
     result = defs.resolve_job_def(model_job("retention_job")).execute_in_process(
-        instance=instance, run_config={"ops": {model_job("apply_retention"): {"config": {"dry_run": dry_run}}}})
+        instance=instance, run_config={"ops": {model_job("apply_retention"): {"config": {"dry_run": dry_run}}}}
+    )
     assert result.success
-    return result.get_step_success_events()[0], {k: v.value for k, v in next(
-        e for e in result.all_events if e.event_type_value == "STEP_OUTPUT").event_specific_data.metadata.items()}
+    return result.get_step_success_events()[0], {
+        k: v.value
+        for k, v in next(
+            e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"
+        ).event_specific_data.metadata.items()
+    }
 
 
 def test_retention_deletes_what_its_dry_run_planned_and_never_what_the_champion_needs(home, tmp_path, instance):
-    spec, path = small_demo_spec(tmp_path, retention={"days": 6, "model_version_days": 1, "keep_model_versions": 1},
-                                 labels={"max_delay_days": 3})
+    spec, path = small_demo_spec(
+        tmp_path, retention={"days": 6, "model_version_days": 1, "keep_model_versions": 1}, labels={"max_delay_days": 3}
+    )
     defs = build_definitions(spec, str(path))
     land_demo_days(spec, DAYS)
     scored = [DAYS[0], DAYS[5], DAYS[-1]]
-    run_days(spec, str(path), [("ingest_job", d) for d in DAYS] + [("training_job", DAYS[-1])] * 2
-             + [("scoring_job", d) for d in scored], instance)
+    run_days(
+        spec,
+        str(path),
+        [("ingest_job", d) for d in DAYS] + [("training_job", DAYS[-1])] * 2 + [("scoring_job", d) for d in scored],
+        instance,
+    )
     base = storage_root() / spec.name
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
     assert registry.alias_version("champion") == "2", "the second, equally good version was promoted"
@@ -60,8 +70,12 @@ def test_retention_deletes_what_its_dry_run_planned_and_never_what_the_champion_
     after = _stored(base)
     assert {(a, d) for a in before for d in before[a] - after[a]} == deletions
     assert not (base / "validation" / "raw_data" / DAYS[0]).exists()
-    gone = instance.fetch_observations(AssetRecordsFilter(asset_key=model_key("raw_data"), asset_partitions=[DAYS[0]]), limit=1).records
-    assert gone[0].asset_observation.metadata["retention"].value == "deleted", "the UI shows why the partition's data went"
+    gone = instance.fetch_observations(
+        AssetRecordsFilter(asset_key=model_key("raw_data"), asset_partitions=[DAYS[0]]), limit=1
+    ).records
+    assert gone[0].asset_observation.metadata["retention"].value == "deleted", (
+        "the UI shows why the partition's data went"
+    )
     assert registry.alias_version("champion") == "2"
 
     # Ten days later the champion still serves: its window is now older than retention.days, but

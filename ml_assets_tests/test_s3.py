@@ -42,7 +42,9 @@ def test_graph_on_s3_landing_and_storage(home, tmp_path, s3_env, monkeypatch):
         assert f"{prefix}/evaluation_report/report.html" in keys
         body = client.get_object(Bucket=bucket, Key=f"{prefix}/batch_predictions/{days[-1]}.parquet")["Body"].read()
         preds = pd.read_parquet(io.BytesIO(body))
-        report = json.loads(client.get_object(Bucket=bucket, Key=f"{prefix}/evaluation_report/report.json")["Body"].read())
+        report = json.loads(
+            client.get_object(Bucket=bucket, Key=f"{prefix}/evaluation_report/report.json")["Body"].read()
+        )
         assert (preds["model_version"] == report["model_version"]).all() and len(preds) > 100
         assert not any(k.endswith(".tmp") for k in keys)
 
@@ -63,11 +65,17 @@ def test_graph_on_s3_landing_and_storage(home, tmp_path, s3_env, monkeypatch):
         header, first, *rest = good.splitlines()
         broken = ",".join(["C1", "not a time", *first.split(",")[2:]])
         client.delete_object(Bucket=bucket, Key=f"landing/demo_churn/{days[0]}/events.csv")
-        client.put_object(Bucket=bucket, Key=f"landing/demo_churn/{days[0]}/only.csv", Body="\n".join([header, broken, *rest]).encode())
+        client.put_object(
+            Bucket=bucket,
+            Key=f"landing/demo_churn/{days[0]}/only.csv",
+            Body="\n".join([header, broken, *rest]).encode(),
+        )
         before = _keys(client, bucket, "assets/")
         with pytest.raises(JobFailed) as exc:
             run_days(spec, str(path), [("ingest_job", days[0])], instance)
-        assert f"s3://{bucket}/landing/demo_churn/{days[0]}/only.csv" in str(exc.value) and "all 1 landing file(s) rejected" in str(exc.value)
+        assert f"s3://{bucket}/landing/demo_churn/{days[0]}/only.csv" in str(
+            exc.value
+        ) and "all 1 landing file(s) rejected" in str(exc.value)
         assert _keys(client, bucket, "assets/") == before
         # A day whose only file lacks the spec's columns: the spec's mistake, so the file stays put.
         client.put_object(Bucket=bucket, Key=f"landing/demo_churn/{days[1]}/only.csv", Body=bad)

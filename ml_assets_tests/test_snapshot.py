@@ -23,8 +23,11 @@ def _partitions(defn) -> str | None:
 def _freshness(policy) -> dict | None:
     if policy is None:
         return None
-    return {k: str(getattr(policy, k).to_timedelta()) if getattr(policy, k, None) is not None else None
-            for k in ("fail_window", "warn_window") if hasattr(policy, k)}
+    return {
+        k: str(getattr(policy, k).to_timedelta()) if getattr(policy, k, None) is not None else None
+        for k in ("fail_window", "warn_window")
+        if hasattr(policy, k)
+    }
 
 
 def describe(defs) -> dict:
@@ -42,12 +45,19 @@ def describe(defs) -> dict:
             "freshness": _freshness(node.freshness_policy),
         }
     repo = defs.get_repository_def()
-    jobs = {j.name: sorted(k.to_user_string() for k in (j.asset_layer.executable_asset_keys if j.asset_layer else []))
-            for j in sorted(repo.get_all_jobs(), key=lambda j: j.name) if not j.name.startswith("__")}
-    sensors = {s.name: {"status": s.default_status.value, "interval_seconds": s.minimum_interval_seconds}
-               for s in sorted(repo.sensor_defs, key=lambda s: s.name)}
-    schedules = {s.name: {"cron": s.cron_schedule, "job": s.job_name, "status": s.default_status.value}
-                 for s in sorted(repo.schedule_defs, key=lambda s: s.name)}
+    jobs = {
+        j.name: sorted(k.to_user_string() for k in (j.asset_layer.executable_asset_keys if j.asset_layer else []))
+        for j in sorted(repo.get_all_jobs(), key=lambda j: j.name)
+        if not j.name.startswith("__")
+    }
+    sensors = {
+        s.name: {"status": s.default_status.value, "interval_seconds": s.minimum_interval_seconds}
+        for s in sorted(repo.sensor_defs, key=lambda s: s.name)
+    }
+    schedules = {
+        s.name: {"cron": s.cron_schedule, "job": s.job_name, "status": s.default_status.value}
+        for s in sorted(repo.schedule_defs, key=lambda s: s.name)
+    }
     return {"assets": assets, "jobs": jobs, "sensors": sensors, "schedules": schedules}
 
 
@@ -62,10 +72,13 @@ def test_definitions_match_the_snapshot(home):
     assert SNAPSHOT.exists(), f"no snapshot yet: run with ML_ASSETS_UPDATE_SNAPSHOT=1 to write {SNAPSHOT}"
     committed = json.loads(SNAPSHOT.read_text())
     changed = sorted(
-        f"{section}: {name}" for section in current for name in set(current[section]) | set(committed.get(section, {}))
+        f"{section}: {name}"
+        for section in current
+        for name in set(current[section]) | set(committed.get(section, {}))
         if current[section].get(name) != committed.get(section, {}).get(name)
     )
     assert not changed, (
-        "the definitions differ from ml_assets_tests/snapshots/definitions.json in: " + ", ".join(changed[:20])
+        "the definitions differ from ml_assets_tests/snapshots/definitions.json in: "
+        + ", ".join(changed[:20])
         + ". If intended: ML_ASSETS_UPDATE_SNAPSHOT=1 uv run pytest ml_assets_tests/test_snapshot.py, and commit the diff."
     )

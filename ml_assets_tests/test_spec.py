@@ -109,8 +109,23 @@ def test_the_committed_spec_reference_is_generated_from_the_code():
     assert "| `automation.retries.max_retries` |" in committed and "**required**" in committed
 
 
-@pytest.mark.parametrize("cron", ["0 3 * * 1", "*/15 * * * *", "30 4 * * *", "0 0 1 jan,jul *", "0 6 * * mon-fri", "@daily",
-                                  "0 3 * * 8", "60 * * * *", "* * *", "0 3 * * funday", "*/0 * * * *", "5-1 * * * *"])
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "0 3 * * 1",
+        "*/15 * * * *",
+        "30 4 * * *",
+        "0 0 1 jan,jul *",
+        "0 6 * * mon-fri",
+        "@daily",
+        "0 3 * * 8",
+        "60 * * * *",
+        "* * *",
+        "0 3 * * funday",
+        "*/0 * * * *",
+        "5-1 * * * *",
+    ],
+)
 def test_cron_check_agrees_with_dagster(cron):
     from dagster._utils.schedules import is_valid_cron_string
 
@@ -134,6 +149,14 @@ def test_spec_validation_imports_no_estimator(tmp_path):
     code = f"import sys; from ml_assets.core.spec import load_spec; load_spec({str(path)!r}); print('sklearn' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
-    message = _error(tmp_path, model={"metric": "roc_auc", "candidates": [
-        {"name": "a", "estimator": "sklearn.datasets.clear_data_home"}, {"name": "b", "estimator": "sklearn.linear_model.LogisticRegression"}]})
+    message = _error(
+        tmp_path,
+        model={
+            "metric": "roc_auc",
+            "candidates": [
+                {"name": "a", "estimator": "sklearn.datasets.clear_data_home"},
+                {"name": "b", "estimator": "sklearn.linear_model.LogisticRegression"},
+            ],
+        },
+    )
     assert "'sklearn.datasets.clear_data_home' is not a scikit-learn classifier or regressor" in message

@@ -54,7 +54,13 @@ def test_an_empty_day_gives_an_empty_file_with_the_columns(trained, tmp_path):
     out = UPath(tmp_path / "preds.parquet")
     write_parquet_parts(out, score_batches(pipeline, "3", ParquetParts(src).batches(), spec))
     preds = read_parquet(out)
-    assert len(preds) == 0 and list(preds.columns) == [spec.columns.entity_id, spec.columns.event_time, "score", "prediction", "model_version"]
+    assert len(preds) == 0 and list(preds.columns) == [
+        spec.columns.entity_id,
+        spec.columns.event_time,
+        "score",
+        "prediction",
+        "model_version",
+    ]
 
 
 def test_a_failure_part_way_keeps_the_earlier_file_and_leaves_no_temporary(trained, tmp_path):

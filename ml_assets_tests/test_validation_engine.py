@@ -53,7 +53,9 @@ def test_clean_day_passes_in_one_validation_with_types_from_the_schema(raw, spec
     outcome = validate(raw, raw_suite(spec), raw_types(spec))
     assert outcome.success, outcome.failures
     assert {t["column"] for t in outcome.result["schema"]} == {f.name for f in spec.features}
-    assert not any(r["expectation_config"]["type"] == "expect_column_values_to_be_in_type_list" for r in outcome.result["results"])
+    assert not any(
+        r["expectation_config"]["type"] == "expect_column_values_to_be_in_type_list" for r in outcome.result["results"]
+    )
     feats = build_features(raw, spec)
     assert validate(feats, features_suite(spec), feature_types(spec)).success
 
@@ -78,8 +80,14 @@ def test_statistics_and_null_failures_still_say_what_was_observed(raw, spec):
 
 def _ks_by_definition(a, b) -> float:
     grid = np.concatenate([a, b])
-    return float(np.max(np.abs(np.searchsorted(np.sort(a), grid, side="right") / len(a)
-                               - np.searchsorted(np.sort(b), grid, side="right") / len(b))))
+    return float(
+        np.max(
+            np.abs(
+                np.searchsorted(np.sort(a), grid, side="right") / len(a)
+                - np.searchsorted(np.sort(b), grid, side="right") / len(b)
+            )
+        )
+    )
 
 
 def test_ks_statistic_is_exact_with_ties_and_matches_scipy():

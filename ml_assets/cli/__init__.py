@@ -29,9 +29,26 @@ import os
 from ml_assets.core.spec import SpecError
 from ml_assets.cli.common import DEMO_MODELS, ensure_dagster_home  # noqa: F401
 from ml_assets.cli.history import (  # noqa: F401 (importable from ml_assets.cli)
-    DEMO_EXTRA_DAYS, cmd_demo, cmd_generate, cmd_init, cmd_land_sklearn, cmd_run, land_sklearn, run_range, write_demo_days,
+    DEMO_EXTRA_DAYS,
+    cmd_demo,
+    cmd_generate,
+    cmd_init,
+    cmd_land_sklearn,
+    cmd_run,
+    land_sklearn,
+    run_range,
+    write_demo_days,
 )
-from ml_assets.cli.operate import cmd_recover, cmd_reproduce, cmd_lookup, cmd_mlflow_ui, cmd_models, cmd_retention, cmd_rollback, cmd_ui
+from ml_assets.cli.operate import (
+    cmd_recover,
+    cmd_reproduce,
+    cmd_lookup,
+    cmd_mlflow_ui,
+    cmd_models,
+    cmd_retention,
+    cmd_rollback,
+    cmd_ui,
+)
 from ml_assets.cli.specs import check_landing_sample, cmd_paths, cmd_validate_spec  # noqa: F401
 
 
@@ -40,23 +57,42 @@ SPEC_HELP = "spec file or model name (default: $ML_ASSETS_SPEC, else demo)"
 
 def _history_commands(sub) -> None:
     p = sub.add_parser("demo", help="generate demo data and materialize the whole graph (runs show in the UI)")
-    p.add_argument("--model", "--dataset", dest="model", choices=DEMO_MODELS,
-                   help="one model only (default: all of them, side by side in one code location)")
+    p.add_argument(
+        "--model",
+        "--dataset",
+        dest="model",
+        choices=DEMO_MODELS,
+        help="one model only (default: all of them, side by side in one code location)",
+    )
     p.add_argument("--spec", help="spec file for --model (default: ml_assets/defs/<model>/spec.yaml)")
-    p.add_argument("--days", type=int, help=f"days of data (default: the spec's training window, + {DEMO_EXTRA_DAYS} for the demo)")
+    p.add_argument(
+        "--days", type=int, help=f"days of data (default: the spec's training window, + {DEMO_EXTRA_DAYS} for the demo)"
+    )
     p.add_argument("--rows-per-day", type=int, default=2000)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("run", help="your own history: ingest a day range, train as of a day, score, report (with progress)")
+    p = sub.add_parser(
+        "run", help="your own history: ingest a day range, train as of a day, score, report (with progress)"
+    )
     p.add_argument("--spec", help=SPEC_HELP)
-    p.add_argument("--from", dest="from_day", metavar="D1", help="first day, YYYY-MM-DD (default: the first landed day)")
-    p.add_argument("--to", dest="to_day", metavar="D2", help="last day (default: the last landed day within the partitions)")
+    p.add_argument(
+        "--from", dest="from_day", metavar="D1", help="first day, YYYY-MM-DD (default: the first landed day)"
+    )
+    p.add_argument(
+        "--to", dest="to_day", metavar="D2", help="last day (default: the last landed day within the partitions)"
+    )
     p.add_argument("--train-on", metavar="D", help="train on the window ending D (default: --to)")
-    p.add_argument("--no-train", action="store_true",
-                   help="do not train: ingest and score the days after the newest scored day with the current champion")
+    p.add_argument(
+        "--no-train",
+        action="store_true",
+        help="do not train: ingest and score the days after the newest scored day with the current champion",
+    )
     p.add_argument("--no-score", action="store_true", help="do not score")
-    p.add_argument("--score-all", action="store_true",
-                   help="also score the days before the training day (in-sample: the model was fitted on them)")
+    p.add_argument(
+        "--score-all",
+        action="store_true",
+        help="also score the days before the training day (in-sample: the model was fitted on them)",
+    )
     p.add_argument("--force", action="store_true", help="re-ingest and re-score days that already have output")
     p.set_defaults(func=cmd_run)
 
@@ -71,7 +107,9 @@ def _data_commands(sub) -> None:
     p.add_argument("--rows-per-day", type=int, default=2000)
     p.add_argument("--last-day", help="YYYY-MM-DD (default: the newest complete day)")
     p.add_argument("--drift-from", help="YYYY-MM-DD: inject drift from this day onward")
-    p.add_argument("--flip-labels-from", help="YYYY-MM-DD: invert the label from this day onward (realized quality drops)")
+    p.add_argument(
+        "--flip-labels-from", help="YYYY-MM-DD: invert the label from this day onward (realized quality drops)"
+    )
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("land-sklearn", help="cut a dataset bundled with scikit-learn into daily landing files")
@@ -81,11 +119,27 @@ def _data_commands(sub) -> None:
     p.add_argument("--last-day", help="YYYY-MM-DD (default: the newest complete day)")
     p.set_defaults(func=cmd_land_sklearn)
 
-    p = sub.add_parser("validate-spec", help="load and validate a pipeline spec (--data: and what it does to the landing files)")
-    p.add_argument("path", nargs="?", help="a spec file or a model's name (default: $ML_ASSETS_SPEC, else demo); with --all, a defs folder")
-    p.add_argument("--all", action="store_true", help="every model of the defs folder (ml_assets/defs/): for CI; exits 1 if any is invalid")
-    p.add_argument("--data", action="store_true", help="also read a sample of the landing files and report what the spec would do to them")
-    p.add_argument("--sample-days", type=int, default=5, help="days of landing files to read with --data (spread over the range)")
+    p = sub.add_parser(
+        "validate-spec", help="load and validate a pipeline spec (--data: and what it does to the landing files)"
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        help="a spec file or a model's name (default: $ML_ASSETS_SPEC, else demo); with --all, a defs folder",
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="every model of the defs folder (ml_assets/defs/): for CI; exits 1 if any is invalid",
+    )
+    p.add_argument(
+        "--data",
+        action="store_true",
+        help="also read a sample of the landing files and report what the spec would do to them",
+    )
+    p.add_argument(
+        "--sample-days", type=int, default=5, help="days of landing files to read with --data (spread over the range)"
+    )
     p.set_defaults(func=cmd_validate_spec)
 
     p = sub.add_parser("paths", help="print where the spec, landing files, assets and instance are")
@@ -100,11 +154,15 @@ def _operate_commands(sub) -> None:
     p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("retention", help="delete partitions and model versions older than the spec's retention")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (what goes, what stays and why); delete nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan (what goes, what stays and why); delete nothing"
+    )
     p.add_argument("--spec", help=SPEC_HELP)
     p.set_defaults(func=cmd_retention)
 
-    p = sub.add_parser("reproduce", help="retrain a registered version and check its predictions are identical (exit 1 if not)")
+    p = sub.add_parser(
+        "reproduce", help="retrain a registered version and check its predictions are identical (exit 1 if not)"
+    )
     p.add_argument("--version", required=True, help="registered model version")
     p.add_argument("--spec", help=SPEC_HELP)
     p.set_defaults(func=cmd_reproduce)
@@ -134,7 +192,9 @@ def _operate_commands(sub) -> None:
 def main(argv: list[str] | None = None) -> None:
     # One progress line per run is ours; MLflow's per-download progress bars would drown it.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ml-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_history_commands, _data_commands, _operate_commands):
         add(sub)

@@ -62,4 +62,3 @@ def _day_arg(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise SystemExit(f"error: {value!r} is not a day (YYYY-MM-DD)") from None
-

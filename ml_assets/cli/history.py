@@ -8,20 +8,48 @@ from pathlib import Path
 
 from ml_assets.core.spec import PipelineSpec, load_spec, shipped_spec
 from ml_assets.io.paths import ml_assets_home
-from ml_assets.cli.common import DEMO_MODELS, _say, ensure_dagster_home, _spec_path, last_complete_day, daily_partition_range, _day_arg
+from ml_assets.cli.common import (
+    DEMO_MODELS,
+    _say,
+    ensure_dagster_home,
+    _spec_path,
+    last_complete_day,
+    daily_partition_range,
+    _day_arg,
+)
 
 
-def generate_demo(spec: PipelineSpec, days: int, rows_per_day: int, last_day: dt.date,
-                  drift_from: dt.date | None, seed: int = 7, flip_labels_from: dt.date | None = None) -> list[str]:
+def generate_demo(
+    spec: PipelineSpec,
+    days: int,
+    rows_per_day: int,
+    last_day: dt.date,
+    drift_from: dt.date | None,
+    seed: int = 7,
+    flip_labels_from: dt.date | None = None,
+) -> list[str]:
     """Landing files for `days` days ending `last_day` (and their delayed labels, see write_demo_days)."""
     dates = [last_day - dt.timedelta(days=days - 1 - i) for i in range(days)]
-    return write_demo_days(spec, dates, rows_per_day, seed=seed, drift_from=drift_from, flip_labels_from=flip_labels_from,
-                           labels_until=last_day + dt.timedelta(days=1))
+    return write_demo_days(
+        spec,
+        dates,
+        rows_per_day,
+        seed=seed,
+        drift_from=drift_from,
+        flip_labels_from=flip_labels_from,
+        labels_until=last_day + dt.timedelta(days=1),
+    )
 
 
-def write_demo_days(spec: PipelineSpec, dates: list[dt.date], rows_per_day: int, seed: int = 7,
-                    drift_from: dt.date | None = None, flip_labels_from: dt.date | None = None,
-                    labels_until: dt.date | None = None) -> list[str]:
+def write_demo_days(
+    spec: PipelineSpec,
+    dates: list[dt.date],
+    rows_per_day: int,
+    seed: int = 7,
+    drift_from: dt.date | None = None,
+    flip_labels_from: dt.date | None = None,
+    labels_until: dt.date | None = None,
+) -> list[str]:
     """Demo landing files for `dates`; with a `labels` section in the spec, also their delayed label
     files (arriving 1-3 days after their day), for arrival days up to `labels_until` (None: all)."""
     from ml_assets.core.demo_data import delayed_labels, generate_day
@@ -47,8 +75,12 @@ def land_sklearn(spec: PipelineSpec, dataset: str, days: int, last_day: dt.date)
     from ml_assets.io.paths import landing_root
 
     frames = cut_into_days(
-        sklearn_dataset(dataset), last_day, days, seed=spec.seed,
-        id_column=spec.columns.entity_id, time_column=spec.columns.event_time,
+        sklearn_dataset(dataset),
+        last_day,
+        days,
+        seed=spec.seed,
+        id_column=spec.columns.entity_id,
+        time_column=spec.columns.event_time,
     )
     landing = landing_root(spec)
     return [str(write_landing_file(landing, day, "part-0", df, spec.landing.format)) for day, df in frames.items()]
@@ -58,7 +90,9 @@ def _check_range(spec: PipelineSpec, spec_path: Path, landed: dict, landing, fir
     """(first day, last day) of the run, checked against the partitions and the landed days."""
     partitions = daily_partition_range(spec)
     if partitions is None:
-        raise SystemExit(f"error: {spec_path}: partitions start {spec.partitions.start_date}, so no day is complete yet")
+        raise SystemExit(
+            f"error: {spec_path}: partitions start {spec.partitions.start_date}, so no day is complete yet"
+        )
     in_range = [d for d in landed if partitions[0] <= d <= partitions[1]]
     outside = sorted(set(landed) - set(in_range))
     if not in_range and first is None:
@@ -69,13 +103,19 @@ def _check_range(spec: PipelineSpec, spec_path: Path, landed: dict, landing, fir
         )
     first_day = first.isoformat() if first else in_range[0]
     last_day = last.isoformat() if last else in_range[-1]
-    for name, day in (("--from", first_day), ("--to", last_day)) + ((("--train-on", train_on.isoformat()),) if train_on else ()):
+    for name, day in (("--from", first_day), ("--to", last_day)) + (
+        (("--train-on", train_on.isoformat()),) if train_on else ()
+    ):
         if not partitions[0] <= day <= partitions[1]:
-            raise SystemExit(f"error: {name} {day} is not a day of the spec's partitions ({partitions[0]} .. {partitions[1]})")
+            raise SystemExit(
+                f"error: {name} {day} is not a day of the spec's partitions ({partitions[0]} .. {partitions[1]})"
+            )
     if first_day > last_day:
         raise SystemExit(f"error: --from {first_day} is after --to {last_day}")
     if train_on and train_on.isoformat() > last_day:
-        raise SystemExit(f"error: --train-on {train_on} is after --to {last_day}: its window's days would not be ingested")
+        raise SystemExit(
+            f"error: --train-on {train_on} is after --to {last_day}: its window's days would not be ingested"
+        )
     if outside:
         _say(f"  left alone: {len(outside)} landed day(s) outside the partitions ({outside[0]} .. {outside[-1]})")
     return first_day, last_day
@@ -94,12 +134,16 @@ def _report(outcome, registry, base, took: float) -> None:
     champion = registry.alias_version(CHAMPION)
     scored = sorted(_stored(base, "batch_predictions"))
     failed = outcome.failed
-    _say(f"\nDone in {took:.0f} s: {len(outcome.done)} step(s) ok, {len(failed)} failed, "
-         f"{len(outcome.blocked)} day(s) not scored (blocked by their checks).")
+    _say(
+        f"\nDone in {took:.0f} s: {len(outcome.done)} step(s) ok, {len(failed)} failed, "
+        f"{len(outcome.blocked)} day(s) not scored (blocked by their checks)."
+    )
     if outcome.model:
         meta = outcome.model
-        _say(f"  model {meta.get('model_version')}: trained on {meta.get('window')}, selected {meta.get('selected')}; "
-             + ", ".join(f"{k} {v:.4f}" for k, v in meta.items() if k.startswith(("holdout_", "baseline_"))))
+        _say(
+            f"  model {meta.get('model_version')}: trained on {meta.get('window')}, selected {meta.get('selected')}; "
+            + ", ".join(f"{k} {v:.4f}" for k, v in meta.items() if k.startswith(("holdout_", "baseline_")))
+        )
         _say(f"  {meta.get('promotion')}")
     for (job_name, day), errors in list(failed.items())[:10]:
         _say(f"  FAILED {job_name} {day or ''}: {errors[0][:400] if errors else ''}")
@@ -112,12 +156,23 @@ def _report(outcome, registry, base, took: float) -> None:
         _say(f"  predictions for {scored[-1]}: {base / 'batch_predictions' / (scored[-1] + '.parquet')}")
     _say(f"  evaluation report:         {base / 'evaluation_report' / 'report.html'}")
     _say(f"  monitoring page:           {base / 'monitoring_report' / 'report.html'}")
-    _say(f"  registered model:          {registry.model_name} v{champion} is champion, at {registry.tracking_uri}"
-         if champion else f"  registered model:          {registry.model_name} has no champion yet, at {registry.tracking_uri}")
+    _say(
+        f"  registered model:          {registry.model_name} v{champion} is champion, at {registry.tracking_uri}"
+        if champion
+        else f"  registered model:          {registry.model_name} has no champion yet, at {registry.tracking_uri}"
+    )
 
 
-def run_range(spec_path: Path, first: dt.date | None = None, last: dt.date | None = None, train_on: dt.date | None = None,
-              train: bool = True, score: bool = True, force: bool = False, score_from_training_day: bool = False) -> int:
+def run_range(
+    spec_path: Path,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    train_on: dt.date | None = None,
+    train: bool = True,
+    score: bool = True,
+    force: bool = False,
+    score_from_training_day: bool = False,
+) -> int:
     """Ingest the landed days of a range, train as of a day, score the days with no predictions and
     rebuild the monitoring page, each as a run in the persistent instance (the UI shows them), with
     progress. Prints the summary; returns the exit code (1 if any run failed)."""
@@ -142,11 +197,22 @@ def run_range(spec_path: Path, first: dt.date | None = None, last: dt.date | Non
     if score_from_training_day:
         newest = max(predicted) if predicted else None
         score_from = train_day or (newest and (dt.date.fromisoformat(newest) + dt.timedelta(days=1)).isoformat())
-    plan = runner.plan_history(days, set(landed), _stored(base, "features"), predicted, train_day,
-                               force=force, score=score, score_from=score_from)
+    plan = runner.plan_history(
+        days,
+        set(landed),
+        _stored(base, "features"),
+        predicted,
+        train_day,
+        force=force,
+        score=score,
+        score_from=score_from,
+    )
     _say(f"spec {spec_path}: {len(landed)} landed day(s) under {landing}; range {first_day} .. {last_day}")
-    _say(f"plan: ingest {len(plan.ingest)} day(s), " + (f"train on the window ending {train_day}, " if train_day else "no training, ")
-         + f"score {len(plan.score)} day(s), rebuild the monitoring page ({len(plan.steps)} steps)")
+    _say(
+        f"plan: ingest {len(plan.ingest)} day(s), "
+        + (f"train on the window ending {train_day}, " if train_day else "no training, ")
+        + f"score {len(plan.score)} day(s), rebuild the monitoring page ({len(plan.steps)} steps)"
+    )
     missing = [d for d, why in plan.skipped.items() if why == "no landing files"]
     if missing:
         _say(f"  no landing files for {len(missing)} day(s) of the range, e.g. {missing[:3]}")
@@ -155,11 +221,17 @@ def run_range(spec_path: Path, first: dt.date | None = None, last: dt.date | Non
 
     started = dt.datetime.now()
     instance = DagsterInstance.get()
-    for line in prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)], storage_root() / "_runs"):
+    for line in prepare_instance(
+        instance, default_tracking_uri(), [promotion_pool(spec.name)], storage_root() / "_runs"
+    ):
         _say(f"recovered: {line}")
     outcome = runner.run_history(spec, str(spec_path), plan, instance, say=_say, day_bytes=landed)
-    _report(outcome, Registry(default_tracking_uri(), spec.name, spec.registered_model_name), base,
-            (dt.datetime.now() - started).total_seconds())
+    _report(
+        outcome,
+        Registry(default_tracking_uri(), spec.name, spec.registered_model_name),
+        base,
+        (dt.datetime.now() - started).total_seconds(),
+    )
     return 1 if outcome.failed else 0
 
 
@@ -181,8 +253,11 @@ def cmd_demo(args) -> None:
         if demo_model(model, Path(args.spec) if args.spec else shipped_spec(model), args.days, args.rows_per_day):
             failed.append(model)
     if len(models) > 1:
-        _say(f"\n{len(models) - len(failed)}/{len(models)} model(s) ok" + (f"; failed: {', '.join(failed)}" if failed else "")
-             + ". All of them in one code location: `ml-assets ui`.")
+        _say(
+            f"\n{len(models) - len(failed)}/{len(models)} model(s) ok"
+            + (f"; failed: {', '.join(failed)}" if failed else "")
+            + ". All of them in one code location: `ml-assets ui`."
+        )
     if failed:
         raise SystemExit(1)
 
@@ -205,15 +280,24 @@ def demo_model(model: str, spec_path: Path, days: int | None, rows_per_day: int)
     _say(f"landed {len(files)} daily file(s) under {Path(files[0]).parent.parent}")
     first = last - dt.timedelta(days=days - 1)
     # Train on the first full window, then score every day from it on: the page shows the model's life.
-    return run_range(spec_path, first, last, train_on=first + dt.timedelta(days=window - 1), score_from_training_day=True)
+    return run_range(
+        spec_path, first, last, train_on=first + dt.timedelta(days=window - 1), score_from_training_day=True
+    )
 
 
 def cmd_run(args) -> None:
     ensure_dagster_home()
     day = lambda v: None if v is None else _day_arg(v)  # noqa: E731
-    code = run_range(_spec_path(args.spec), day(args.from_day), day(args.to_day), day(args.train_on),
-                       train=not args.no_train, score=not args.no_score, force=args.force,
-                       score_from_training_day=not args.score_all)
+    code = run_range(
+        _spec_path(args.spec),
+        day(args.from_day),
+        day(args.to_day),
+        day(args.train_on),
+        train=not args.no_train,
+        score=not args.no_score,
+        force=args.force,
+        score_from_training_day=not args.score_all,
+    )
     if code:
         raise SystemExit(code)
 
@@ -235,7 +319,9 @@ def cmd_generate(args) -> None:
     if spec.labels is not None:
         from ml_assets.io.paths import labels_root
 
-        _say(f"wrote delayed label files under {labels_root(spec)} (1-3 days after each day, up to {last + dt.timedelta(days=1)})")
+        _say(
+            f"wrote delayed label files under {labels_root(spec)} (1-3 days after each day, up to {last + dt.timedelta(days=1)})"
+        )
 
 
 def cmd_land_sklearn(args) -> None:
@@ -243,4 +329,3 @@ def cmd_land_sklearn(args) -> None:
     last = dt.date.fromisoformat(args.last_day) if args.last_day else last_complete_day(spec)
     files = land_sklearn(spec, args.dataset, args.days, last)
     _say(f"wrote {len(files)} file(s): {files[0]} .. {files[-1]}")
-

@@ -78,8 +78,10 @@ def cmd_models(args) -> None:
         t = r["tags"]
         window = f"{t.get('window_first_day', '?')}..{t.get('window_last_day', '?')}"
         note = f"{t.get('champion.set_at', '')} {t.get('champion.reason', '')}".strip()
-        _say(f"{r['version']:>7}  {','.join(r['aliases']) or '-':<20} {r['created']:<16}  {window:<23}  "
-             f"{t.get('model_fingerprint', '?'):<19}  {note[:80]}")
+        _say(
+            f"{r['version']:>7}  {','.join(r['aliases']) or '-':<20} {r['created']:<16}  {window:<23}  "
+            f"{t.get('model_fingerprint', '?'):<19}  {note[:80]}"
+        )
 
 
 def cmd_lookup(args) -> None:
@@ -111,7 +113,9 @@ def cmd_mlflow_ui(args) -> None:
     if not uri.startswith("sqlite:"):
         raise SystemExit(f"MLFLOW_TRACKING_URI is {uri}: open that server's UI instead")
     mlflow = Path(sys.executable).parent / "mlflow"
-    os.execv(str(mlflow), [str(mlflow), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(args.port)])
+    os.execv(
+        str(mlflow), [str(mlflow), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(args.port)]
+    )
 
 
 def cmd_ui(args) -> None:
@@ -119,7 +123,6 @@ def cmd_ui(args) -> None:
     dagster = Path(sys.executable).parent / "dagster"
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
     os.execv(str(dagster), [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), *extra])
-
 
 
 def cmd_recover(args) -> None:

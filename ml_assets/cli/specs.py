@@ -12,9 +12,11 @@ from ml_assets.cli.common import _say, _spec_path, daily_partition_range
 
 
 def _spec_summary(where, spec: PipelineSpec) -> str:
-    return (f"{where}: ok: pipeline '{spec.name}', {spec.task.type}, {len(spec.features)} features "
-            f"(+{len(spec.derived_features)} derived), {len(spec.model.candidates)} candidates, "
-            f"metric {spec.model.metric}, window {spec.training.window_days} d / holdout {spec.training.holdout_days} d")
+    return (
+        f"{where}: ok: pipeline '{spec.name}', {spec.task.type}, {len(spec.features)} features "
+        f"(+{len(spec.derived_features)} derived), {len(spec.model.candidates)} candidates, "
+        f"metric {spec.model.metric}, window {spec.training.window_days} d / holdout {spec.training.holdout_days} d"
+    )
 
 
 def validate_all(root: Path) -> int:
@@ -32,17 +34,32 @@ def validate_all(root: Path) -> int:
             failed += 1
             print(f"{defs_yaml.parent.name}: FAILED: {exc}", file=sys.stderr, flush=True)
             continue
-        clash = [(what, value) for what, value in (("name", spec.name), ("registry.model_name", spec.registered_model_name),
-                                                   ("landing.uri", spec.landing.uri)) if (what, value) in names]
+        clash = [
+            (what, value)
+            for what, value in (
+                ("name", spec.name),
+                ("registry.model_name", spec.registered_model_name),
+                ("landing.uri", spec.landing.uri),
+            )
+            if (what, value) in names
+        ]
         if clash:
             failed += 1
             what, value = clash[0]
-            print(f"{defs_yaml.parent.name}: FAILED: {where}: {what} '{value}' is already the {what} of the model in "
-                  f"{names[clash[0]]}; every model needs its own (asset keys and jobs, registered model, landing files)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{defs_yaml.parent.name}: FAILED: {where}: {what} '{value}' is already the {what} of the model in "
+                f"{names[clash[0]]}; every model needs its own (asset keys and jobs, registered model, landing files)",
+                file=sys.stderr,
+                flush=True,
+            )
             continue
-        names.update({("name", spec.name): where, ("registry.model_name", spec.registered_model_name): where,
-                      ("landing.uri", spec.landing.uri): where})
+        names.update(
+            {
+                ("name", spec.name): where,
+                ("registry.model_name", spec.registered_model_name): where,
+                ("landing.uri", spec.landing.uri): where,
+            }
+        )
         _say(f"{defs_yaml.parent.name}: " + _spec_summary(where, spec))
     _say(f"{len(folders) - failed}/{len(folders)} model(s) valid under {root}")
     return failed
@@ -75,14 +92,20 @@ def check_landing_sample(spec: PipelineSpec, sample_days: int) -> bool:
     if not days:
         _say(f"data: PROBLEM: no {spec.landing.format} files under {landing}/<YYYY-MM-DD>/")
         return True
-    picks = sorted({days[round(i * (len(days) - 1) / max(sample_days - 1, 1))] for i in range(min(sample_days, len(days)))})
+    picks = sorted(
+        {days[round(i * (len(days) - 1) / max(sample_days - 1, 1))] for i in range(min(sample_days, len(days)))}
+    )
     partitions = daily_partition_range(spec)
     outside = [d for d in days if partitions is None or not partitions[0] <= d <= partitions[1]]
-    _say(f"data: {len(days)} landed day(s) {days[0]} .. {days[-1]} under {landing}; reading {len(picks)}: {', '.join(picks)}")
+    _say(
+        f"data: {len(days)} landed day(s) {days[0]} .. {days[-1]} under {landing}; reading {len(picks)}: {', '.join(picks)}"
+    )
     if outside:
-        _say(f"data: note: {len(outside)} landed day(s) are outside the partitions "
-             f"({partitions[0] + ' .. ' + partitions[1] if partitions else 'none complete yet'}), e.g. {outside[:3]}: "
-             "they will not be ingested (check partitions.start_date / end_date)")
+        _say(
+            f"data: note: {len(outside)} landed day(s) are outside the partitions "
+            f"({partitions[0] + ' .. ' + partitions[1] if partitions else 'none complete yet'}), e.g. {outside[:3]}: "
+            "they will not be ingested (check partitions.start_date / end_date)"
+        )
     frames, problems = {}, []
     for day in picks:
         try:
@@ -97,8 +120,14 @@ def check_landing_sample(spec: PipelineSpec, sample_days: int) -> bool:
         _say(f"data: PROBLEM: {line}")
     for line in notes:
         _say(f"data: note: {line}")
-    _say("data: " + (f"{len(problems)} problem(s): fix them before ingesting (nothing was moved)" if problems else
-                     "ok: the sample would be ingested as is"))
+    _say(
+        "data: "
+        + (
+            f"{len(problems)} problem(s): fix them before ingesting (nothing was moved)"
+            if problems
+            else "ok: the sample would be ingested as is"
+        )
+    )
     return bool(problems)
 
 
@@ -112,4 +141,3 @@ def cmd_paths(args) -> None:
     _say(f"DAGSTER_HOME   {os.environ.get('DAGSTER_HOME') or ml_assets_home() / 'dagster'}")
     _say(f"landing:       {landing_root(spec)}")
     _say(f"assets:        {storage_root() / spec.name}")
-

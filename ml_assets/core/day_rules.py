@@ -17,10 +17,12 @@ class DayRuleError(ValueError):
 
 def origins(frames: list[pd.DataFrame], sources: list[str]) -> pd.DataFrame:
     """Where each row of `pd.concat(frames, ignore_index=True)` came from: file and 1-based data row."""
-    return pd.DataFrame({
-        "file": np.repeat(np.asarray(sources, dtype=object), [len(f) for f in frames]),
-        "row": np.concatenate([np.arange(1, len(f) + 1) for f in frames]) if frames else np.array([], dtype=int),
-    })
+    return pd.DataFrame(
+        {
+            "file": np.repeat(np.asarray(sources, dtype=object), [len(f) for f in frames]),
+            "row": np.concatenate([np.arange(1, len(f) + 1) for f in frames]) if frames else np.array([], dtype=int),
+        }
+    )
 
 
 def _where(origin: pd.DataFrame, mask: pd.Series, limit: int = 5) -> str:
@@ -40,7 +42,8 @@ def outside_day(df: pd.DataFrame, origin: pd.DataFrame, spec: PipelineSpec, day:
     return mask, (
         f"{int(mask.sum())} of {len(df)} row(s) have column '{spec.columns.event_time}' outside {day} "
         f"({spec.partitions.timezone}): on {', '.join(f'{d} ({n})' for d, n in days.head(3).items())}"
-        + (f" and {len(days) - 3} more day(s)" if len(days) > 3 else "") + f", at {_where(origin, mask)}"
+        + (f" and {len(days) - 3} more day(s)" if len(days) > 3 else "")
+        + f", at {_where(origin, mask)}"
     )
 
 
@@ -58,7 +61,9 @@ def duplicated_ids(df: pd.DataFrame, origin: pd.DataFrame, spec: PipelineSpec) -
     )
 
 
-def apply_day_rules(df: pd.DataFrame, origin: pd.DataFrame, spec: PipelineSpec, day: str) -> tuple[pd.DataFrame, dict, list[str]]:
+def apply_day_rules(
+    df: pd.DataFrame, origin: pd.DataFrame, spec: PipelineSpec, day: str
+) -> tuple[pd.DataFrame, dict, list[str]]:
     """(the day's rows that the rules keep, counts for the metadata, warnings for the run log).
     Raises DayRuleError when a rule set to `error` is broken, or when no row is left."""
     landing = spec.landing
@@ -75,12 +80,18 @@ def apply_day_rules(df: pd.DataFrame, origin: pd.DataFrame, spec: PipelineSpec, 
     dupes, said = duplicated_ids(df, origin, spec)
     if said:
         if landing.duplicate_ids == "error":
-            raise DayRuleError(f"{said} (landing.duplicate_ids: error; `keep_last` or `keep_first` keeps one row per id)")
+            raise DayRuleError(
+                f"{said} (landing.duplicate_ids: error; `keep_last` or `keep_first` keeps one row per id)"
+            )
         # Order by event time, then by file and row (the order they were read in): stable.
         ordered = df.assign(_order=np.arange(len(df))).sort_values([spec.columns.event_time, "_order"], kind="stable")
         keep = "last" if landing.duplicate_ids == "keep_last" else "first"
-        kept = ordered[~ordered[spec.columns.entity_id].duplicated(keep=keep)].sort_values("_order").drop(columns="_order")
+        kept = (
+            ordered[~ordered[spec.columns.entity_id].duplicated(keep=keep)].sort_values("_order").drop(columns="_order")
+        )
         counts["duplicate_rows_left_out"] = len(df) - len(kept)
-        warnings.append(f"{counts['duplicate_rows_left_out']} duplicate row(s) left out ({landing.duplicate_ids}): {said}")
+        warnings.append(
+            f"{counts['duplicate_rows_left_out']} duplicate row(s) left out ({landing.duplicate_ids}): {said}"
+        )
         df = kept
     return df.reset_index(drop=True), counts, warnings

@@ -83,7 +83,9 @@ def generate_day(
 LABEL_DELAYS = {1: 0.6, 2: 0.25, 3: 0.15}
 
 
-def delayed_labels(day_rows: pd.DataFrame, day: dt.date, seed: int = 7, max_delay_days: int = 3) -> dict[dt.date, pd.DataFrame]:
+def delayed_labels(
+    day_rows: pd.DataFrame, day: dt.date, seed: int = 7, max_delay_days: int = 3
+) -> dict[dt.date, pd.DataFrame]:
     """The day's labels as they would arrive later: {arrival day: customer_id, event_time, churned}.
     Delays of 1-3 days (capped at `max_delay_days`), deterministic per (seed, day)."""
     rng = np.random.default_rng([seed, day.toordinal(), 1])
@@ -108,7 +110,11 @@ def cut_into_days(
         day = last_day - dt.timedelta(days=days - 1 - i)
         part = frame.iloc[np.sort(chunk)].copy()
         seconds = np.sort(rng.integers(0, 86400, size=len(part)))
-        part.insert(0, time_column, (pd.Timestamp(day, tz="UTC") + pd.to_timedelta(seconds, unit="s")).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        part.insert(
+            0,
+            time_column,
+            (pd.Timestamp(day, tz="UTC") + pd.to_timedelta(seconds, unit="s")).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
         part.insert(0, id_column, [f"R{j:06d}" for j in part.index])
         out[day] = part.reset_index(drop=True)
     return out

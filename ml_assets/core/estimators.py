@@ -42,10 +42,15 @@ def generate() -> dict[str, dict]:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", FutureWarning)  # deprecated: not offered
                 instance = cls()
-                kinds = [k for k, test in (("classifier", is_classifier), ("regressor", is_regressor)) if test(instance)]
+                kinds = [
+                    k for k, test in (("classifier", is_classifier), ("regressor", is_regressor)) if test(instance)
+                ]
         except (TypeError, AttributeError, ValueError, FutureWarning):
             continue  # needs a sub-estimator a spec cannot give, or is deprecated
-        table[f"{package}.{name}"] = {"kinds": kinds, "params": sorted(set(inspect.signature(cls.__init__).parameters) - {"self"})}
+        table[f"{package}.{name}"] = {
+            "kinds": kinds,
+            "params": sorted(set(inspect.signature(cls.__init__).parameters) - {"self"}),
+        }
     return dict(sorted(table.items()))
 
 
@@ -56,7 +61,11 @@ def check(dotted: str, params: dict) -> None:
         near = sorted(k for k in table if k.rsplit(".", 1)[-1].lower() == dotted.rsplit(".", 1)[-1].lower())
         raise ValueError(
             f"estimator {dotted!r} is not a scikit-learn classifier or regressor"
-            + (f"; did you mean {near[0]!r}?" if near else " (the allowed ones are listed in ml_assets/core/estimators.json)")
+            + (
+                f"; did you mean {near[0]!r}?"
+                if near
+                else " (the allowed ones are listed in ml_assets/core/estimators.json)"
+            )
         )
     accepted = table[dotted]["params"]
     unknown = sorted(set(params) - set(accepted))

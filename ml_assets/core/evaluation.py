@@ -35,6 +35,7 @@ def baseline_scores(y_train: np.ndarray, n: int, spec: PipelineSpec) -> np.ndarr
 
 def compute_metrics(y: np.ndarray, score: np.ndarray, spec: PipelineSpec) -> dict[str, float]:
     from sklearn import metrics as skm  # here, not at the top: loading the definitions needs no scikit-learn
+
     y = np.asarray(y, dtype="float64")
     if spec.is_classification:
         pred = (score >= spec.model.threshold).astype(int)
@@ -201,7 +202,11 @@ def render_html(data: dict[str, Any], plots: dict[str, bytes]) -> str:
         cells = "".join(f"<td>{_fmt(m[k])}</td>" for k in metric_names)
         rows.append(f"<tr><td>{html.escape(name)}{mark}</td>{cells}</tr>")
     base = data["baseline"]["metrics"]
-    rows.append("<tr class=base><td>trivial baseline</td>" + "".join(f"<td>{_fmt(base[k])}</td>" for k in metric_names) + "</tr>")
+    rows.append(
+        "<tr class=base><td>trivial baseline</td>"
+        + "".join(f"<td>{_fmt(base[k])}</td>" for k in metric_names)
+        + "</tr>"
+    )
     confusion = ""
     for name in names:
         cm = data["candidates"][name].get("confusion_matrix")
@@ -231,19 +236,19 @@ def render_html(data: dict[str, Any], plots: dict[str, bytes]) -> str:
             f"{html.escape(p['summary'])}.</p><ul>{items}</ul>"
         )
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Evaluation report: {html.escape(data['spec'])}</title>
+<html><head><meta charset="utf-8"><title>Evaluation report: {html.escape(data["spec"])}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}tr.base{{color:#666}}figure{{display:inline-block;margin:0 1em 1em 0}}</style>
 </head><body>
-<h1>Evaluation report: {html.escape(data['spec'])}</h1>
-<p>Model version <b>{html.escape(str(data['model_version']))}</b>: candidate <b>{html.escape(data['selected'])}</b>,
-selected by {html.escape(data['metric'])} ({'higher' if data['metric_direction'] == 'max' else 'lower'} is better) on the holdout
-({html.escape(t['holdout_first_day'])} .. {html.escape(t['window_last_day'])}, {t['holdout_rows']} rows).
-Trained on {t['train_rows']} rows from {html.escape(t['window_first_day'])}. Training set fingerprint
-<code>{html.escape(t['training_set_fingerprint'][:16])}</code>, seed {t['seed']}.</p>
+<h1>Evaluation report: {html.escape(data["spec"])}</h1>
+<p>Model version <b>{html.escape(str(data["model_version"]))}</b>: candidate <b>{html.escape(data["selected"])}</b>,
+selected by {html.escape(data["metric"])} ({"higher" if data["metric_direction"] == "max" else "lower"} is better) on the holdout
+({html.escape(t["holdout_first_day"])} .. {html.escape(t["window_last_day"])}, {t["holdout_rows"]} rows).
+Trained on {t["train_rows"]} rows from {html.escape(t["window_first_day"])}. Training set fingerprint
+<code>{html.escape(t["training_set_fingerprint"][:16])}</code>, seed {t["seed"]}.</p>
 {promotion}
 <h2>Holdout metrics</h2>
-<table><tr><th>candidate</th>{head}</tr>{''.join(rows)}</table>
+<table><tr><th>candidate</th>{head}</tr>{"".join(rows)}</table>
 {confusion}
 <h2>Plots</h2>{imgs}
 </body></html>

@@ -77,7 +77,11 @@ def _batch_definition():
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context.data_sources.add_pandas("ml_assets").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
+    return (
+        context.data_sources.add_pandas("ml_assets")
+        .add_dataframe_asset("frame")
+        .add_batch_definition_whole_dataframe("whole")
+    )
 
 
 def raw_types(spec: PipelineSpec) -> dict[str, tuple[str, ...]]:
@@ -94,8 +98,14 @@ def type_results(df: pd.DataFrame, types: dict[str, tuple[str, ...]]) -> list[di
     """One entry per column present: its dtype, the types allowed, and whether it is one of them.
     (A missing column is reported by its ExpectColumnToExist.)"""
     return [
-        {"column": col, "dtype": str(df[col].dtype), "expected": list(allowed), "success": str(df[col].dtype) in allowed}
-        for col, allowed in types.items() if col in df.columns
+        {
+            "column": col,
+            "dtype": str(df[col].dtype),
+            "expected": list(allowed),
+            "success": str(df[col].dtype) in allowed,
+        }
+        for col, allowed in types.items()
+        if col in df.columns
     ]
 
 
@@ -147,17 +157,25 @@ def statistics_suite(spec: PipelineSpec, profile: dict[str, Any]):
         if f.kind != "numeric" or not ref or "mean" not in ref or ref.get("day_constant") or not f.drift:
             continue
         margin = tol * ref["std"] if ref["std"] > 0 else tol * max(abs(ref["mean"]), 1.0)
-        exps.append(e.ExpectColumnMeanToBeBetween(column=f.name, min_value=ref["mean"] - margin, max_value=ref["mean"] + margin))
-        exps.append(e.ExpectColumnStdevToBeBetween(column=f.name, min_value=ref["std"] * (1 - tol), max_value=ref["std"] * (1 + tol)))
-        exps.append(e.ExpectColumnQuantileValuesToBeBetween(
-            column=f.name,
-            quantile_ranges={
-                "quantiles": list(STAT_QUANTILES),
-                "value_ranges": [
-                    [_ref_q(ref, q - 0.05) - margin, _ref_q(ref, q + 0.05) + margin] for q in STAT_QUANTILES
-                ],
-            },
-        ))
+        exps.append(
+            e.ExpectColumnMeanToBeBetween(column=f.name, min_value=ref["mean"] - margin, max_value=ref["mean"] + margin)
+        )
+        exps.append(
+            e.ExpectColumnStdevToBeBetween(
+                column=f.name, min_value=ref["std"] * (1 - tol), max_value=ref["std"] * (1 + tol)
+            )
+        )
+        exps.append(
+            e.ExpectColumnQuantileValuesToBeBetween(
+                column=f.name,
+                quantile_ranges={
+                    "quantiles": list(STAT_QUANTILES),
+                    "value_ranges": [
+                        [_ref_q(ref, q - 0.05) - margin, _ref_q(ref, q + 0.05) + margin] for q in STAT_QUANTILES
+                    ],
+                },
+            )
+        )
     return gx.ExpectationSuite(name=f"{spec.name}.features.statistics", expectations=exps)
 
 
@@ -194,8 +212,10 @@ def describe_failure(kind: str, kwargs: dict, result: dict) -> str:
         allowed = 1 - (kwargs.get("mostly") or 1.0)
         return f"null rate of `{col}`: {(pct or 0) / 100:.3g} > {allowed:.3g}"
     if kind == "expect_column_values_to_be_between":
-        return (f"`{col}`: {pct:.3g}% of values outside [{_fmt(kwargs.get('min_value'))}, "
-                f"{_fmt(kwargs.get('max_value'))}], e.g. {', '.join(map(_fmt, examples))}")
+        return (
+            f"`{col}`: {pct:.3g}% of values outside [{_fmt(kwargs.get('min_value'))}, "
+            f"{_fmt(kwargs.get('max_value'))}], e.g. {', '.join(map(_fmt, examples))}"
+        )
     if kind == "expect_column_values_to_be_in_set":
         return f"`{col}`: {pct:.3g}% of values not in {kwargs.get('value_set')}, e.g. {', '.join(map(_fmt, examples))}"
     if kind == "expect_column_values_to_be_in_type_list":
@@ -206,7 +226,9 @@ def describe_failure(kind: str, kwargs: dict, result: dict) -> str:
         qr = kwargs["quantile_ranges"]
         parts = [
             f"q{q:g}={_fmt(v)} not in [{_fmt(lo)}, {_fmt(hi)}]"
-            for q, v, (lo, hi) in zip(qr["quantiles"], (observed or {}).get("values", []), qr["value_ranges"], strict=False)
+            for q, v, (lo, hi) in zip(
+                qr["quantiles"], (observed or {}).get("values", []), qr["value_ranges"], strict=False
+            )
             if not lo <= v <= hi
         ]
         return f"quantiles of `{col}`: " + "; ".join(parts)
@@ -220,22 +242,33 @@ def validate(df: pd.DataFrame, suite, types: dict[str, tuple[str, ...]] | None =
     """Run `suite` on `df` in one GX validation, and check the column `types` on its schema."""
     gx = _gx()
     schema = type_results(df, types or {})
-    failures = [f"`{t['column']}` has type {t['dtype']}, expected one of {t['expected']}" for t in schema if not t["success"]]
+    failures = [
+        f"`{t['column']}` has type {t['dtype']}, expected one of {t['expected']}" for t in schema if not t["success"]
+    ]
     missing = {
-        exp.column for exp in suite.expectations
+        exp.column
+        for exp in suite.expectations
         if type(exp).__name__ == "ExpectColumnToExist" and exp.column not in df.columns
     }
     skipped = missing | {t["column"] for t in schema if not t["success"]}
     if skipped:
         # Expectations on a missing or mistyped column only raise or mislead: the column's own
         # failure (missing, wrong type) is what is reported.
-        suite = gx.ExpectationSuite(name=suite.name, expectations=[
-            exp for exp in suite.expectations
-            if getattr(exp, "column", None) not in skipped or type(exp).__name__ == "ExpectColumnToExist"
-        ])
+        suite = gx.ExpectationSuite(
+            name=suite.name,
+            expectations=[
+                exp
+                for exp in suite.expectations
+                if getattr(exp, "column", None) not in skipped or type(exp).__name__ == "ExpectColumnToExist"
+            ],
+        )
     if not suite.expectations:
-        return Outcome(success=not failures, failures=failures, result={"suite": suite.name, "results": [], "schema": schema},
-                       evaluated=len(schema))
+        return Outcome(
+            success=not failures,
+            failures=failures,
+            result={"suite": suite.name, "results": [], "schema": schema},
+            evaluated=len(schema),
+        )
     # BASIC: the unexpected percentage and a few examples, which is all a failure line shows.
     result = _batch_definition().get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format="BASIC")
     for r in result.results:
@@ -243,10 +276,16 @@ def validate(df: pd.DataFrame, suite, types: dict[str, tuple[str, ...]] | None =
             continue
         config = r.expectation_config
         if r.exception_info and r.exception_info.get("raised_exception"):
-            failures.append(f"{config.type} on `{config.kwargs.get('column')}` raised: {r.exception_info.get('exception_message')}")
+            failures.append(
+                f"{config.type} on `{config.kwargs.get('column')}` raised: {r.exception_info.get('exception_message')}"
+            )
         else:
             failures.append(describe_failure(config.type, dict(config.kwargs), dict(r.result)))
     payload = jsonable({**result.to_json_dict(), "schema": schema})
     json.dumps(payload, allow_nan=False)  # fail here, not in storage, if anything is still not JSON
-    return Outcome(success=bool(result.success) and all(t["success"] for t in schema), failures=failures, result=payload,
-                   evaluated=len(result.results) + len(schema))
+    return Outcome(
+        success=bool(result.success) and all(t["success"] for t in schema),
+        failures=failures,
+        result=payload,
+        evaluated=len(result.results) + len(schema),
+    )

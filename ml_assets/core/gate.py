@@ -65,23 +65,33 @@ class Decision:
         return {"promote": self.promote, "summary": self.summary(), "rules": [asdict(r) for r in self.rules]}
 
 
-def champion_rule(metric: Metric, challenger: float, champion: float, champion_version: str | None, tolerance: float) -> Rule:
+def champion_rule(
+    metric: Metric, challenger: float, champion: float, champion_version: str | None, tolerance: float
+) -> Rule:
     # "At least as good, minus the tolerance": the bar moves against the challenger by `tolerance`.
     bar = metric.worse_by(champion, tolerance)
     ok = metric.at_least(challenger, bar)
     symbol = (">=" if ok else "<") if metric.direction == "max" else ("<=" if ok else ">")
     return Rule(
-        "champion", ok,
+        "champion",
+        ok,
         f"{metric.name} {challenger:.5f} {symbol} champion v{champion_version} {champion:.5f} "
         f"re-scored on the same holdout (tolerance {tolerance:g})",
-        {"challenger": challenger, "champion": champion, "champion_version": champion_version, "tolerance": tolerance, "bar": bar},
+        {
+            "challenger": challenger,
+            "champion": champion,
+            "champion_version": champion_version,
+            "tolerance": tolerance,
+            "bar": bar,
+        },
     )
 
 
 def baseline_rule(metric: Metric, challenger: float, baseline: float) -> Rule:
     beats = metric.better(challenger, baseline)
     return Rule(
-        "baseline", beats,
+        "baseline",
+        beats,
         f"{metric.name} {challenger:.5f} {'beats' if beats else 'does not beat'} the trivial baseline {baseline:.5f}",
         {"challenger": challenger, "baseline": baseline},
     )
@@ -89,8 +99,10 @@ def baseline_rule(metric: Metric, challenger: float, baseline: float) -> Rule:
 
 def checks_rule(blocking_failures: Sequence[str]) -> Rule:
     return Rule(
-        "checks", not blocking_failures,
-        "no blocking check failed on the training data" if not blocking_failures
+        "checks",
+        not blocking_failures,
+        "no blocking check failed on the training data"
+        if not blocking_failures
         else f"blocking checks failed on the training data: {', '.join(blocking_failures)}",
         {"blocking_failures": list(blocking_failures)},
     )

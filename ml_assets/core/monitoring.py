@@ -75,8 +75,16 @@ def _mark_events(ax, events: pd.DataFrame, days: pd.Series, label: bool = False)
         color = "red" if r.kind == "rollback" else "green"
         ax.axvline(at, color=color, lw=1, alpha=0.7)
         if label:
-            ax.annotate(f"{'rollback' if r.kind == 'rollback' else 'promote'} v{r.version}", (at, 1),
-                        xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=7, color=color)
+            ax.annotate(
+                f"{'rollback' if r.kind == 'rollback' else 'promote'} v{r.version}",
+                (at, 1),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=7,
+                color=color,
+            )
 
 
 def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -> bytes:
@@ -94,14 +102,34 @@ def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -
     if spec.labels is not None and q[metric].notna().any():
         judged = q["labeled_rows"] >= spec.labels.min_labeled_rows
         ax.plot(x[judged], q.loc[judged, metric], "o-", color="C0", label=f"realized {metric}")
-        ax.plot(x[~judged], q.loc[~judged, metric], "o", mfc="none", color="C0", label=f"< {spec.labels.min_labeled_rows} labels (not judged)")
+        ax.plot(
+            x[~judged],
+            q.loc[~judged, metric],
+            "o",
+            mfc="none",
+            color="C0",
+            label=f"< {spec.labels.min_labeled_rows} labels (not judged)",
+        )
         ax.plot(x, q["baseline"], "--", color="grey", lw=1, label="baseline (constant)")
         if spec.labels.quality_threshold is not None:
-            ax.axhline(spec.labels.quality_threshold, color="red", ls=":", lw=1, label=f"threshold {spec.labels.quality_threshold:g}")
+            ax.axhline(
+                spec.labels.quality_threshold,
+                color="red",
+                ls=":",
+                lw=1,
+                label=f"threshold {spec.labels.quality_threshold:g}",
+            )
         ax.legend(fontsize=7, loc="lower left")
     else:
-        ax.text(0.5, 0.5, "no labels yet" if spec.labels is not None else "no `labels` section in the spec",
-                transform=ax.transAxes, ha="center", va="center", color="grey")
+        ax.text(
+            0.5,
+            0.5,
+            "no labels yet" if spec.labels is not None else "no `labels` section in the spec",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="grey",
+        )
     ax.set(ylabel=metric, title="Realized quality from delayed labels")
     _mark_events(ax, events, x, label=True)
 
@@ -126,26 +154,41 @@ def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -
 
 
 def _fmt(x) -> str:
-    return "" if x is None or (isinstance(x, float) and pd.isna(x)) else (f"{x:.4f}" if isinstance(x, float) else html.escape(str(x)))
+    return (
+        ""
+        if x is None or (isinstance(x, float) and pd.isna(x))
+        else (f"{x:.4f}" if isinstance(x, float) else html.escape(str(x)))
+    )
 
 
 def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     if frame.empty:
         return "<p>none</p>"
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in frame[columns].itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in frame[columns].itertuples(index=False)
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def monitoring_page(quality: pd.DataFrame, drift: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec,
-                    latest: dict | None = None, verdict: tuple[str, str] | None = None, registry_note: str = "") -> HtmlReport:
+def monitoring_page(
+    quality: pd.DataFrame,
+    drift: pd.DataFrame,
+    events: pd.DataFrame,
+    spec: PipelineSpec,
+    latest: dict | None = None,
+    verdict: tuple[str, str] | None = None,
+    registry_note: str = "",
+) -> HtmlReport:
     """`quality`: realized_quality rows (one per day); `drift`: feature_drift rows; `events`:
     champion promotions and rollbacks (PROMOTION_COLUMNS); `latest`/`verdict`: the newest judged day."""
     v = spec.validation
     metric = spec.model.metric
     quality = quality.sort_values("day").reset_index(drop=True)
     drift = drift.sort_values(["day", "feature"]).reset_index(drop=True)
-    events = events.sort_values("at").reset_index(drop=True) if not events.empty else pd.DataFrame(columns=PROMOTION_COLUMNS)
+    events = (
+        events.sort_values("at").reset_index(drop=True) if not events.empty else pd.DataFrame(columns=PROMOTION_COLUMNS)
+    )
     plots = {}
     if not quality.empty:
         plots["timeline.png"] = _timeline(quality, events, spec)
@@ -167,22 +210,34 @@ def monitoring_page(quality: pd.DataFrame, drift: pd.DataFrame, events: pd.DataF
         "flagged": flagged[["day", "feature", "psi", "ks", "status"]].to_dict(orient="records"),
         "promotions": events.astype(str).to_dict(orient="records"),
     }
-    imgs = "".join(f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(b).decode()}"></figure>' for n, b in plots.items())
+    imgs = "".join(
+        f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(b).decode()}"></figure>'
+        for n, b in plots.items()
+    )
     status = ""
     if verdict:
         color = {"ok": "#2a7", "low": "#c22"}.get(verdict[0], "#888")
         status = f'<p style="border-left:6px solid {color};padding-left:8px"><b>{verdict[0].upper()}</b>: {html.escape(verdict[1])}</p>'
     elif spec.labels is not None:
         status = f"<p>No day has {spec.labels.min_labeled_rows} labelled predictions yet: realized quality is not judged.</p>"
-    quality_cols = ["day", "model_version", "predictions", "labeled_rows", "label_coverage", metric, "baseline", "mean_score"]
+    quality_cols = [
+        "day",
+        "model_version",
+        "predictions",
+        "labeled_rows",
+        "label_coverage",
+        metric,
+        "baseline",
+        "mean_score",
+    ]
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Monitoring: {html.escape(spec.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0;font-size:90%}}
 td,th{{border:1px solid #ccc;padding:3px 6px}}img{{max-width:100%}}</style></head><body>
 <h1>Monitoring: {html.escape(spec.name)}</h1>
 {status}
-<p>{len(quality)} day(s) of predictions, {data['days']} day(s) of drift figures. Realized quality uses labels that
-arrived up to {spec.labels.max_delay_days if spec.labels else '-'} day(s) after each day. Drift: WARN above PSI {v.drift_warn.psi:g} / KS {v.drift_warn.ks:g},
+<p>{len(quality)} day(s) of predictions, {data["days"]} day(s) of drift figures. Realized quality uses labels that
+arrived up to {spec.labels.max_delay_days if spec.labels else "-"} day(s) after each day. Drift: WARN above PSI {v.drift_warn.psi:g} / KS {v.drift_warn.ks:g},
 ERROR (the day is blocked) above PSI {v.drift_error.psi:g} / KS {v.drift_error.ks:g}. Green lines: promotions; red: rollbacks.
 {html.escape(registry_note)}</p>
 {imgs}
@@ -195,5 +250,9 @@ ERROR (the day is blocked) above PSI {v.drift_error.psi:g} / KS {v.drift_error.k
 <p>Data: realized_quality.parquet, feature_drift.parquet, promotions.parquet beside this page.</p>
 </body></html>
 """
-    tables = {"realized_quality.parquet": quality, "feature_drift.parquet": drift, "promotions.parquet": events.astype(str)}
+    tables = {
+        "realized_quality.parquet": quality,
+        "feature_drift.parquet": drift,
+        "promotions.parquet": events.astype(str),
+    }
     return HtmlReport(data=data, plots=plots, html=page, tables=tables)

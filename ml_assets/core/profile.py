@@ -28,16 +28,18 @@ def _numeric_profile(values: pd.Series, rng: np.random.Generator) -> dict[str, A
         return out
     edges = np.unique(np.quantile(present, np.linspace(0, 1, 11)[1:-1]))
     sample = present if len(present) <= SAMPLE_SIZE else np.sort(rng.choice(present, SAMPLE_SIZE, replace=False))
-    out.update({
-        "mean": float(present.mean()),
-        "std": float(present.std()),
-        "min": float(present.min()),
-        "max": float(present.max()),
-        "quantiles": {str(q): float(np.quantile(present, q)) for q in QUANTILES},
-        "bin_edges": edges.tolist(),
-        "bin_shares": _bin_shares(present, edges).tolist(),
-        "sample": sample.tolist(),
-    })
+    out.update(
+        {
+            "mean": float(present.mean()),
+            "std": float(present.std()),
+            "min": float(present.min()),
+            "max": float(present.max()),
+            "quantiles": {str(q): float(np.quantile(present, q)) for q in QUANTILES},
+            "bin_edges": edges.tolist(),
+            "bin_shares": _bin_shares(present, edges).tolist(),
+            "sample": sample.tolist(),
+        }
+    )
     return out
 
 
@@ -70,8 +72,9 @@ def day_constant(values: pd.Series, days: pd.Series) -> bool:
     return bool(top_share.mean() >= DAY_CONSTANT_SHARE)
 
 
-def build_profile(frame: pd.DataFrame, spec: PipelineSpec, scores: np.ndarray | None = None,
-                  days: pd.Series | None = None) -> dict[str, Any]:
+def build_profile(
+    frame: pd.DataFrame, spec: PipelineSpec, scores: np.ndarray | None = None, days: pd.Series | None = None
+) -> dict[str, Any]:
     """The reference profile of the model inputs in `frame` (and of the model's `scores`, if given).
     With each row's `days`, features constant within a day are marked `day_constant`."""
     rng = np.random.default_rng(spec.seed)
@@ -144,7 +147,7 @@ def _category_shares(values: pd.Series) -> pd.Series:
 
 
 def drift_status(d: dict[str, float | None], warn: dict[str, float], error: dict[str, float]) -> str:
-    """"error" if PSI or KS is above its error limit, else "warn" above its warn limit, else "ok"."""
+    """ "error" if PSI or KS is above its error limit, else "warn" above its warn limit, else "ok"."""
     status = "ok"
     for level, limits in (("warn", warn), ("error", error)):
         if any(d.get(m) is not None and d[m] > limits[m] for m in ("psi", "ks") if m in limits):
@@ -167,18 +170,30 @@ def not_judged_features(profile: dict[str, Any], spec: PipelineSpec) -> dict[str
         elif name in off:
             reasons[name] = "drift: false in the spec"
         elif ref.get("day_constant"):
-            reasons[name] = (f"constant within a day in the training reference (top value >= {DAY_CONSTANT_SHARE:.0%} "
-                             "of each day's rows): one day's distribution always differs from a multi-day reference; "
-                             "set drift: false on the feature to say so in the spec")
+            reasons[name] = (
+                f"constant within a day in the training reference (top value >= {DAY_CONSTANT_SHARE:.0%} "
+                "of each day's rows): one day's distribution always differs from a multi-day reference; "
+                "set drift: false on the feature to say so in the spec"
+            )
     return reasons
 
 
-def feature_drift(frame: pd.DataFrame, profile: dict[str, Any], warn: dict[str, float], error: dict[str, float]) -> pd.DataFrame:
+def feature_drift(
+    frame: pd.DataFrame, profile: dict[str, Any], warn: dict[str, float], error: dict[str, float]
+) -> pd.DataFrame:
     """One row per feature: psi, ks, and status (ok / warn / error) against the thresholds."""
     rows = []
     for name, ref in profile["features"].items():
         if name not in frame.columns:
             continue
         d = drift_of(ref, frame[name])
-        rows.append({"feature": name, "kind": ref["kind"], "psi": d["psi"], "ks": d["ks"], "status": drift_status(d, warn, error)})
+        rows.append(
+            {
+                "feature": name,
+                "kind": ref["kind"],
+                "psi": d["psi"],
+                "ks": d["ks"],
+                "status": drift_status(d, warn, error),
+            }
+        )
     return pd.DataFrame(rows, columns=["feature", "kind", "psi", "ks", "status"])

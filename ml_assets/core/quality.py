@@ -32,15 +32,21 @@ def parse_labels(raw: pd.DataFrame, spec: PipelineSpec, source: str) -> pd.DataF
     cols = spec.columns
     missing = [c for c in (cols.entity_id, cols.event_time, cols.label) if c not in raw.columns]
     if missing:
-        raise SchemaError(source, [f"label file column(s) {missing} are missing (file has {sorted(map(str, raw.columns))})"])
+        raise SchemaError(
+            source, [f"label file column(s) {missing} are missing (file has {sorted(map(str, raw.columns))})"]
+        )
     problems = []
     ids = _as_text(raw[cols.entity_id])
     if ids.isna().any():
-        problems.append(f"column '{cols.entity_id}' (entity id): {_examples(raw[cols.entity_id], ids.isna())} are empty")
+        problems.append(
+            f"column '{cols.entity_id}' (entity id): {_examples(raw[cols.entity_id], ids.isna())} are empty"
+        )
     days = event_days(raw[cols.event_time], spec.partitions.timezone)
     if days.isna().any():
-        problems.append(f"column '{cols.event_time}' (event time or day): {_examples(raw[cols.event_time], days.isna())} "
-                        "are neither timestamps nor YYYY-MM-DD days")
+        problems.append(
+            f"column '{cols.event_time}' (event time or day): {_examples(raw[cols.event_time], days.isna())} "
+            "are neither timestamps nor YYYY-MM-DD days"
+        )
     label = parse_label(raw[cols.label], spec, problems)
     if problems:
         raise SchemaError(source, problems)
@@ -65,15 +71,24 @@ def event_days(values: pd.Series, timezone: str) -> pd.Series:
     return out
 
 
-def labels_for_day(arrivals: dict[str, pd.DataFrame], day: str, spec: PipelineSpec) -> tuple[pd.DataFrame, dict[str, int]]:
+def labels_for_day(
+    arrivals: dict[str, pd.DataFrame], day: str, spec: PipelineSpec
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """The labels for events of `day` from parsed label files keyed by arrival day; one per entity.
 
     Arrival folders outside day .. day+max_delay_days are not counted; rows of other event days
     are not this day's. Returns (entity id, label) and counts of what was left out."""
     ent, label = spec.columns.entity_id, spec.columns.label
-    frames = [df.assign(**{ARRIVED: arrived}) for arrived, df in sorted(arrivals.items()) if day <= arrived <= last_arrival(day, spec)]
+    frames = [
+        df.assign(**{ARRIVED: arrived})
+        for arrived, df in sorted(arrivals.items())
+        if day <= arrived <= last_arrival(day, spec)
+    ]
     if not frames:
-        return pd.DataFrame({ent: pd.Series(dtype="object"), label: pd.Series(dtype="float64")}), {"label_rows": 0, "duplicates": 0}
+        return pd.DataFrame({ent: pd.Series(dtype="object"), label: pd.Series(dtype="float64")}), {
+            "label_rows": 0,
+            "duplicates": 0,
+        }
     rows = pd.concat(frames, ignore_index=True)
     rows = rows[rows[DAY] == day]
     latest = rows.drop_duplicates(subset=[ent], keep="last")  # sorted by arrival: the newest wins
@@ -86,8 +101,9 @@ def last_arrival(day: str, spec: PipelineSpec) -> str:
     return (dt.date.fromisoformat(day) + dt.timedelta(days=delay)).isoformat()
 
 
-def realized_quality(predictions: pd.DataFrame, labels: pd.DataFrame, spec: PipelineSpec, day: str,
-                     today: dt.date | None = None) -> dict:
+def realized_quality(
+    predictions: pd.DataFrame, labels: pd.DataFrame, spec: PipelineSpec, day: str, today: dt.date | None = None
+) -> dict:
     """One row for the day: volume and score distribution of the predictions, the model version(s)
     that made them, and (where labels arrived) the spec's metric and the trivial baseline's; with
     `today`, also `labels_final` (no more labels can count) and the `verdict` (see `judge`).
@@ -130,7 +146,10 @@ def judge(row: dict, spec: PipelineSpec) -> tuple[str, str]:
     n = int(row.get("labeled_rows") or 0)
     value, base = row.get(metric), row.get("baseline")
     if n < lab.min_labeled_rows or value is None or pd.isna(value):
-        return "too_few", f"{row['day']}: {n} labelled prediction(s) < labels.min_labeled_rows ({lab.min_labeled_rows}); not judged yet"
+        return (
+            "too_few",
+            f"{row['day']}: {n} labelled prediction(s) < labels.min_labeled_rows ({lab.min_labeled_rows}); not judged yet",
+        )
     if lab.quality_threshold is not None:
         limit, what = lab.quality_threshold, "labels.quality_threshold"
         low = spec.metric.better(limit, value)
@@ -140,7 +159,10 @@ def judge(row: dict, spec: PipelineSpec) -> tuple[str, str]:
     verdict = "low" if low else "ok"
     higher = spec.metric.direction == "max"
     word = ("below" if higher else "above") if low else ("at or above" if higher else "at or below")
-    return verdict, f"{row['day']}: realized {metric} {value:.4f} on {n} labelled predictions (model v{row['model_version']}) is {word} {what} ({limit:.4f})"
+    return (
+        verdict,
+        f"{row['day']}: realized {metric} {value:.4f} on {n} labelled predictions (model v{row['model_version']}) is {word} {what} ({limit:.4f})",
+    )
 
 
 def latest_judged(quality: pd.DataFrame, spec: PipelineSpec) -> dict | None:

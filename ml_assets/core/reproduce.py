@@ -21,11 +21,17 @@ class Reproduction:
         return self.predictions is None
 
     def summary(self) -> str:
-        head = (f"reproduced: v{self.version}'s holdout predictions ({self.rows} rows) are identical byte for byte"
-                if self.reproduced else f"not reproduced: v{self.version}: {self.predictions}")
+        head = (
+            f"reproduced: v{self.version}'s holdout predictions ({self.rows} rows) are identical byte for byte"
+            if self.reproduced
+            else f"not reproduced: v{self.version}: {self.predictions}"
+        )
         if not self.provenance:
-            return head + ("; data, spec, code and packages are as recorded" if self.reproduced else
-                           "; data, spec, code and packages are as recorded (a non-deterministic estimator?)")
+            return head + (
+                "; data, spec, code and packages are as recorded"
+                if self.reproduced
+                else "; data, spec, code and packages are as recorded (a non-deterministic estimator?)"
+            )
         return head + "\n" + "\n".join(f"  differs: {line}" for line in self.provenance)
 
 
@@ -36,11 +42,15 @@ def compare_predictions(registered: np.ndarray, retrained: np.ndarray) -> str | 
     if a.tobytes() == b.tobytes():
         return None
     differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
-    return (f"{int(differ.sum())} of {len(a)} holdout predictions differ "
-            f"(largest difference {float(np.nanmax(np.abs(a - b))):.3g})")
+    return (
+        f"{int(differ.sum())} of {len(a)} holdout predictions differ "
+        f"(largest difference {float(np.nanmax(np.abs(a - b))):.3g})"
+    )
 
 
-def compare_provenance(recorded: dict[str, str], now: dict[str, str], packages_then: dict, packages_now: dict) -> list[str]:
+def compare_provenance(
+    recorded: dict[str, str], now: dict[str, str], packages_then: dict, packages_now: dict
+) -> list[str]:
     """Lines naming each recorded fact that is not what it is now."""
     names = {
         "training_set_fingerprint": "training data fingerprint",
@@ -55,5 +65,8 @@ def compare_provenance(recorded: dict[str, str], now: dict[str, str], packages_t
         lines.append("code: the working tree has uncommitted changes")
     changed = sorted(k for k in set(packages_then) | set(packages_now) if packages_then.get(k) != packages_now.get(k))
     if changed:
-        lines.append("package versions: " + ", ".join(f"{k} {packages_then.get(k, '-')} -> {packages_now.get(k, '-')}" for k in changed))
+        lines.append(
+            "package versions: "
+            + ", ".join(f"{k} {packages_then.get(k, '-')} -> {packages_now.get(k, '-')}" for k in changed)
+        )
     return lines

@@ -76,10 +76,16 @@ def plan_retention(
                 if why := needs.get((asset, day)):
                     decisions.append(Decision("partition", asset, day, "keep", "; ".join(sorted(set(why)))))
                 else:
-                    decisions.append(Decision("partition", asset, day, "delete", f"older than retention.days ({r.days}: before {cutoff})"))
+                    decisions.append(
+                        Decision(
+                            "partition", asset, day, "delete", f"older than retention.days ({r.days}: before {cutoff})"
+                        )
+                    )
     if r.model_version_days is not None:
         oldest_kept = now - dt.timedelta(days=r.model_version_days)
-        newest = {str(v["version"]) for v in sorted(versions, key=lambda v: int(v["version"]))[-r.keep_model_versions:]}
+        newest = {
+            str(v["version"]) for v in sorted(versions, key=lambda v: int(v["version"]))[-r.keep_model_versions :]
+        }
         for v in sorted(versions, key=lambda v: int(v["version"])):
             created = dt.datetime.fromtimestamp(v["created_ms"] / 1000, dt.UTC)
             if created >= oldest_kept:
@@ -91,6 +97,14 @@ def plan_retention(
                 why = f"one of the newest {r.keep_model_versions} versions (retention.keep_model_versions; rollback targets)"
             else:
                 why = None
-            decisions.append(Decision("model_version", spec.registered_model_name, version, "keep" if why else "delete",
-                                      why or f"created {created:%Y-%m-%d}, older than retention.model_version_days ({r.model_version_days})"))
+            decisions.append(
+                Decision(
+                    "model_version",
+                    spec.registered_model_name,
+                    version,
+                    "keep" if why else "delete",
+                    why
+                    or f"created {created:%Y-%m-%d}, older than retention.model_version_days ({r.model_version_days})",
+                )
+            )
     return decisions

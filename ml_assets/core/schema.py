@@ -123,9 +123,7 @@ def enforce_schema(df: pd.DataFrame, spec: PipelineSpec, source: str) -> pd.Data
     required = required_columns(spec)
     missing = [c for c in required if c not in df.columns]
     if missing:
-        problems.append(
-            f"column(s) {missing} named in the spec are missing (file has {sorted(map(str, df.columns))})"
-        )
+        problems.append(f"column(s) {missing} named in the spec are missing (file has {sorted(map(str, df.columns))})")
 
     out: dict[str, pd.Series] = {}
     if cols.entity_id in df.columns:
@@ -199,25 +197,35 @@ def describe_sample(frames: dict[str, pd.DataFrame], spec: PipelineSpec) -> tupl
         positive, negative = spec.task.classes
         pos, neg = int((label == 1).sum()), int((label == 0).sum())
         share = pos / (pos + neg) if pos + neg else float("nan")
-        notes.append(f"label '{spec.columns.label}': {pos} positive ({positive!r}), {neg} negative ({negative!r}), "
-                     f"{missing} missing; positive share {share:.1%}")
+        notes.append(
+            f"label '{spec.columns.label}': {pos} positive ({positive!r}), {neg} negative ({negative!r}), "
+            f"{missing} missing; positive share {share:.1%}"
+        )
         if pos + neg and min(pos, neg) == 0:
-            problems.append(f"label '{spec.columns.label}': only one class in the sample; check task.positive_label / negative_label")
+            problems.append(
+                f"label '{spec.columns.label}': only one class in the sample; check task.positive_label / negative_label"
+            )
     else:
         present = label.dropna()
-        notes.append(f"label '{spec.columns.label}': {len(present)} values (mean {present.mean():.4g}, "
-                     f"min {present.min():.4g}, max {present.max():.4g}), {missing} missing")
+        notes.append(
+            f"label '{spec.columns.label}': {len(present)} values (mean {present.mean():.4g}, "
+            f"min {present.min():.4g}, max {present.max():.4g}), {missing} missing"
+        )
     days = data[spec.columns.event_time].dt.tz_convert(spec.partitions.timezone).dt.date.astype(str)
     notes.append(f"{len(data)} rows in {len(frames)} file(s), {days.nunique()} event day(s)")
     for feature in spec.features:
         values = data[feature.name]
         if days.nunique() >= 2 and feature.drift:
             if day_constant(values, days):
-                notes.append(f"feature '{feature.name}' is constant within a day: its per-day drift is not judged "
-                             "(set `drift: false` on it to say so)")
+                notes.append(
+                    f"feature '{feature.name}' is constant within a day: its per-day drift is not judged "
+                    "(set `drift: false` on it to say so)"
+                )
         if feature.kind == "categorical":
             distinct = values.nunique()
             if distinct > 50 and distinct > 0.5 * values.notna().sum():
-                notes.append(f"feature '{feature.name}' (categorical) has {distinct} distinct values in {values.notna().sum()} rows: "
-                             "nearly an id; one-hot encoding will not generalise (drop it or make it numeric)")
+                notes.append(
+                    f"feature '{feature.name}' (categorical) has {distinct} distinct values in {values.notna().sum()} rows: "
+                    "nearly an id; one-hot encoding will not generalise (drop it or make it numeric)"
+                )
     return problems, notes

@@ -39,14 +39,24 @@ def score_batch(pipeline, model_version: str, batch: pa.RecordBatch, spec: Pipel
     for row the same result as `score_frame` over the day whole."""
     cols = spec.columns
     score, prediction = _scores(pipeline, batch.select(spec.model_inputs).to_pandas(), spec)
-    version = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(score), dtype="int32")), pa.array([str(model_version)]))
+    version = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(len(score), dtype="int32")), pa.array([str(model_version)])
+    )
     return pa.record_batch(
-        [batch.column(cols.entity_id), batch.column(cols.event_time), pa.array(score), pa.array(prediction), version.cast(pa.string())],
+        [
+            batch.column(cols.entity_id),
+            batch.column(cols.event_time),
+            pa.array(score),
+            pa.array(prediction),
+            version.cast(pa.string()),
+        ],
         names=[cols.entity_id, cols.event_time, "score", "prediction", "model_version"],
     )
 
 
-def score_batches(pipeline, model_version: str, batches: Iterable[pa.RecordBatch], spec: PipelineSpec) -> Iterator[pa.RecordBatch]:
+def score_batches(
+    pipeline, model_version: str, batches: Iterable[pa.RecordBatch], spec: PipelineSpec
+) -> Iterator[pa.RecordBatch]:
     """A day read in parts, scored part by part: memory is bounded by the batch, not the day."""
     for batch in batches:
         yield score_batch(pipeline, model_version, batch, spec)

@@ -274,4 +274,3 @@ def load_spec(path: str | os.PathLike[str]) -> PipelineSpec:
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
     return parse_spec(data, source=str(path))
-

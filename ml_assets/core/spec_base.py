@@ -57,4 +57,3 @@ def estimator_class(dotted: str) -> type:
         return getattr(module, class_name)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ValueError(f"cannot import estimator {dotted!r}: {exc}") from exc
-

@@ -92,14 +92,18 @@ class TaskSpec(_Strict):
                 f"negative_label: required when positive_label ({self.positive_label!r}) is not 1/0/true/false/yes/no"
             )
         if self.negative_label is not None and label_token(self.negative_label) == positive:
-            raise ValueError(f"negative_label: {self.negative_label!r} is the same class as positive_label {self.positive_label!r}")
+            raise ValueError(
+                f"negative_label: {self.negative_label!r} is the same class as positive_label {self.positive_label!r}"
+            )
         return self
 
     @property
     def classes(self) -> tuple[str, str]:
         """(positive, negative) label tokens (see `label_token`)."""
         positive = label_token(self.positive_label)
-        negative = label_token(self.negative_label) if self.negative_label is not None else ("0" if positive == "1" else "1")
+        negative = (
+            label_token(self.negative_label) if self.negative_label is not None else ("0" if positive == "1" else "1")
+        )
         return positive, negative
 
 
@@ -149,9 +153,7 @@ class TrainingSpec(_Strict):
     @model_validator(mode="after")
     def _holdout_inside_window(self) -> TrainingSpec:
         if self.holdout_days >= self.window_days:
-            raise ValueError(
-                f"holdout_days: {self.holdout_days} must be smaller than window_days ({self.window_days})"
-            )
+            raise ValueError(f"holdout_days: {self.holdout_days} must be smaller than window_days ({self.window_days})")
         return self
 
 
@@ -188,4 +190,3 @@ class ModelSpec(_Strict):
         if dupes:
             raise ValueError(f"candidate names must be unique; repeated: {dupes}")
         return value
-

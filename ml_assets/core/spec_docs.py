@@ -60,10 +60,23 @@ def _default(field: FieldInfo) -> str:
 def _limits(field: FieldInfo) -> str:
     out = []
     for m in field.metadata:
-        for attr, word in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "at least"), ("pattern", "matches")):
+        for attr, word in (
+            ("ge", "≥"),
+            ("gt", ">"),
+            ("le", "≤"),
+            ("lt", "<"),
+            ("min_length", "at least"),
+            ("pattern", "matches"),
+        ):
             if getattr(m, attr, None) is not None:
                 value = getattr(m, attr)
-                out.append(f"{word} `{value}`" if attr in ("pattern",) else f"{word} {value:g}" if isinstance(value, float) else f"{word} {value}")
+                out.append(
+                    f"{word} `{value}`"
+                    if attr in ("pattern",)
+                    else f"{word} {value:g}"
+                    if isinstance(value, float)
+                    else f"{word} {value}"
+                )
     return ", ".join(out)
 
 
@@ -73,7 +86,9 @@ def _rows(model: type[BaseModel], prefix: str, sections: list) -> list[str]:
         path = f"{prefix}{name}"
         nested = _model_of(field.annotation)
         description = " ".join((field.description or "").split()).replace("|", "\\|")
-        rows.append(f"| `{path}` | {_type_name(field.annotation)} | {_default(field)} | {_limits(field)} | {description} |")
+        rows.append(
+            f"| `{path}` | {_type_name(field.annotation)} | {_default(field)} | {_limits(field)} | {description} |"
+        )
         if nested is not None and nested is not model:
             sections.append((path, nested))
     return rows
@@ -101,7 +116,11 @@ def reference_markdown() -> str:
             continue
         done.add(path)
         doc = " ".join((model.__doc__ or "").split())
-        parts += ["", f"## `{path}`", ""] + ([doc, ""] if doc and not doc.startswith(("Usage docs", "A base class")) else []) + header
+        parts += (
+            ["", f"## `{path}`", ""]
+            + ([doc, ""] if doc and not doc.startswith(("Usage docs", "A base class")) else [])
+            + header
+        )
         parts += _rows(model, f"{path}.", sections)
     return "\n".join(parts) + "\n"
 

@@ -52,8 +52,10 @@ class ValidationSpec(_Strict):
     def _ordered(self) -> ValidationSpec:
         if self.max_rows is not None and self.max_rows < self.min_rows:
             raise ValueError(f"max_rows: {self.max_rows} is below min_rows {self.min_rows}")
-        for warn, error, name in ((self.drift_warn, self.drift_error, "drift_error"),
-                                  (self.prediction_drift_warn, self.prediction_drift_error, "prediction_drift_error")):
+        for warn, error, name in (
+            (self.drift_warn, self.drift_error, "drift_error"),
+            (self.prediction_drift_warn, self.prediction_drift_error, "prediction_drift_error"),
+        ):
             if error.psi < warn.psi or error.ks < warn.ks:
                 raise ValueError(f"{name}: must not be below the matching warn limits")
         return self
@@ -85,14 +87,20 @@ class FreshnessLimit(_Strict):
     @model_validator(mode="after")
     def _warn_before_fail(self) -> FreshnessLimit:
         if self.warn_after_hours is not None and self.warn_after_hours >= self.fail_after_hours:
-            raise ValueError(f"warn_after_hours: {self.warn_after_hours} must be below fail_after_hours ({self.fail_after_hours})")
+            raise ValueError(
+                f"warn_after_hours: {self.warn_after_hours} must be below fail_after_hours ({self.fail_after_hours})"
+            )
         return self
 
 
 class FreshnessSpec(_Strict):
-    batch_predictions: FreshnessLimit = Field(default_factory=lambda: FreshnessLimit(fail_after_hours=26, warn_after_hours=24))
+    batch_predictions: FreshnessLimit = Field(
+        default_factory=lambda: FreshnessLimit(fail_after_hours=26, warn_after_hours=24)
+    )
     """`{fail_after_hours, warn_after_hours}` for `batch_predictions` (defaults 26 / 24)."""
-    model: FreshnessLimit = Field(default_factory=lambda: FreshnessLimit(fail_after_hours=8 * 24, warn_after_hours=7 * 24))
+    model: FreshnessLimit = Field(
+        default_factory=lambda: FreshnessLimit(fail_after_hours=8 * 24, warn_after_hours=7 * 24)
+    )
     """`{fail_after_hours, warn_after_hours}` for `model` (defaults 192 / 168)."""
 
 
@@ -143,7 +151,9 @@ class AutomationSpec(_Strict):
     retries: RetrySpec = Field(default_factory=RetrySpec)
     """`{max_retries, delay_seconds}` for transient failures (3, 10: exponential backoff with jitter)"""
 
-    _cron = field_validator("retrain_cron", "scoring_cron", "monitoring_cron")(classmethod(lambda cls, v: _valid_cron(v)))
+    _cron = field_validator("retrain_cron", "scoring_cron", "monitoring_cron")(
+        classmethod(lambda cls, v: _valid_cron(v))
+    )
     _tz = field_validator("timezone")(classmethod(lambda cls, v: v if v is None else PartitionSpec._known_timezone(v)))
 
 
@@ -201,4 +211,3 @@ class RetentionSpec(_Strict):
     @property
     def enabled(self) -> bool:
         return self.days is not None or self.model_version_days is not None
-

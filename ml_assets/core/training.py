@@ -57,7 +57,9 @@ def window_days(last_day: str, spec: PipelineSpec) -> list[str]:
 
 
 def assemble_training_set(
-    frames: Mapping[str, pd.DataFrame], spec: PipelineSpec, excluded: set[str] = frozenset(),
+    frames: Mapping[str, pd.DataFrame],
+    spec: PipelineSpec,
+    excluded: set[str] = frozenset(),
     last_day: str | None = None,
 ) -> pd.DataFrame:
     """Concatenate the window's daily feature frames; the last `holdout_days` calendar days of the
@@ -82,7 +84,9 @@ def assemble_training_set(
         part[SPLIT_COLUMN] = "holdout" if day in holdout else "train"
         parts.append(part)
     if not parts:
-        raise TrainingDataError(f"every day of the training window {calendar[0]} .. {calendar[-1]} is excluded or missing")
+        raise TrainingDataError(
+            f"every day of the training window {calendar[0]} .. {calendar[-1]} is excluded or missing"
+        )
     data = pd.concat(parts, ignore_index=True)
     label = spec.columns.label
     data = data[data[label].notna()]
@@ -120,9 +124,7 @@ def build_pipeline(spec: PipelineSpec, candidate: CandidateSpec) -> Pipeline:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    numeric = Pipeline(
-        [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
-    )
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())])
     categorical = Pipeline(
         [
             ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),

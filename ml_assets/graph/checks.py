@@ -32,7 +32,15 @@ from dagster import (
 from upath import UPath
 
 from ml_assets.core.features import build_features
-from ml_assets.core.expectations import feature_types, features_suite, jsonable, raw_suite, raw_types, statistics_suite, validate
+from ml_assets.core.expectations import (
+    feature_types,
+    features_suite,
+    jsonable,
+    raw_suite,
+    raw_types,
+    statistics_suite,
+    validate,
+)
 from ml_assets.core.profile import NOT_JUDGED, drift_of, drift_status, feature_drift, not_judged_features
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.graph.context import Pipeline
@@ -48,7 +56,9 @@ DRIFT_COLUMNS = ["day", "feature", "kind", "psi", "ks", "status", "reference_ver
 def _save(base: UPath, asset_name: str, day: str, check: str, payload: dict) -> UPath:
     path = base / "validation" / asset_name / day / f"{check}.json"
     # Strict JSON: NaN (a PSI of an empty column, say) is written as null, never as a bare NaN.
-    atomic_write_bytes(path, json.dumps(jsonable(payload), indent=1, sort_keys=True, default=str, allow_nan=False).encode())
+    atomic_write_bytes(
+        path, json.dumps(jsonable(payload), indent=1, sort_keys=True, default=str, allow_nan=False).encode()
+    )
     return path
 
 
@@ -78,8 +88,12 @@ def _reference(mlflow: MlflowRegistry, spec: PipelineSpec, context) -> tuple[str
 def _not_judged(reason: str, extra: dict | None = None) -> AssetCheckResult:
     """A check that could not judge: it passes (nothing to block on), but says so in its description,
     which the UI shows beside the result, and in `judged: false`."""
-    return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, description=f"not judged: {reason}",
-                            metadata={"judged": False, "not_judged": reason, **(extra or {})})
+    return AssetCheckResult(
+        passed=True,
+        severity=AssetCheckSeverity.WARN,
+        description=f"not judged: {reason}",
+        metadata={"judged": False, "not_judged": reason, **(extra or {})},
+    )
 
 
 def said(context: AssetCheckExecutionContext, spec, day: str, frame, judge) -> AssetCheckResult:
@@ -90,7 +104,8 @@ def said(context: AssetCheckExecutionContext, spec, day: str, frame, judge) -> A
         blocks = spec.blocking and result.severity == AssetCheckSeverity.ERROR
         (context.log.error if blocks else context.log.warning)(
             f"check {spec.asset_key.to_user_string()}:{spec.name} ({day}) failed"
-            + (" and blocks the steps below it" if blocks else "") + f": {result.description}"
+            + (" and blocks the steps below it" if blocks else "")
+            + f": {result.description}"
         )
     return result
 
@@ -109,8 +124,14 @@ def each_day(context: AssetCheckExecutionContext, frames, judge):
     for day, frame in sorted(by_day.items()):
         result = said(context, spec, day, frame, judge)
         yield AssetCheckEvaluation(
-            asset_key=spec.asset_key, check_name=spec.name, passed=result.passed, metadata=result.metadata,
-            severity=result.severity, description=result.description, blocking=spec.blocking, partition=day,
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            passed=result.passed,
+            metadata=result.metadata,
+            severity=result.severity,
+            description=result.description,
+            blocking=spec.blocking,
+            partition=day,
         )
     # The check's own output, which Dagster expects once per step; the results are the evaluations above.
     yield Output(None, output_name="result")
@@ -158,23 +179,31 @@ def drift_table(spec: PipelineSpec, frame: pd.DataFrame, day: str, reference) ->
 def judge_drift(p: Pipeline, day: str, frame: pd.DataFrame, reference) -> AssetCheckResult:
     v = p.spec.validation
     if len(frame) < v.drift_min_rows:
-        return _not_judged(f"{len(frame)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift")
+        return _not_judged(
+            f"{len(frame)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift"
+        )
     if reference is None:
         return _not_judged("no training reference yet (no champion)")
     table, skipped = drift_table(p.spec, frame, day, reference)
     skipped_md = MetadataValue.md("\n".join(f"- `{k}`: {r}" for k, r in skipped.items()) or "none")
     if table.empty:
-        return _not_judged("every feature is excluded from drift (see not_judged_features)", {"not_judged_features": skipped_md})
+        return _not_judged(
+            "every feature is excluded from drift (see not_judged_features)", {"not_judged_features": skipped_md}
+        )
     passed, severity = _drift_severity(table)
     limits = {"warn": v.drift_warn.model_dump(), "error": v.drift_error.model_dump()}
     path = _save(p.base, "features", day, "features_drift", {"drift": table.to_dict(orient="records"), **limits})
     lines = _drift_lines(table)
     return AssetCheckResult(
-        passed=passed, severity=severity, description="; ".join(lines) or None,
+        passed=passed,
+        severity=severity,
+        description="; ".join(lines) or None,
         metadata={
             "drifting": MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none"),
             "max_psi": MetadataValue.float(float(table["psi"].max())),
-            "max_ks": MetadataValue.float(float(table["ks"].max(skipna=True))) if table["ks"].notna().any() else MetadataValue.float(0.0),
+            "max_ks": MetadataValue.float(float(table["ks"].max(skipna=True)))
+            if table["ks"].notna().any()
+            else MetadataValue.float(0.0),
             "drift": MetadataValue.md(_markdown(table)),
             "reference_version": table["reference_version"].iloc[0],
             "validation_result": MetadataValue.path(str(path)),
@@ -187,7 +216,9 @@ def judge_drift(p: Pipeline, day: str, frame: pd.DataFrame, reference) -> AssetC
 def judge_prediction_drift(p: Pipeline, day: str, predictions: pd.DataFrame, reference) -> AssetCheckResult:
     v = p.spec.validation
     if len(predictions) < v.drift_min_rows:
-        return _not_judged(f"{len(predictions)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift")
+        return _not_judged(
+            f"{len(predictions)} rows < validation.drift_min_rows ({v.drift_min_rows}): too few to judge drift"
+        )
     if reference is None or "scores" not in reference[1]:
         return _not_judged("no score reference (no champion, or it has no holdout scores)")
     d = drift_of(reference[1]["scores"], predictions["score"])
@@ -197,9 +228,15 @@ def judge_prediction_drift(p: Pipeline, day: str, predictions: pd.DataFrame, ref
     return AssetCheckResult(
         passed=status == "ok",
         severity=AssetCheckSeverity.ERROR if status == "error" else AssetCheckSeverity.WARN,
-        description=None if status == "ok" else f"score distribution drifted ({status}): PSI {d['psi']:.3f}, KS {d['ks']:.3f}",
-        metadata={"psi": MetadataValue.float(d["psi"] or 0.0), "ks": MetadataValue.float(d["ks"] or 0.0),
-                  "reference_version": reference[0], "validation_result": MetadataValue.path(str(path))},
+        description=None
+        if status == "ok"
+        else f"score distribution drifted ({status}): PSI {d['psi']:.3f}, KS {d['ks']:.3f}",
+        metadata={
+            "psi": MetadataValue.float(d["psi"] or 0.0),
+            "ks": MetadataValue.float(d["ks"] or 0.0),
+            "reference_version": reference[0],
+            "validation_result": MetadataValue.path(str(path)),
+        },
     )
 
 
@@ -207,21 +244,35 @@ def contract_checks(p: Pipeline) -> list:
     """The GX data contracts on raw_data and features: ERROR, blocking."""
     spec = p.spec
 
-    @asset_check(retry_policy=p.retry, asset=p.key("raw_data"), blocking=True, partitions_def=p.daily,
-                 description="Data contract from the spec (columns, types, ids/times present, row count, null rates, ranges, allowed categories). ERROR: the day is not trained on or scored.")
+    @asset_check(
+        retry_policy=p.retry,
+        asset=p.key("raw_data"),
+        blocking=True,
+        partitions_def=p.daily,
+        description="Data contract from the spec (columns, types, ids/times present, row count, null rates, ranges, allowed categories). ERROR: the day is not trained on or scored.",
+    )
     def raw_data_contract(context: AssetCheckExecutionContext, raw_data):
         def judge(day: str, frame: pd.DataFrame) -> AssetCheckResult:
             outcome = validate(frame, raw_suite(spec), raw_types(spec))
-            return _result(outcome, AssetCheckSeverity.ERROR, _save(p.base, "raw_data", day, "raw_data_contract", outcome.result))
+            return _result(
+                outcome, AssetCheckSeverity.ERROR, _save(p.base, "raw_data", day, "raw_data_contract", outcome.result)
+            )
 
         yield from each_day(context, raw_data, judge)
 
-    @asset_check(retry_policy=p.retry, asset=p.key("features"), blocking=True, partitions_def=p.daily,
-                 description="Every model input present with its type; row count. ERROR: the day is not trained on or scored.")
+    @asset_check(
+        retry_policy=p.retry,
+        asset=p.key("features"),
+        blocking=True,
+        partitions_def=p.daily,
+        description="Every model input present with its type; row count. ERROR: the day is not trained on or scored.",
+    )
     def features_contract(context: AssetCheckExecutionContext, features):
         def judge(day: str, frame: pd.DataFrame) -> AssetCheckResult:
             outcome = validate(frame, features_suite(spec), feature_types(spec))
-            return _result(outcome, AssetCheckSeverity.ERROR, _save(p.base, "features", day, "features_contract", outcome.result))
+            return _result(
+                outcome, AssetCheckSeverity.ERROR, _save(p.base, "features", day, "features_contract", outcome.result)
+            )
 
         yield from each_day(context, features, judge)
 
@@ -232,8 +283,13 @@ def reference_checks(p: Pipeline) -> list:
     """Checks against the champion's training reference: statistics (WARN), drift (blocking at ERROR)."""
     spec = p.spec
 
-    @asset_check(retry_policy=p.retry, asset=p.key("features"), blocking=False, partitions_def=p.daily,
-                 description="Mean, standard deviation and quantiles of each numeric feature within bounds learned from the champion's training reference (WARN).")
+    @asset_check(
+        retry_policy=p.retry,
+        asset=p.key("features"),
+        blocking=False,
+        partitions_def=p.daily,
+        description="Mean, standard deviation and quantiles of each numeric feature within bounds learned from the champion's training reference (WARN).",
+    )
     def features_statistics(context: AssetCheckExecutionContext, features, mlflow: MlflowRegistry):
         reference = _reference(mlflow, spec, context)
 
@@ -246,15 +302,27 @@ def reference_checks(p: Pipeline) -> list:
 
         yield from each_day(context, features, judge)
 
-    @asset_check(retry_policy=p.retry, asset=p.key("features"), blocking=True, partitions_def=p.daily,
-                 description="Per-feature drift against the champion's training reference: PSI (categorical and binned numeric) and KS (numeric). WARN above validation.drift_warn, ERROR (blocking) above validation.drift_error.")
+    @asset_check(
+        retry_policy=p.retry,
+        asset=p.key("features"),
+        blocking=True,
+        partitions_def=p.daily,
+        description="Per-feature drift against the champion's training reference: PSI (categorical and binned numeric) and KS (numeric). WARN above validation.drift_warn, ERROR (blocking) above validation.drift_error.",
+    )
     def features_drift(context: AssetCheckExecutionContext, features, mlflow: MlflowRegistry):
         reference = _reference(mlflow, spec, context)
         yield from each_day(context, features, lambda day, frame: judge_drift(p, day, frame, reference))
 
-    @asset_check(retry_policy=p.retry, asset=p.key("batch_predictions"), blocking=False, partitions_def=p.daily,
-                 description="Drift of the day's score distribution against the champion's holdout scores (PSI and KS).")
-    def batch_predictions_drift(context: AssetCheckExecutionContext, batch_predictions: pd.DataFrame, mlflow: MlflowRegistry) -> AssetCheckResult:
+    @asset_check(
+        retry_policy=p.retry,
+        asset=p.key("batch_predictions"),
+        blocking=False,
+        partitions_def=p.daily,
+        description="Drift of the day's score distribution against the champion's holdout scores (PSI and KS).",
+    )
+    def batch_predictions_drift(
+        context: AssetCheckExecutionContext, batch_predictions: pd.DataFrame, mlflow: MlflowRegistry
+    ) -> AssetCheckResult:
         return judge_prediction_drift(p, context.partition_key, batch_predictions, _reference(mlflow, spec, context))
 
     return [features_statistics, features_drift, batch_predictions_drift]
@@ -270,8 +338,13 @@ def build_feature_drift(p: Pipeline):
         backfill_policy=RANGE_IN_ONE_RUN,
         group_name=p.qualified("monitoring"),
         kinds={"pandas", "parquet"},
-        code_version=code_version(p.spec, drift_table, feature_drift, build_features,
-                                  sections=("validation", "columns", "features", "derived_features", "partitions")),
+        code_version=code_version(
+            p.spec,
+            drift_table,
+            feature_drift,
+            build_features,
+            sections=("validation", "columns", "features", "derived_features", "partitions"),
+        ),
         description=(
             "Per-feature drift of the day's features against the champion's training reference (PSI, KS, "
             "status), kept per day so it can be plotted over time. Built from raw_data with the same feature "
@@ -284,10 +357,12 @@ def build_feature_drift(p: Pipeline):
         for day, frame in each_partition(context, raw_data).items():
             tables[day], skipped = drift_table(p.spec, build_features(frame, p.spec), day, reference)
         drifting = {d: t.loc[t["status"].isin(["warn", "error"]), "feature"].tolist() for d, t in tables.items()}
-        context.add_output_metadata({
-            "drifting_features": MetadataValue.json(drifting if len(tables) > 1 else next(iter(drifting.values()))),
-            "not_judged_features": MetadataValue.json(skipped),
-        })
+        context.add_output_metadata(
+            {
+                "drifting_features": MetadataValue.json(drifting if len(tables) > 1 else next(iter(drifting.values()))),
+                "not_judged_features": MetadataValue.json(skipped),
+            }
+        )
         return as_output(tables)
 
     return feature_drift_daily

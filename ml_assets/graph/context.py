@@ -23,6 +23,8 @@ SEP = "__"  # between the model's name and a job, sensor, schedule, op or group 
 def promotion_pool(model: str) -> str:
     """The Dagster pool of a model's registering step: one at a time (limit 1)."""
     return f"{model}{SEP}promotion"
+
+
 MODEL_TAG = "ml_assets/model"  # on every run of a model's jobs, sensors and schedules
 
 

@@ -96,7 +96,7 @@ def process_alive(pid: int, since: float) -> bool:
         except PermissionError:
             return True
         return True
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):
         return False
     boot = _boot_time()
@@ -168,7 +168,9 @@ def clean_run_leftovers(instance, runs_folder, now: float | None = None) -> list
     for record in instance.get_run_records(filters=RunsFilter(run_ids=sorted(folders))):
         if record.dagster_run.is_finished and record.end_time is not None and record.end_time < cutoff:
             if remove_tree(folders[record.dagster_run.run_id]) is not False:
-                done.append(f"removed the candidate files of run {record.dagster_run.run_id} ({record.dagster_run.status.value}, ended over a day ago)")
+                done.append(
+                    f"removed the candidate files of run {record.dagster_run.run_id} ({record.dagster_run.status.value}, ended over a day ago)"
+                )
     return done
 
 
@@ -178,7 +180,11 @@ def prepare_instance(instance, tracking_uri: str | None, pools: list[str], runs_
     done = clean_up_dead_runs(instance, tracking_uri)
     if runs_folder is not None:
         done += clean_run_leftovers(instance, runs_folder)
-    done += [f"pool {pool}: limit set to 1 (one registering step at a time)" for pool in pools if ensure_pool_limit(instance, pool)]
+    done += [
+        f"pool {pool}: limit set to 1 (one registering step at a time)"
+        for pool in pools
+        if ensure_pool_limit(instance, pool)
+    ]
     return done
 
 

@@ -15,16 +15,28 @@ from contextlib import contextmanager
 from dagster import Failure
 
 PERMANENT_ERRNOS = {
-    errno.EACCES: "permission denied", errno.EPERM: "operation not permitted", errno.ENOSPC: "no space left on the device",
-    errno.EROFS: "read-only file system", errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOSPC: "no space left on the device",
+    errno.EROFS: "read-only file system",
+    errno.EDQUOT: "disk quota exceeded",
 }
 ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
 def _is_connection_error(exc: BaseException) -> bool:
     names = {cls.__module__.split(".")[0] + "." + cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"botocore.ConnectionError", "botocore.EndpointConnectionError", "botocore.ConnectTimeoutError",
-                         "botocore.ReadTimeoutError", "aiohttp.ClientConnectionError", "urllib3.NewConnectionError"})
+    return bool(
+        names
+        & {
+            "botocore.ConnectionError",
+            "botocore.EndpointConnectionError",
+            "botocore.ConnectTimeoutError",
+            "botocore.ReadTimeoutError",
+            "aiohttp.ClientConnectionError",
+            "urllib3.NewConnectionError",
+        }
+    )
 
 
 def endpoint_hint() -> str:
@@ -42,14 +54,16 @@ def classify(exc: BaseException, what: str) -> Failure | None:
         where = f" ({exc.filename})" if exc.filename else ""
         return Failure(
             description=f"{what}: {PERMANENT_ERRNOS[exc.errno]}{where}; not retried, since retrying cannot fix it. "
-                        "Nothing was replaced: earlier outputs are as they were.",
-            allow_retries=False, metadata={"transient": False},
+            "Nothing was replaced: earlier outputs are as they were.",
+            allow_retries=False,
+            metadata={"transient": False},
         )
     if _is_connection_error(exc):
         return Failure(
             description=f"{what}: {endpoint_hint()} could not be reached: {type(exc).__name__}: {str(exc)[:300]}. "
-                        "Retried on the spec's automation.retries schedule; check the endpoint and the variable.",
-            allow_retries=True, metadata={"transient": True},
+            "Retried on the spec's automation.retries schedule; check the endpoint and the variable.",
+            allow_retries=True,
+            metadata={"transient": True},
         )
     return None
 

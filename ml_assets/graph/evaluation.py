@@ -1,7 +1,6 @@
 """`evaluation_report`: the holdout evaluation of every candidate beside the trivial baseline, and
 the promotion decision. Thin wiring over `ml_assets.core.evaluation`."""
 
-
 import base64
 
 import pandas as pd
@@ -42,7 +41,9 @@ def build_evaluation_report(p: Pipeline):
         code_version=code_version(spec, build_report, report_metadata, sections=("model", "task", "columns")),
         ins={
             "model": p.asset_in("model"),
-            "training_set": p.asset_in("training_set", partition_mapping=LastPartitionMapping(), metadata={RUN_DAY: True}),
+            "training_set": p.asset_in(
+                "training_set", partition_mapping=LastPartitionMapping(), metadata={RUN_DAY: True}
+            ),
         },
         description=(
             "Holdout evaluation of every candidate beside the trivial baseline: metrics, confusion matrix, "

@@ -20,11 +20,19 @@ CELERY_BACKEND_ENV = "ML_ASSETS_CELERY_BACKEND"
 # second instead of paying ~5 s of imports (pandas, scikit-learn, Great Expectations, MLflow).
 # ml_assets.graph.step_guard first: it makes each step process die with its run (see there).
 PRELOAD_MODULES = [
-    "ml_assets.graph.step_guard", "dagster._core.executor.multiprocess", "ml_assets.definitions", "ml_assets.core.expectations",
-    "great_expectations", "mlflow", "sklearn.ensemble", "pyarrow.parquet", "skops.io",
+    "ml_assets.graph.step_guard",
+    "dagster._core.executor.multiprocess",
+    "ml_assets.definitions",
+    "ml_assets.core.expectations",
+    "great_expectations",
+    "mlflow",
+    "sklearn.ensemble",
+    "pyarrow.parquet",
+    "skops.io",
 ]
 PARALLEL = multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}, name="parallel_steps",
+    {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}},
+    name="parallel_steps",
 )
 
 
@@ -49,7 +57,8 @@ def executors_from_env(env=os.environ) -> tuple[ExecutorDefinition, ExecutorDefi
         # The URLs are read from the environment when a run starts, not copied into the job's
         # definition: they may hold a password, and the UI shows a job's executor config.
         celery = celery_executor.configured(
-            {"broker": {"env": CELERY_BROKER_ENV}, "backend": {"env": CELERY_BACKEND_ENV}}, name="celery",
+            {"broker": {"env": CELERY_BROKER_ENV}, "backend": {"env": CELERY_BACKEND_ENV}},
+            name="celery",
         )
         return celery, celery
     raise ExecutorConfigError(f"{EXECUTOR_ENV}={name!r} is not an executor: use 'default' or 'celery'")

@@ -4,7 +4,16 @@ model-ready features). Thin wiring over `ml_assets.core.schema` and `ml_assets.c
 import warnings
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetRecordsFilter, BetaWarning, DataVersion, Failure, MetadataValue, Output, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetRecordsFilter,
+    BetaWarning,
+    DataVersion,
+    Failure,
+    MetadataValue,
+    Output,
+    asset,
+)
 
 from ml_assets.core.day_rules import DayRuleError, apply_day_rules, origins
 from ml_assets.core.features import build_features
@@ -44,17 +53,23 @@ def unchanged_since(context: AssetExecutionContext, p: Pipeline, day: str, versi
     the CLI or a job, always does what it was asked."""
     if context.run.tags.get(TRIGGER_TAG) != "landing_sensor":
         return None
-    records = context.instance.fetch_materializations(AssetRecordsFilter(asset_key=p.key("raw_data"), asset_partitions=[day]), limit=1).records
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=p.key("raw_data"), asset_partitions=[day]), limit=1
+    ).records
     if not records or records[0].asset_materialization.tags.get(DATA_VERSION_TAG) != version:
         return None
     if not partition_path(p.base, "raw_data", day).exists():
         return None
-    return (f"raw_data {day}: not ingested again: the landing files and the ingest code are unchanged since run "
-            f"{records[0].run_id[:8]} (data version {version[:12]}), so the day's features, checks and predictions stand "
-            f"as they are and nothing below raw_data runs. To ingest it anyway, materialize the day yourself (UI or CLI).")
+    return (
+        f"raw_data {day}: not ingested again: the landing files and the ingest code are unchanged since run "
+        f"{records[0].run_id[:8]} (data version {version[:12]}), so the day's features, checks and predictions stand "
+        f"as they are and nothing below raw_data runs. To ingest it anyway, materialize the day yourself (UI or CLI)."
+    )
 
 
-def ingest_day(p: Pipeline, log, day: str, files_ignored: tuple[list, list[str]] | None = None) -> tuple[pd.DataFrame, dict]:
+def ingest_day(
+    p: Pipeline, log, day: str, files_ignored: tuple[list, list[str]] | None = None
+) -> tuple[pd.DataFrame, dict]:
     """One day's landing files, typed by the spec; and the day's metadata."""
     spec, landing = p.spec, landing_root(p.spec)
     files, ignored = files_ignored or day_files(p, day)
@@ -62,8 +77,13 @@ def ingest_day(p: Pipeline, log, day: str, files_ignored: tuple[list, list[str]]
     # the good files.
     try:
         frames, quarantined = read_or_quarantine(
-            landing, day, files, spec.landing.format, lambda frame, source: enforce_schema(frame, spec, source),
-            log, check_all=lambda frames: check_spec_columns(frames, spec),
+            landing,
+            day,
+            files,
+            spec.landing.format,
+            lambda frame, source: enforce_schema(frame, spec, source),
+            log,
+            check_all=lambda frames: check_spec_columns(frames, spec),
         )
     except SpecColumnsError as exc:
         # The spec's mistake: every file stays in the landing folder, nothing is quarantined.
@@ -146,7 +166,9 @@ def build_ingest(p: Pipeline) -> list:
                     return  # no output: the run's steps below raw_data are skipped
             frames[day], meta[day] = ingest_day(p, context.log, day, listed)
         # One day: the content hash is the data version; a range gets Dagster's own (one output, many days).
-        yield Output(as_output(frames), metadata=range_metadata(meta), data_version=DataVersion(version) if version else None)
+        yield Output(
+            as_output(frames), metadata=range_metadata(meta), data_version=DataVersion(version) if version else None
+        )
 
     @asset(
         key_prefix=[p.name],
@@ -156,10 +178,14 @@ def build_ingest(p: Pipeline) -> list:
         backfill_policy=RANGE_IN_ONE_RUN,
         group_name=p.qualified("features"),
         kinds={"pandas", "parquet"},
-        code_version=code_version(p.spec, build_features, sections=("columns", "features", "derived_features", "partitions")),
+        code_version=code_version(
+            p.spec, build_features, sections=("columns", "features", "derived_features", "partitions")
+        ),
         description="Model-ready features for one day, built by the one feature module that training and scoring share.",
     )
     def features(context: AssetExecutionContext, raw_data):
-        return as_output({day: build_features(frame, p.spec) for day, frame in each_partition(context, raw_data).items()})
+        return as_output(
+            {day: build_features(frame, p.spec) for day, frame in each_partition(context, raw_data).items()}
+        )
 
     return [raw_data, features]

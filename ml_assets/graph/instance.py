@@ -17,7 +17,9 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 DATA_VERSION_TAG = "dagster/data_version"
 
 
-def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str], strict_day: bool = False) -> list[str]:
+def blocking_check_failures(
+    instance, keys: list[AssetCheckKey], days: list[str], strict_day: bool = False
+) -> list[str]:
     """The checks among `keys` whose latest result (overall, or for one of `days`) failed at ERROR.
     With `strict_day`, only results for those days count (not unpartitioned ones)."""
     from dagster._core.event_api import PartitionKeyFilter
@@ -38,7 +40,10 @@ def blocking_check_failures(instance, keys: list[AssetCheckKey], days: list[str]
                 and evaluation.severity == AssetCheckSeverity.ERROR
                 and record.partition == day
             ):
-                failures.add(f"{key.asset_key.to_user_string()}:{key.name}" + (f" ({record.partition})" if record.partition else ""))
+                failures.add(
+                    f"{key.asset_key.to_user_string()}:{key.name}"
+                    + (f" ({record.partition})" if record.partition else "")
+                )
     return sorted(failures)
 
 

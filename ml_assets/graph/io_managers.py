@@ -37,18 +37,30 @@ class NotMaterializedError(Failure, FileNotFoundError):
 
 def _missing(context: InputContext, path: UPath, day: str | None = None) -> NotMaterializedError:
     what = context.asset_key.to_user_string() if context.has_asset_key else "input"
-    model, name = (context.asset_key.path[0], context.asset_key.path[-1]) if context.has_asset_key and len(context.asset_key.path) > 1 else ("", what)
+    model, name = (
+        (context.asset_key.path[0], context.asset_key.path[-1])
+        if context.has_asset_key and len(context.asset_key.path) > 1
+        else ("", what)
+    )
     job = f"{model}{SEP}" if model else ""
     if day is None and context.has_asset_partitions:
         # One of several partitions (a window): the missing one is the file's name.
-        day = context.asset_partition_key if len(context.asset_partition_keys) == 1 else path.name.removesuffix(path.suffix)
+        day = (
+            context.asset_partition_key
+            if len(context.asset_partition_keys) == 1
+            else path.name.removesuffix(path.suffix)
+        )
     hint = "materialize it first"
     if name in ("raw_data", "features"):
         hint = f"ingest that day first ({job}ingest_job for partition {day}, or `ml-assets run --from {day}`)"
     if name == "training_set":
-        hint = (f"run {job}training_job for partition {day or 'D'}: it builds that day's training_set first "
-                "(`ml-assets run` also ingests the window's missing days)")
-    return NotMaterializedError(f"{what}{f' partition {day}' if day else ''} has not been materialized (nothing at {path}); {hint}")
+        hint = (
+            f"run {job}training_job for partition {day or 'D'}: it builds that day's training_set first "
+            "(`ml-assets run` also ingests the window's missing days)"
+        )
+    return NotMaterializedError(
+        f"{what}{f' partition {day}' if day else ''} has not been materialized (nothing at {path}); {hint}"
+    )
 
 
 # An input whose AssetIn metadata sets this reads the partition of the run (the run's
@@ -114,13 +126,20 @@ class ParquetIOManager(UPathIOManager):
             return super().handle_output(context, obj)
         paths = self._get_paths_for_partitions(context)
         if not isinstance(obj, dict) or set(obj) != set(paths):
-            raise TypeError(f"{context.asset_key.to_user_string()}: a run over {len(paths)} days must return "
-                            f"{{day: frame}} for exactly those days, got {type(obj).__name__}")
+            raise TypeError(
+                f"{context.asset_key.to_user_string()}: a run over {len(paths)} days must return "
+                f"{{day: frame}} for exactly those days, got {type(obj).__name__}"
+            )
         for day, path in sorted(paths.items()):
             self.dump_to_path(context, obj[day], path)
         rows = {day: len(frame) for day, frame in obj.items()}
-        context.add_output_metadata({"rows": MetadataValue.int(sum(rows.values())), "days": MetadataValue.int(len(rows)),
-                                     "rows_by_day": MetadataValue.json(dict(sorted(rows.items())))})
+        context.add_output_metadata(
+            {
+                "rows": MetadataValue.int(sum(rows.values())),
+                "days": MetadataValue.int(len(rows)),
+                "rows_by_day": MetadataValue.json(dict(sorted(rows.items()))),
+            }
+        )
 
     def dump_to_path(self, context: OutputContext, obj: pd.DataFrame | PartStream, path: UPath) -> None:
         if isinstance(obj, PartStream):

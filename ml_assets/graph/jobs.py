@@ -2,7 +2,6 @@
 
 Every job is `<model>__<name>` (`demo__training_job`) and carries the tag `ml_assets/model`."""
 
-
 from dagster import Config, ExecutorDefinition, OpExecutionContext, define_asset_job, job, op
 from pydantic import Field
 
@@ -40,33 +39,47 @@ def build_jobs(p: Pipeline, training_executor: ExecutorDefinition) -> list:
     daily = {**DAILY_MAX_RUNTIME, **p.tags}
     return [
         define_asset_job(
-            p.qualified("ingest_job"), selection=p.select(*INGEST), tags=daily,
+            p.qualified("ingest_job"),
+            selection=p.select(*INGEST),
+            tags=daily,
             description="Land one day: raw_data -> features (+ feature_drift), with their checks.",
         ),
         define_asset_job(
-            p.qualified("training_job"), selection=p.select(*TRAINING), executor_def=training_executor, tags=trains(p),
+            p.qualified("training_job"),
+            selection=p.select(*TRAINING),
+            executor_def=training_executor,
+            tags=trains(p),
             description=(
                 "Train on the window ending on the run's day (any day, history included; the run needs its day, "
                 "as `dagster/partition`): training_set -> model -> evaluation_report. The window's days must be ingested."
             ),
         ),
         define_asset_job(
-            p.qualified("scoring_job"), selection=p.select(*INGEST, *PREDICTIONS, *serving), tags=scores,
+            p.qualified("scoring_job"),
+            selection=p.select(*INGEST, *PREDICTIONS, *serving),
+            tags=scores,
             description="Score one day with the champion: raw_data -> features (+ feature_drift) -> batch_predictions (-> prediction_store) -> realized_quality, with their checks.",
         ),
         define_asset_job(
-            p.qualified("predictions_job"), selection=p.select(*PREDICTIONS, *serving), tags=scores,
+            p.qualified("predictions_job"),
+            selection=p.select(*PREDICTIONS, *serving),
+            tags=scores,
             description=(
                 "Score one day that is already ingested with the champion: batch_predictions (-> prediction_store) "
                 "-> realized_quality, with their checks. `ml-assets run` scores a backfilled history with it."
             ),
         ),
         define_asset_job(
-            p.qualified("full_pipeline_job"), selection=p.all_assets(), executor_def=training_executor, tags=trains(p),
+            p.qualified("full_pipeline_job"),
+            selection=p.all_assets(),
+            executor_def=training_executor,
+            tags=trains(p),
             description="The whole graph for one day (earlier days of the training window must already be ingested).",
         ),
         define_asset_job(
-            p.qualified("monitoring_job"), selection=p.select("monitoring_report"), tags=daily,
+            p.qualified("monitoring_job"),
+            selection=p.select("monitoring_report"),
+            tags=daily,
             description="Rebuild the monitoring page from every day's realized_quality and feature_drift, and the registry's history.",
         ),
         build_rollback_job(p),
@@ -79,8 +92,11 @@ class RollbackConfig(Config):
 
 
 def build_rollback_job(p: Pipeline):
-    @op(name=p.qualified("set_champion"), required_resource_keys={"mlflow"},
-        description="Move the `champion` alias to an earlier version, recording who, when and why.")
+    @op(
+        name=p.qualified("set_champion"),
+        required_resource_keys={"mlflow"},
+        description="Move the `champion` alias to an earlier version, recording who, when and why.",
+    )
     def set_champion(context: OpExecutionContext, config: RollbackConfig) -> None:
         registry = context.resources.mlflow.registry(p.spec)
         actor = context.run.tags.get("user") or f"dagster run {context.run_id}"
@@ -90,8 +106,11 @@ def build_rollback_job(p: Pipeline):
             raise mlflow_failure(f"rollback failed: {exc}", exc) from None
         context.log.info(f"{registry.model_name}: champion v{previous} -> v{config.to_version} ({config.reason})")
 
-    @job(name=p.qualified("rollback_job"), tags=p.tags,
-         description=f"Roll the serving model back: set `champion` to an earlier version (config: ops.{p.qualified('set_champion')}.config: to_version, reason).")
+    @job(
+        name=p.qualified("rollback_job"),
+        tags=p.tags,
+        description=f"Roll the serving model back: set `champion` to an earlier version (config: ops.{p.qualified('set_champion')}.config: to_version, reason).",
+    )
     def rollback_job():
         set_champion()
 

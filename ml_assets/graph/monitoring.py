@@ -47,6 +47,7 @@ from ml_assets.io.files import read_parquet, stored_partition_paths
 from ml_assets.io.landing import LandingError, day_folder, list_landing_files, read_landing_file, read_or_quarantine
 from ml_assets.io.paths import labels_root
 
+
 def read_label_arrivals(spec: PipelineSpec, day: str, log) -> tuple[dict[str, pd.DataFrame], list[str], list[dict]]:
     """Parsed label files from the arrival folders day .. day+max_delay_days. A file that breaks the
     contract is moved to <labels>/_quarantine/<arrival>/ with its reason (never deleted)."""
@@ -65,8 +66,9 @@ def read_label_arrivals(spec: PipelineSpec, day: str, log) -> tuple[dict[str, pd
         except LandingError as exc:
             log.warning(f"labels {arrival}: {exc}")
             continue
-        frames, bad = read_or_quarantine(root, arrival, files, spec.labels.format,
-                                         lambda frame, source: parse_labels(frame, spec, source), log)
+        frames, bad = read_or_quarantine(
+            root, arrival, files, spec.labels.format, lambda frame, source: parse_labels(frame, spec, source), log
+        )
         read += [str(p) for p in files if str(p) not in {q["file"] for q in bad}]
         quarantined += bad
         if frames:
@@ -116,17 +118,21 @@ def build_realized_quality(p: Pipeline):
         row["label_files"] = len(read)
         verdict, why = judge(row, spec)
         context.log.info(why)
-        context.add_output_metadata({
-            "labeled_rows": MetadataValue.int(row["labeled_rows"]),
-            "label_coverage": MetadataValue.float(row["label_coverage"]),
-            metric: MetadataValue.float(float(row[metric])) if pd.notna(row[metric]) else MetadataValue.text("n/a"),
-            "baseline": MetadataValue.float(float(row["baseline"])) if pd.notna(row["baseline"]) else MetadataValue.text("n/a"),
-            "verdict": verdict,
-            "label_files": MetadataValue.json(read),
-            "duplicate_labels": MetadataValue.int(counts["duplicates"]),
-            "quarantined": MetadataValue.json(quarantined),
-            "labels_final": row["labels_final"],
-        })
+        context.add_output_metadata(
+            {
+                "labeled_rows": MetadataValue.int(row["labeled_rows"]),
+                "label_coverage": MetadataValue.float(row["label_coverage"]),
+                metric: MetadataValue.float(float(row[metric])) if pd.notna(row[metric]) else MetadataValue.text("n/a"),
+                "baseline": MetadataValue.float(float(row["baseline"]))
+                if pd.notna(row["baseline"])
+                else MetadataValue.text("n/a"),
+                "verdict": verdict,
+                "label_files": MetadataValue.json(read),
+                "duplicate_labels": MetadataValue.int(counts["duplicates"]),
+                "quarantined": MetadataValue.json(quarantined),
+                "labels_final": row["labels_final"],
+            }
+        )
         return pd.DataFrame([row])
 
     return realized_quality_daily
@@ -155,7 +161,11 @@ def build_monitoring_report(p: Pipeline):
         drift = stored_days(base, "feature_drift")
         drift = pd.DataFrame(columns=DRIFT_COLUMNS) if drift is None else drift
         quality = stored_days(base, "realized_quality")
-        quality = pd.DataFrame(columns=["day", "model_version", "predictions", "labeled_rows", metric, "baseline"]) if quality is None else quality
+        quality = (
+            pd.DataFrame(columns=["day", "model_version", "predictions", "labeled_rows", metric, "baseline"])
+            if quality is None
+            else quality
+        )
         note = ""
         try:
             events = pd.DataFrame(mlflow.registry(spec).champion_history(), columns=PROMOTION_COLUMNS)
@@ -166,14 +176,24 @@ def build_monitoring_report(p: Pipeline):
         verdict = judge(latest, spec) if latest else None
         page = monitoring_page(quality, drift, events, spec, latest=latest, verdict=verdict, registry_note=note)
         timeline = page.plots.get("timeline.png")
-        context.add_output_metadata({
-            "days": MetadataValue.int(len(quality)),
-            "drift_days": page.data["days"],
-            "flagged": MetadataValue.int(len(page.data["flagged"])),
-            "promotions": MetadataValue.int(len(events)),
-            "verdict": page.data["verdict"] or "not judged",
-            **({"timeline": MetadataValue.md(f"![timeline](data:image/png;base64,{base64.b64encode(timeline).decode()})")} if timeline else {}),
-        })
+        context.add_output_metadata(
+            {
+                "days": MetadataValue.int(len(quality)),
+                "drift_days": page.data["days"],
+                "flagged": MetadataValue.int(len(page.data["flagged"])),
+                "promotions": MetadataValue.int(len(events)),
+                "verdict": page.data["verdict"] or "not judged",
+                **(
+                    {
+                        "timeline": MetadataValue.md(
+                            f"![timeline](data:image/png;base64,{base64.b64encode(timeline).decode()})"
+                        )
+                    }
+                    if timeline
+                    else {}
+                ),
+            }
+        )
         return page
 
     return monitoring_report
@@ -184,10 +204,17 @@ def quality_checks(p: Pipeline) -> list:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)
 
-        @asset_check(retry_policy=p.retry, asset=p.key("realized_quality"), blocking=False, partitions_def=p.daily,
-                     description=f"ERROR when a day with at least labels.min_labeled_rows labelled predictions has realized {metric} "
-                                 "below labels.quality_threshold (or, without one, no better than the trivial baseline).")
-        def realized_quality_threshold(context: AssetCheckExecutionContext, realized_quality: pd.DataFrame) -> AssetCheckResult:
+        @asset_check(
+            retry_policy=p.retry,
+            asset=p.key("realized_quality"),
+            blocking=False,
+            partitions_def=p.daily,
+            description=f"ERROR when a day with at least labels.min_labeled_rows labelled predictions has realized {metric} "
+            "below labels.quality_threshold (or, without one, no better than the trivial baseline).",
+        )
+        def realized_quality_threshold(
+            context: AssetCheckExecutionContext, realized_quality: pd.DataFrame
+        ) -> AssetCheckResult:
             row = realized_quality.iloc[0].to_dict()
             verdict, why = judge(row, spec)
             return AssetCheckResult(
@@ -197,17 +224,23 @@ def quality_checks(p: Pipeline) -> list:
                 metadata={"verdict": verdict, "labeled_rows": MetadataValue.int(int(row["labeled_rows"]))},
             )
 
-    @asset_check(retry_policy=p.retry, asset=p.key("monitoring_report"), blocking=False,
-                 description="The newest day with enough labels is below the realized-quality threshold. A failure "
-                             "triggers retraining (automation.retrain_on_quality_drop).")
+    @asset_check(
+        retry_policy=p.retry,
+        asset=p.key("monitoring_report"),
+        blocking=False,
+        description="The newest day with enough labels is below the realized-quality threshold. A failure "
+        "triggers retraining (automation.retrain_on_quality_drop).",
+    )
     def latest_realized_quality(monitoring_report: dict) -> AssetCheckResult:
         verdict = monitoring_report.get("verdict")
         return AssetCheckResult(
             passed=verdict != "low",
             severity=AssetCheckSeverity.ERROR if verdict == "low" else AssetCheckSeverity.WARN,
             description=monitoring_report.get("verdict_text") or "no day has enough labels to judge yet",
-            metadata={"verdict": verdict or "not judged",
-                      "day": str((monitoring_report.get("latest_judged") or {}).get("day", ""))},
+            metadata={
+                "verdict": verdict or "not judged",
+                "day": str((monitoring_report.get("latest_judged") or {}).get("day", "")),
+            },
         )
 
     return [realized_quality_threshold, latest_realized_quality]
@@ -254,7 +287,9 @@ def build_labels_sensor(p: Pipeline):
             earliest = (dt.date.fromisoformat(f.day) - dt.timedelta(days=labels.max_delay_days)).isoformat()
             late = {d for d in event_days if d < earliest}
             if late:
-                notes.append(f"{f.key}: labels for {len(late)} day(s) more than {labels.max_delay_days} day(s) late, not counted")
+                notes.append(
+                    f"{f.key}: labels for {len(late)} day(s) more than {labels.max_delay_days} day(s) late, not counted"
+                )
             for d in event_days - late:
                 if first_day <= d and (last_day is not None and d <= last_day):
                     days.setdefault(d, []).append(f)
@@ -262,15 +297,24 @@ def build_labels_sensor(p: Pipeline):
         scored = set(context.instance.get_materialized_partitions(p.key("batch_predictions"))) if days else set()
         for day, files in sorted(days.items()):
             if day not in scored:
-                notes.append(f"{day}: labels arrived, but the day is not scored yet (realized_quality follows its predictions)")
+                notes.append(
+                    f"{day}: labels arrived, but the day is not scored yet (realized_quality follows its predictions)"
+                )
                 continue
-            requests.append(RunRequest(run_key=f"labels-{run_key(day, files)}", partition_key=day,
-                                       tags={"ml_assets/trigger": "labels_sensor", **p.tags}))
+            requests.append(
+                RunRequest(
+                    run_key=f"labels-{run_key(day, files)}",
+                    partition_key=day,
+                    tags={"ml_assets/trigger": "labels_sensor", **p.tags},
+                )
+            )
             notes.append(f"{day}: {len(files)} new label file(s)")
         for note in notes:
             context.log.info(note)
         if not requests:
-            return SensorResult(skip_reason=SkipReason("; ".join(notes) or "no new label files"), cursor=next_cursor.to_json())
+            return SensorResult(
+                skip_reason=SkipReason("; ".join(notes) or "no new label files"), cursor=next_cursor.to_json()
+            )
         return SensorResult(run_requests=requests, cursor=next_cursor.to_json())
 
     return labels_sensor

@@ -21,7 +21,9 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 # Jobs that mix the ingest assets with the others (scoring_job, full_pipeline_job) backfill one day
 # per run, which is what those assets need (scoring streams one day, training_set is one window);
 # Dagster says so on every load of the definitions.
-warnings.filterwarnings("ignore", message="Asset job .* materializes assets with varying BackfillPolicies", category=UserWarning)
+warnings.filterwarnings(
+    "ignore", message="Asset job .* materializes assets with varying BackfillPolicies", category=UserWarning
+)
 
 
 def each_partition(context, value: Any) -> dict[str, Any]:

@@ -24,12 +24,20 @@ from ml_assets.graph.resources import MlflowRegistry
 from ml_assets.graph.retention import build_retention
 from ml_assets.graph.schedules import build_schedules
 from ml_assets.graph.scoring import build_scoring
-from ml_assets.graph.sensors import automation_metadata, build_alert_sensor, build_automation_sensor, build_landing_sensor, model_names
+from ml_assets.graph.sensors import (
+    automation_metadata,
+    build_alert_sensor,
+    build_automation_sensor,
+    build_landing_sensor,
+    model_names,
+)
 from ml_assets.graph.training import build_training
 
 
 def pipeline_context(spec: PipelineSpec, spec_path: str, storage_uri: str | None = None, asset_checks=()) -> Pipeline:
-    return Pipeline(spec, str(spec_path), ParquetStore(base_uri=storage_uri).base_path() / spec.name, tuple(asset_checks))
+    return Pipeline(
+        spec, str(spec_path), ParquetStore(base_uri=storage_uri).base_path() / spec.name, tuple(asset_checks)
+    )
 
 
 def build_pipeline(p: Pipeline) -> Definitions:
@@ -54,17 +62,26 @@ def build_pipeline(p: Pipeline) -> Definitions:
     )
 
 
-def shared_definitions(models: Definitions, storage_uri: str | None = None, tracking_uri: str | None = None,
-                       alerts_on: bool = True, alert_interval_seconds: int = 30) -> Definitions:
+def shared_definitions(
+    models: Definitions,
+    storage_uri: str | None = None,
+    tracking_uri: str | None = None,
+    alerts_on: bool = True,
+    alert_interval_seconds: int = 30,
+) -> Definitions:
     """What every model of the code location uses: one asset store (each model under its own
     prefix), one MLflow server (each model its experiment and registered model), one executor, one
     automation condition sensor over every model's assets, one run-failure alert sensor."""
     daily_executor, _ = executors_from_env()
     return Definitions(
         sensors=[
-            build_automation_sensor(models.metadata or {}), build_alert_sensor(alerts_on, alert_interval_seconds),
-            build_dead_run_sensor([promotion_pool(name) for name in model_names(models.metadata or {})], alert_interval_seconds,
-                                  runs_folder=ParquetStore(base_uri=storage_uri).base_path() / "_runs"),
+            build_automation_sensor(models.metadata or {}),
+            build_alert_sensor(alerts_on, alert_interval_seconds),
+            build_dead_run_sensor(
+                [promotion_pool(name) for name in model_names(models.metadata or {})],
+                alert_interval_seconds,
+                runs_folder=ParquetStore(base_uri=storage_uri).base_path() / "_runs",
+            ),
         ],
         # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
         # costs one set of imports, not one per step; training_job and full_pipeline_job train the
@@ -80,11 +97,24 @@ def shared_definitions(models: Definitions, storage_uri: str | None = None, trac
     )
 
 
-def build_definitions(spec: PipelineSpec, spec_path: str, storage_uri: str | None = None, tracking_uri: str | None = None,
-                      asset_checks: list | None = None) -> Definitions:
+def build_definitions(
+    spec: PipelineSpec,
+    spec_path: str,
+    storage_uri: str | None = None,
+    tracking_uri: str | None = None,
+    asset_checks: list | None = None,
+) -> Definitions:
     """A code location of one model (tests, `ML_ASSETS_SPEC`): its pipeline plus the shared parts."""
     p = pipeline_context(spec, spec_path, storage_uri, asset_checks or ())
     auto = spec.automation
     model = build_pipeline(p)
-    return Definitions.merge(model, shared_definitions(model, storage_uri, tracking_uri, alerts_on=auto.enabled,
-                                                      alert_interval_seconds=auto.automation_interval_seconds))
+    return Definitions.merge(
+        model,
+        shared_definitions(
+            model,
+            storage_uri,
+            tracking_uri,
+            alerts_on=auto.enabled,
+            alert_interval_seconds=auto.automation_interval_seconds,
+        ),
+    )

@@ -47,7 +47,10 @@ def step_retry_policy(spec: PipelineSpec) -> RetryPolicy | None:
     if retries.max_retries == 0:
         return None
     return RetryPolicy(
-        max_retries=retries.max_retries, delay=retries.delay_seconds, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+        max_retries=retries.max_retries,
+        delay=retries.delay_seconds,
+        backoff=Backoff.EXPONENTIAL,
+        jitter=Jitter.PLUS_MINUS,
     )
 
 
@@ -60,7 +63,9 @@ def _parents_updated(*parents: AssetKey) -> AutomationCondition:
     return AC.any_deps_match(updated).allow(AssetSelection.assets(*parents)).with_label(f"updated: {names}")
 
 
-_READY = (~AC.any_deps_missing() & ~AC.any_deps_in_progress() & ~AC.in_progress()).with_label("inputs ready, not running")
+_READY = (~AC.any_deps_missing() & ~AC.any_deps_in_progress() & ~AC.in_progress()).with_label(
+    "inputs ready, not running"
+)
 
 
 def automation_conditions(p: Pipeline) -> dict[str, AutomationCondition]:
@@ -68,19 +73,25 @@ def automation_conditions(p: Pipeline) -> dict[str, AutomationCondition]:
     spec, key = p.spec, p.key
     tz = spec.automation_timezone
     day_updated = AC.any_deps_updated().ignore(p.select("model"))
-    scored_stale = (AC.freshness_failed().newly_true() & AC.in_latest_time_window()).with_label("latest day, freshness failed")
+    scored_stale = (AC.freshness_failed().newly_true() & AC.in_latest_time_window()).with_label(
+        "latest day, freshness failed"
+    )
 
     retrain = AC.cron_tick_passed(spec.automation.retrain_cron, tz) | AC.asset_matches(
         key("model"), AC.freshness_failed().newly_true()
     ).with_label("model freshness failed")
     if spec.automation.retrain_on_drift:
-        drift_failed = AC.any_checks_match(AC.check_failed(), blocking_only=True).allow(AssetSelection.checks(AssetCheckKey(key("features"), "features_drift")))
+        drift_failed = AC.any_checks_match(AC.check_failed(), blocking_only=True).allow(
+            AssetSelection.checks(AssetCheckKey(key("features"), "features_drift"))
+        )
         retrain = retrain | AC.any_deps_match(drift_failed.newly_true()).allow(p.select("features")).with_label(
             "drift check failed on a window day"
         )
     if spec.automation.retrain_on_quality_drop and spec.labels is not None:
         # The page is unpartitioned, so its check maps to every training_set day; the newest is kept below.
-        quality_failed = AC.any_checks_match(AC.check_failed()).allow(AssetSelection.checks(AssetCheckKey(key("monitoring_report"), "latest_realized_quality")))
+        quality_failed = AC.any_checks_match(AC.check_failed()).allow(
+            AssetSelection.checks(AssetCheckKey(key("monitoring_report"), "latest_realized_quality"))
+        )
         retrain = retrain | AC.asset_matches(key("monitoring_report"), quality_failed.newly_true()).with_label(
             "realized quality dropped"
         )
@@ -102,21 +113,25 @@ def automation_conditions(p: Pipeline) -> dict[str, AutomationCondition]:
         "training_set": (AC.in_latest_time_window() & retrain.since_last_handled() & newest_day_ready).with_label(
             "retrain: cron, drift, quality drop or stale model"
         ),
-        "model": (_parents_updated(key("training_set")).since_last_handled() & _READY & AC.all_deps_blocking_checks_passed()).with_label(
-            "newest training_set updated"
-        ),
+        "model": (
+            _parents_updated(key("training_set")).since_last_handled() & _READY & AC.all_deps_blocking_checks_passed()
+        ).with_label("newest training_set updated"),
         "evaluation_report": (AC.any_deps_updated().since_last_handled() & _READY).with_label("model updated"),
         # Only the newest day goes online (an older one would not replace it anyway).
-        "prediction_store": (AC.in_latest_time_window() & AC.any_deps_updated().since_last_handled() & _READY).with_label(
-            "newest day's predictions updated"
+        "prediction_store": (
+            AC.in_latest_time_window() & AC.any_deps_updated().since_last_handled() & _READY
+        ).with_label("newest day's predictions updated"),
+        "realized_quality": (AC.any_deps_updated().since_last_handled() & _READY).with_label(
+            "the day's predictions updated"
         ),
-        "realized_quality": (AC.any_deps_updated().since_last_handled() & _READY).with_label("the day's predictions updated"),
         # Not `_READY`: the page reads every day since the start date, most of which have no data.
         "monitoring_report": (
             # realized_quality follows every scored day (and new labels), so the day's drift, written a
             # run earlier, comes along; a blocked day's drift arrives with the daily rebuild (its
             # features_drift check shows it at once). One page per scored tick, not two.
-            (_parents_updated(key("realized_quality")) | AC.cron_tick_passed(spec.automation.monitoring_cron, tz)).since_last_handled()
+            (
+                _parents_updated(key("realized_quality")) | AC.cron_tick_passed(spec.automation.monitoring_cron, tz)
+            ).since_last_handled()
             & ~AC.any_deps_in_progress()
             & ~AC.in_progress()
         ).with_label("monitoring data updated, or daily"),

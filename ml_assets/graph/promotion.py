@@ -1,7 +1,6 @@
 """The last step of `model`: pick the best candidate, register it, and let the gate decide
 whether it becomes `champion`. Thin wiring over `ml_assets.core.gate` and `ml_assets.registry`."""
 
-
 import pandas as pd
 from dagster import AssetCheckKey, DagsterRunStatus, In, MetadataValue, OpExecutionContext, Out, op
 
@@ -18,15 +17,20 @@ from ml_assets.io.provenance import git_commit
 from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry, RegistryError
 
 
-def log_selection(registry: Registry, run_id: str, bundle: ModelBundle, training_set: pd.DataFrame, p: Pipeline) -> None:
+def log_selection(
+    registry: Registry, run_id: str, bundle: ModelBundle, training_set: pd.DataFrame, p: Pipeline
+) -> None:
     """The selected candidate's figures, and the training reference that the data checks and drift
     measure new days against."""
     spec, metric = p.spec, p.spec.model.metric
     x_train, _, x_hold, _ = split(training_set, spec)
-    registry.log_metrics(run_id, {
-        f"selected.holdout_{metric}": bundle.metrics[bundle.selected][metric],
-        f"baseline.holdout_{metric}": bundle.baseline_metrics[metric],
-    })
+    registry.log_metrics(
+        run_id,
+        {
+            f"selected.holdout_{metric}": bundle.metrics[bundle.selected][metric],
+            f"baseline.holdout_{metric}": bundle.baseline_metrics[metric],
+        },
+    )
     registry.set_run_tags(run_id, {"selected_candidate": bundle.selected})
     train_days = training_set.loc[training_set[SPLIT_COLUMN] == "train", "_day"]
     profile = build_profile(x_train, spec, scores=predict_scores(bundle.pipeline, x_hold, spec), days=train_days)
@@ -47,17 +51,27 @@ def rescored_champion(registry: Registry, training_set: pd.DataFrame, p: Pipelin
     return champion, compute_metrics(y_hold, predict_scores(champion.pipeline, x_hold, spec), spec)[spec.model.metric]
 
 
-def register(registry: Registry, run_id: str, bundle: ModelBundle, training_set: pd.DataFrame, p: Pipeline, dagster_run_id: str) -> str:
+def register(
+    registry: Registry, run_id: str, bundle: ModelBundle, training_set: pd.DataFrame, p: Pipeline, dagster_run_id: str
+) -> str:
     spec, metric = p.spec, p.spec.model.metric
     _, _, x_hold, _ = split(training_set, spec)
-    return registry.log_and_register(run_id, bundle.pipeline, x_hold, tags={
-        **{k: bundle.info[k] for k in ("model_fingerprint", "training_set_fingerprint", "window_first_day", "window_last_day")},
-        "spec_hash": spec.spec_hash,
-        "candidate": bundle.selected,
-        f"holdout_{metric}": f"{bundle.metrics[bundle.selected][metric]:.6f}",
-        "dagster_run_id": dagster_run_id,
-        **git_commit(),
-    })
+    return registry.log_and_register(
+        run_id,
+        bundle.pipeline,
+        x_hold,
+        tags={
+            **{
+                k: bundle.info[k]
+                for k in ("model_fingerprint", "training_set_fingerprint", "window_first_day", "window_last_day")
+            },
+            "spec_hash": spec.spec_hash,
+            "candidate": bundle.selected,
+            f"holdout_{metric}": f"{bundle.metrics[bundle.selected][metric]:.6f}",
+            "dagster_run_id": dagster_run_id,
+            **git_commit(),
+        },
+    )
 
 
 def _named(version: str | None) -> str:
@@ -74,8 +88,10 @@ def fence(context, registry: Registry, compared_with: str | None) -> str | None:
         return f"this run ({context.run_id}) is {state}, not STARTED: a run marked as ended does not promote"
     now = registry.alias_version(CHAMPION)
     if now != compared_with:
-        return (f"the champion moved from {_named(compared_with)} to {_named(now)} while this run compared against "
-                f"{_named(compared_with)}; the next training compares against {_named(now)}")
+        return (
+            f"the champion moved from {_named(compared_with)} to {_named(now)} while this run compared against "
+            f"{_named(compared_with)}; the next training compares against {_named(now)}"
+        )
     return None
 
 
@@ -88,7 +104,8 @@ def model_metadata(bundle: ModelBundle, version: str, alias: str, decision: Deci
         f"baseline_{metric}": MetadataValue.float(bundle.baseline_metrics[metric]),
         "promotion": f"{alias}: {decision.summary()}",
         "candidates": MetadataValue.md(
-            f"| candidate | {metric} |\n|---|---|\n" + "\n".join(f"| {n} | {m[metric]:.5f} |" for n, m in bundle.metrics.items())
+            f"| candidate | {metric} |\n|---|---|\n"
+            + "\n".join(f"| {n} | {m[metric]:.5f} |" for n, m in bundle.metrics.items())
         ),
         "window": f"{bundle.info['window_first_day']} .. {bundle.info['window_last_day']}",
         # `model` is the newest registered version, whatever day it was trained on: this one.
@@ -126,10 +143,15 @@ def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
             champion, champion_metric = rescored_champion(registry, training_set, p, context.log)
             version = register(registry, run_id, bundle, training_set, p, context.run_id)
             decision = decide(
-                metric=spec.metric, challenger=bundle.metrics[bundle.selected][metric], baseline=bundle.baseline_metrics[metric],
-                champion=champion_metric, champion_version=champion.version if champion else None,
+                metric=spec.metric,
+                challenger=bundle.metrics[bundle.selected][metric],
+                baseline=bundle.baseline_metrics[metric],
+                champion=champion_metric,
+                champion_version=champion.version if champion else None,
                 tolerance=spec.registry.tolerance,
-                blocking_failures=blocking_check_failures(context.instance, guarded, sorted(training_set["_day"].unique())),
+                blocking_failures=blocking_check_failures(
+                    context.instance, guarded, sorted(training_set["_day"].unique())
+                ),
             )
             decision = fenced(decision, fence(context, registry, compared_with) if decision.promote else None)
             alias = CHAMPION if decision.promote else CHALLENGER
@@ -142,14 +164,24 @@ def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
         context.log.info(f"registered {registry.model_name} v{version}: {decision.summary()}")
         # The candidates were carried between this run's steps; the chosen one is registered now.
         if remove_tree(p.base.parent / "_runs" / context.run_id) is False:
-            context.log.warning(f"could not remove this run's candidate files under {p.base.parent / '_runs' / context.run_id}")
+            context.log.warning(
+                f"could not remove this run's candidate files under {p.base.parent / '_runs' / context.run_id}"
+            )
         bundle.version = version
-        bundle.info.update({
-            "registered_model": registry.model_name, "registered_version": version, "mlflow_run_id": run_id,
-            "tracking_uri": registry.tracking_uri,
-            "promotion": {**decision.to_dict(), "alias": alias, "champion_version_before": champion.version if champion else None,
-                          "champion_metric_before": champion_metric},
-        })
+        bundle.info.update(
+            {
+                "registered_model": registry.model_name,
+                "registered_version": version,
+                "mlflow_run_id": run_id,
+                "tracking_uri": registry.tracking_uri,
+                "promotion": {
+                    **decision.to_dict(),
+                    "alias": alias,
+                    "champion_version_before": champion.version if champion else None,
+                    "champion_metric_before": champion_metric,
+                },
+            }
+        )
         context.add_output_metadata(model_metadata(bundle, version, alias, decision, run_id, metric))
         return bundle
 

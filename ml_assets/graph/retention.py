@@ -30,9 +30,13 @@ def build_retention(p: Pipeline):
     spec, daily, base = p.spec, p.daily, p.base
     r = spec.retention
 
-    @op(name=p.qualified("apply_retention"), required_resource_keys={"mlflow"}, out=Out(Nothing),
+    @op(
+        name=p.qualified("apply_retention"),
+        required_resource_keys={"mlflow"},
+        out=Out(Nothing),
         description="Plan and carry out retention: delete old raw_data/features/training_set/batch_predictions partitions "
-                    "and registered model versions; keep the champion's and challenger's needs. dry_run: plan only.")
+        "and registered model versions; keep the champion's and challenger's needs. dry_run: plan only.",
+    )
     def apply_retention(context: OpExecutionContext, config: RetentionConfig):
         if not r.enabled:
             context.log.info("retention is off: set retention.days and/or retention.model_version_days in the spec")
@@ -54,25 +58,46 @@ def build_retention(p: Pipeline):
             try:
                 done = retention.apply(decisions, base, registry, context.log_event, context.log.info)
             except RegistryError as exc:
-                raise mlflow_failure(f"retention: stopped at a model version (everything before it is done): {exc}", exc) from None
+                raise mlflow_failure(
+                    f"retention: stopped at a model version (everything before it is done): {exc}", exc
+                ) from None
         table = [d.as_dict() for d in decisions]
-        return Output(None, metadata={
-            "dry_run": config.dry_run,
-            "deleted": MetadataValue.int(len(done)),
-            "planned_deletions": MetadataValue.int(sum(d.action == "delete" for d in decisions)),
-            "kept": MetadataValue.int(sum(d.action == "keep" for d in decisions)),
-            "plan": MetadataValue.md("| action | kind | name | key | reason |\n|---|---|---|---|---|\n" + "\n".join(
-                f"| {d['action']} | {d['kind']} | {d['name']} | {d['key']} | {d['reason']} |" for d in table[:500]) if table else "nothing old enough"),
-        })
+        return Output(
+            None,
+            metadata={
+                "dry_run": config.dry_run,
+                "deleted": MetadataValue.int(len(done)),
+                "planned_deletions": MetadataValue.int(sum(d.action == "delete" for d in decisions)),
+                "kept": MetadataValue.int(sum(d.action == "keep" for d in decisions)),
+                "plan": MetadataValue.md(
+                    "| action | kind | name | key | reason |\n|---|---|---|---|---|\n"
+                    + "\n".join(
+                        f"| {d['action']} | {d['kind']} | {d['name']} | {d['key']} | {d['reason']} |"
+                        for d in table[:500]
+                    )
+                    if table
+                    else "nothing old enough"
+                ),
+            },
+        )
 
-    @job(name=p.qualified("retention_job"), tags=p.tags, description="Delete data partitions and model versions older than the spec's retention (never the champion's or "
-                     f"challenger's needs). Config ops.{p.qualified('apply_retention')}.config.dry_run: true logs the plan only.")
+    @job(
+        name=p.qualified("retention_job"),
+        tags=p.tags,
+        description="Delete data partitions and model versions older than the spec's retention (never the champion's or "
+        f"challenger's needs). Config ops.{p.qualified('apply_retention')}.config.dry_run: true logs the plan only.",
+    )
     def retention_job():
         apply_retention()
 
-    @schedule(name=p.qualified("retention_schedule"), job=retention_job, cron_schedule=r.cron, execution_timezone=spec.automation_timezone,
-              default_status=DefaultScheduleStatus.RUNNING if r.enabled else DefaultScheduleStatus.STOPPED,
-              description=f"Retention ({r.cron}); RUNNING once retention.days or retention.model_version_days is set.")
+    @schedule(
+        name=p.qualified("retention_schedule"),
+        job=retention_job,
+        cron_schedule=r.cron,
+        execution_timezone=spec.automation_timezone,
+        default_status=DefaultScheduleStatus.RUNNING if r.enabled else DefaultScheduleStatus.STOPPED,
+        description=f"Retention ({r.cron}); RUNNING once retention.days or retention.model_version_days is set.",
+    )
     def retention_schedule(context):
         return RunRequest(tags={"ml_assets/trigger": "retention_schedule", **p.tags})
 

@@ -29,8 +29,14 @@ def build_schedules(p: Pipeline):
         return day.isoformat() if day >= spec.partitions.start_date else None
 
     def newest_day_schedule(name: str, job_name: str, cron: str, description: str):
-        @schedule(name=p.qualified(name), job_name=p.qualified(job_name), cron_schedule=cron, execution_timezone=tz, default_status=status,
-                  description=f"{description} ({cron}, {tz}).")
+        @schedule(
+            name=p.qualified(name),
+            job_name=p.qualified(job_name),
+            cron_schedule=cron,
+            execution_timezone=tz,
+            default_status=status,
+            description=f"{description} ({cron}, {tz}).",
+        )
         def run_newest_day(context: ScheduleEvaluationContext):
             day = newest_day(context)
             if day is None:
@@ -40,8 +46,16 @@ def build_schedules(p: Pipeline):
         return run_newest_day
 
     return [
-        newest_day_schedule("retraining_schedule", "training_job", auto.retrain_cron,
-                            "Retrain on the window ending on the newest complete day"),
-        newest_day_schedule("scoring_schedule", "scoring_job", auto.scoring_cron,
-                            "Ingest and score the newest complete day with the champion"),
+        newest_day_schedule(
+            "retraining_schedule",
+            "training_job",
+            auto.retrain_cron,
+            "Retrain on the window ending on the newest complete day",
+        ),
+        newest_day_schedule(
+            "scoring_schedule",
+            "scoring_job",
+            auto.scoring_cron,
+            "Ingest and score the newest complete day with the champion",
+        ),
     ]

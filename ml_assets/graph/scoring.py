@@ -1,7 +1,6 @@
 """Scoring: `batch_predictions` (one day's features scored by the registry's champion, streamed)
 and, when the spec publishes online, `prediction_store`. Thin wiring over `ml_assets.core.scoring`."""
 
-
 import pyarrow.compute as pc
 from dagster import AssetCheckKey, AssetExecutionContext, MetadataValue, asset
 
@@ -87,11 +86,13 @@ def build_batch_predictions(p: Pipeline, guarded: list[AssetCheckKey]):
                 f"{', '.join(failed)}. Fix the data (see the check results), re-materialize the day, then score it."
             )
         champion = load_champion(p, mlflow, day)
-        context.add_output_metadata({
-            "model_name": champion.name,
-            "model_version": champion.version,
-            "model_fingerprint": champion.tags.get("model_fingerprint", ""),
-        })
+        context.add_output_metadata(
+            {
+                "model_name": champion.name,
+                "model_version": champion.version,
+                "model_fingerprint": champion.tags.get("model_fingerprint", ""),
+            }
+        )
         return scored_parts(p, champion, features, context.log, day)
 
     return batch_predictions

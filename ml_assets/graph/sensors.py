@@ -40,7 +40,9 @@ def _status(on: bool) -> DefaultSensorStatus:
 
 def _ingested_after(instance, raw_data: AssetKey, day: str, files: list[LandedFile]) -> bool:
     """raw_data for the day was materialized after its newest file appeared (already ingested)."""
-    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=raw_data, asset_partitions=[day]), limit=1).records
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=raw_data, asset_partitions=[day]), limit=1
+    ).records
     return bool(records) and records[0].timestamp > max(f.modified for f in files)
 
 
@@ -58,8 +60,9 @@ def landing_assets(p: Pipeline, instance) -> list[AssetKey]:
     return [p.key(a) for a in INGEST_ASSETS + (SCORING_ASSETS if trained else ())]
 
 
-def day_requests(p: Pipeline, days: dict, pending: set, last_day: str | None, ingested,
-                 assets: list[AssetKey] | None = None) -> tuple[list, list[str]]:
+def day_requests(
+    p: Pipeline, days: dict, pending: set, last_day: str | None, ingested, assets: list[AssetKey] | None = None
+) -> tuple[list, list[str]]:
     """One run request per complete day with new files (a day not complete yet waits in `pending`);
     and a note per day. `ingested(day, files)`: already ingested after those files landed. `assets`:
     what each run materializes (default: the sensor's whole target)."""
@@ -78,8 +81,10 @@ def day_requests(p: Pipeline, days: dict, pending: set, last_day: str | None, in
             continue  # first look (or a reset cursor): this day was already ingested after its files landed
         tags = {TRIGGER_TAG: "landing_sensor", "ml_assets/new_files": str(len(files)), **p.tags}
         requests.append(RunRequest(run_key=run_key(day, files), partition_key=day, tags=tags, asset_selection=assets))
-        notes.append(f"{day}: {len(files)} new or rewritten file(s): {', '.join(f.key for f in files[:5])}"
-                     + (" ..." if len(files) > 5 else ""))
+        notes.append(
+            f"{day}: {len(files)} new or rewritten file(s): {', '.join(f.key for f in files[:5])}"
+            + (" ..." if len(files) > 5 else "")
+        )
     return requests, notes
 
 
@@ -117,12 +122,16 @@ def build_landing_sensor(p: Pipeline):
                 days[day] = list_landed(landing, spec.landing.format, day=day)
         first_look = context.cursor is None
         ingested = lambda d, f: first_look and _ingested_after(context.instance, p.key("raw_data"), d, f)  # noqa: E731
-        requests, notes = day_requests(p, days, pending, last_day, ingested, landing_assets(p, context.instance) if days else None)
+        requests, notes = day_requests(
+            p, days, pending, last_day, ingested, landing_assets(p, context.instance) if days else None
+        )
         for note in notes:
             context.log.info(note)
         next_cursor = Cursor(next_cursor.watermark, next_cursor.recent, tuple(sorted(pending)))
         if not requests:
-            return SensorResult(skip_reason=SkipReason("; ".join(notes) or "no new landing files"), cursor=next_cursor.to_json())
+            return SensorResult(
+                skip_reason=SkipReason("; ".join(notes) or "no new landing files"), cursor=next_cursor.to_json()
+            )
         return SensorResult(run_requests=requests, cursor=next_cursor.to_json())
 
     return landing_sensor
@@ -148,8 +157,11 @@ def build_automation_sensor(metadata: dict):
     the time of one sensor per model (BENCHMARKS.md, "Many models"). A model whose spec turns
     automation off has no conditions to evaluate; the interval is the shortest any model asks for."""
     # Definitions store metadata as MetadataValue objects: the number (or None) is their `.value`.
-    intervals = {k.removeprefix(f"{AUTOMATION_KEY}/"): getattr(v, "value", v) for k, v in metadata.items()
-                 if k.startswith(f"{AUTOMATION_KEY}/")}
+    intervals = {
+        k.removeprefix(f"{AUTOMATION_KEY}/"): getattr(v, "value", v)
+        for k, v in metadata.items()
+        if k.startswith(f"{AUTOMATION_KEY}/")
+    }
     on = [v for v in intervals.values() if v is not None]
     return AutomationConditionSensorDefinition(
         "automation_condition_sensor",
@@ -158,8 +170,10 @@ def build_automation_sensor(metadata: dict):
         minimum_interval_seconds=min(on) if on else 30,
         # One run per day and asset group, never a backfill: each run names its day and trigger.
         emit_backfills=False,
-        description=("Evaluates every model's automation conditions (see docs/automation.md) and launches the runs. "
-                     f"Models with automation on: {', '.join(sorted(m for m, v in intervals.items() if v is not None)) or 'none'}."),
+        description=(
+            "Evaluates every model's automation conditions (see docs/automation.md) and launches the runs. "
+            f"Models with automation on: {', '.join(sorted(m for m, v in intervals.items() if v is not None)) or 'none'}."
+        ),
     )
 
 
@@ -207,13 +221,18 @@ def failed_checks(instance, run_id: str) -> list[str]:
         data = entry.dagster_event.event_specific_data
         if not data.passed and data.blocking and data.severity == AssetCheckSeverity.ERROR:
             day = f" ({data.partition})" if data.partition else ""
-            lines.append(f"check {data.asset_key.to_user_string()}:{data.check_name}{day} failed: {data.description or 'no description'}")
+            lines.append(
+                f"check {data.asset_key.to_user_string()}:{data.check_name}{day} failed: {data.description or 'no description'}"
+            )
     return lines
 
 
 def alert_payload(context: RunFailureSensorContext) -> dict:
     run = context.dagster_run
-    steps = [{"step": e.step_key, "error": failure_text(e.step_failure_data)[:2000]} for e in context.get_step_failure_events()]
+    steps = [
+        {"step": e.step_key, "error": failure_text(e.step_failure_data)[:2000]}
+        for e in context.get_step_failure_events()
+    ]
     model = model_of_run(run)
     if model == "?" and steps:
         model = model_of(steps[0]["step"]) or "?"  # a run of an ad-hoc selection: its steps say whose
@@ -230,7 +249,10 @@ def alert_payload(context: RunFailureSensorContext) -> dict:
         "run_id": run.run_id,
         "partition": partition,
         "assets": sorted(k.to_user_string() for k in (run.asset_selection or [])),
-        "trigger": run.tags.get("ml_assets/trigger") or run.tags.get("dagster/sensor_name") or run.tags.get("dagster/schedule_name") or "manual",
+        "trigger": run.tags.get("ml_assets/trigger")
+        or run.tags.get("dagster/sensor_name")
+        or run.tags.get("dagster/schedule_name")
+        or "manual",
         "failed_steps": steps,
         "failed_checks": checks,
         "message": context.failure_event.message,

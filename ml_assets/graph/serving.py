@@ -41,12 +41,16 @@ def build_prediction_store(p: Pipeline):
             # Unreachable or refused: the published set is unchanged; the retry policy retries.
             raise Failure(description=f"prediction_store {day}: {exc}", allow_retries=True) from None
         if not published.swapped:
-            context.log.warning(f"prediction_store {day}: not published: {published.current_day} is newer and stays online")
-        return MaterializeResult(metadata={
-            "entities": MetadataValue.int(published.rows),
-            "published": published.swapped,
-            "online_day": published.current_day,
-            "keys": f"{store.live}, {store.meta}",
-        })
+            context.log.warning(
+                f"prediction_store {day}: not published: {published.current_day} is newer and stays online"
+            )
+        return MaterializeResult(
+            metadata={
+                "entities": MetadataValue.int(published.rows),
+                "published": published.swapped,
+                "online_day": published.current_day,
+                "keys": f"{store.live}, {store.meta}",
+            }
+        )
 
     return prediction_store

@@ -2,7 +2,6 @@
 parallel, then selection + registry + gate) and `evaluation_report`, tracked in one MLflow run per
 Dagster run. Thin wiring over `ml_assets.core.training`, `ml_assets.core.gate` and `ml_assets.registry`."""
 
-
 import time
 import warnings
 
@@ -28,7 +27,15 @@ from dagster import (
 
 from ml_assets.core import training as core_training
 from ml_assets.core.spec import CandidateSpec
-from ml_assets.core.training import SPLIT_COLUMN, ModelBundle, TrainingDataError, assemble_training_set, train_candidate, training_info, window_days
+from ml_assets.core.training import (
+    SPLIT_COLUMN,
+    ModelBundle,
+    TrainingDataError,
+    assemble_training_set,
+    train_candidate,
+    training_info,
+    window_days,
+)
 from ml_assets.graph import promotion
 from ml_assets.graph.context import Pipeline
 from ml_assets.graph.evaluation import build_evaluation_report
@@ -49,8 +56,12 @@ def guarded_check_keys(model: str, asset_checks) -> list[AssetCheckKey]:
     """The blocking checks, among `model`'s checks, that guard the training data."""
     guarded = {AssetKey([model, a]) for a in GUARDED_ASSETS}
     return sorted(
-        (spec.key for checks_def in asset_checks for spec in checks_def.check_specs
-         if spec.asset_key in guarded and spec.blocking),
+        (
+            spec.key
+            for checks_def in asset_checks
+            for spec in checks_def.check_specs
+            if spec.asset_key in guarded and spec.blocking
+        ),
         key=lambda k: (k.asset_key.to_user_string(), k.name),
     )
 
@@ -60,7 +71,9 @@ def rolling_window(days: int) -> TimeWindowPartitionMapping:
     # days, which assemble_training_set reports plainly, instead of Dagster's out-of-range error.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
-        return TimeWindowPartitionMapping(start_offset=-(days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True)
+        return TimeWindowPartitionMapping(
+            start_offset=-(days - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+        )
 
 
 def window_metadata(data: pd.DataFrame, features: dict, blocked: dict, day: str, p: Pipeline) -> dict:
@@ -87,7 +100,11 @@ def build_training_set(p: Pipeline, guarded: list[AssetCheckKey]):
         kinds={"pandas", "parquet"},
         code_version=code_version(spec, assemble_training_set, window_metadata, sections=("training", "columns")),
         # A day of the window with no data is skipped (reported as missing_days), not an error.
-        ins={"features": p.asset_in("features", partition_mapping=rolling_window(window), metadata={"allow_missing_partitions": True})},
+        ins={
+            "features": p.asset_in(
+                "features", partition_mapping=rolling_window(window), metadata={"allow_missing_partitions": True}
+            )
+        },
         description=(
             f"The training window ending on this day: the last {window} days of features with labels; "
             f"the last {spec.training.holdout_days} days are the holdout (split by time, never by row)."
@@ -105,8 +122,10 @@ def build_training_set(p: Pipeline, guarded: list[AssetCheckKey]):
             hint = ""
             if not features:
                 calendar = window_days(day, spec)
-                hint = (f"; ingest the window's days first (`ml-assets run --from {calendar[0]} --to {calendar[-1]}`, "
-                        f"or {p.qualified('ingest_job')} per day)")
+                hint = (
+                    f"; ingest the window's days first (`ml-assets run --from {calendar[0]} --to {calendar[-1]}`, "
+                    f"or {p.qualified('ingest_job')} per day)"
+                )
             raise fail(f"training_set {day}: {exc}{hint} {p.in_spec}") from None
         context.add_output_metadata(window_metadata(data, features, blocked, day, p))
         return data
@@ -119,7 +138,9 @@ def build_model(p: Pipeline, guarded: list[AssetCheckKey]):
     spec = p.spec
     # The day the run is for (training_job for D trains on the window ending D); with no partition,
     # the newest stored day. LastPartitionMapping is what automation sees: the newest day.
-    training_set_in = {"training_set": p.asset_in("training_set", partition_mapping=LastPartitionMapping(), metadata={RUN_DAY: True})}
+    training_set_in = {
+        "training_set": p.asset_in("training_set", partition_mapping=LastPartitionMapping(), metadata={RUN_DAY: True})
+    }
     start = start_training_op(p)
     trains = [candidate_op(p, c) for c in spec.model.candidates]
     select = promotion.select_and_register_op(p, guarded)
@@ -131,7 +152,9 @@ def build_model(p: Pipeline, guarded: list[AssetCheckKey]):
         ins=training_set_in,
         group_name=p.qualified("training"),
         kinds={"scikitlearn", "mlflow"},
-        code_version=code_version(spec, train_candidate, promotion.register, sections=("model", "registry", "seed", "task")),
+        code_version=code_version(
+            spec, train_candidate, promotion.register, sections=("model", "registry", "seed", "task")
+        ),
         hooks={hook},
         description=(
             "Every candidate of the spec trained on the training_set of the run's day (the newest day when the run "
@@ -178,11 +201,16 @@ def start_training_op(p: Pipeline):
         tags = {
             "spec_name": spec.name,
             "spec_hash": spec.spec_hash,
-            **{k: info[k] for k in ("window_first_day", "window_last_day", "training_set_fingerprint", "model_fingerprint")},
+            **{
+                k: info[k]
+                for k in ("window_first_day", "window_last_day", "training_set_fingerprint", "model_fingerprint")
+            },
             **git_commit(),
         }
         try:
-            run_id = registry.start_run(context.run_id, f"{spec.name}-{info['window_last_day']}-{context.run_id[:8]}", tags)
+            run_id = registry.start_run(
+                context.run_id, f"{spec.name}-{info['window_last_day']}-{context.run_id[:8]}", tags
+            )
             for name, text in spec_artifacts(p.spec_path, spec).items():
                 registry.log_text(run_id, text, name)
             registry.log_dict(run_id, package_versions(), "environment/packages.json")
@@ -214,7 +242,9 @@ def candidate_op(p: Pipeline, candidate: CandidateSpec):
         except ValueError as exc:
             raise fail(f"model: candidate '{candidate.name}' failed to train: {exc} {p.in_spec}") from None
         took = time.monotonic() - started
-        context.log.info(f"'{candidate.name}': holdout {spec.model.metric} {metrics[spec.model.metric]:.5f} ({took:.1f} s)")
+        context.log.info(
+            f"'{candidate.name}': holdout {spec.model.metric} {metrics[spec.model.metric]:.5f} ({took:.1f} s)"
+        )
         registry = context.resources.mlflow.registry(spec)
         try:
             run_id = registry.find_run(context.run_id)

@@ -100,7 +100,7 @@ def _list_s3(landing: UPath, fmt: str, since: float | None, only_day: str | None
             raise FileNotFoundError(f"the landing bucket {bucket} does not exist") from None
         raise
     for obj in get_objects(bucket, list_prefix, since_last_modified=since_dt, client=client):
-        key = obj["Key"][len(prefix):]
+        key = obj["Key"][len(prefix) :]
         day, _, name = key.partition("/")
         if "/" in name or not _wanted(day, name, fmt):
             continue
@@ -115,7 +115,9 @@ class Cursor:
     pending: tuple[str, ...] = ()  # days whose files landed before the day was complete
 
     def to_json(self) -> str:
-        return json.dumps({"watermark": self.watermark, "recent": [list(r) for r in self.recent], "pending": list(self.pending)})
+        return json.dumps(
+            {"watermark": self.watermark, "recent": [list(r) for r in self.recent], "pending": list(self.pending)}
+        )
 
     @classmethod
     def from_json(cls, text: str | None) -> Cursor:

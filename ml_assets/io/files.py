@@ -74,7 +74,6 @@ def read_parquet(path: UPath) -> pd.DataFrame:
         return pd.read_parquet(f, engine="pyarrow")
 
 
-
 def partition_path(base: UPath, asset_name: str, day: str) -> UPath:
     """Where a daily asset's partition is stored: `<base>/<asset>/<day>.parquet`."""
     return base / asset_name / f"{day}.parquet"
@@ -86,6 +85,6 @@ def stored_partition_paths(base: UPath, asset_name: str) -> list[UPath]:
         entries = list((base / asset_name).iterdir())
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted((p for p in entries if p.name.endswith(".parquet") and not p.name.startswith(".")), key=lambda p: p.name)
-
-
+    return sorted(
+        (p for p in entries if p.name.endswith(".parquet") and not p.name.startswith(".")), key=lambda p: p.name
+    )

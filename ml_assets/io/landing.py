@@ -41,7 +41,9 @@ def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath],
     except (FileNotFoundError, NotADirectoryError):
         entries = []
     except PermissionError as exc:
-        raise LandingError(f"access denied listing {folder} (check the credentials in the environment): {exc}") from None
+        raise LandingError(
+            f"access denied listing {folder} (check the credentials in the environment): {exc}"
+        ) from None
     if not entries and not landing.exists():
         raise LandingError(f"the landing location {landing} does not exist (no such folder or bucket)")
     files, ignored = [], []
@@ -77,8 +79,10 @@ def link_problem(root: UPath, path: UPath) -> str | None:
         return None
     local = Path(path.path)
     if _is_link(path):
-        return (f"{path} is a symbolic link (to {os.readlink(local)}): landing files must be regular files inside "
-                "the landing folder; it was not opened")
+        return (
+            f"{path} is a symbolic link (to {os.readlink(local)}): landing files must be regular files inside "
+            "the landing folder; it was not opened"
+        )
     resolved, inside = local.resolve(), Path(root.path).resolve()
     if not resolved.is_relative_to(inside):
         return f"{path} resolves to {resolved}, outside the landing folder {inside}; it was not opened"
@@ -116,7 +120,9 @@ def landing_days(landing: UPath, fmt: str) -> dict[str, int]:
             dt.date.fromisoformat(folder.name)
         except ValueError:
             continue
-        files = [f for f in folder.iterdir() if not is_partial_or_marker(f.name) and f.name.endswith(LANDING_SUFFIXES[fmt])]
+        files = [
+            f for f in folder.iterdir() if not is_partial_or_marker(f.name) and f.name.endswith(LANDING_SUFFIXES[fmt])
+        ]
         if len(folder.name) == 10 and files:
             days[folder.name] = sum(f.stat().st_size for f in files)
     return dict(sorted(days.items()))
@@ -160,8 +166,9 @@ def quarantine_file(landing: UPath, day: str, path: UPath, reason: str) -> UPath
     return dest
 
 
-def read_or_quarantine(root: UPath, day: str, files: list[UPath], fmt: str, parse, log,
-                       check_all=None) -> tuple[list[pd.DataFrame], list[dict]]:
+def read_or_quarantine(
+    root: UPath, day: str, files: list[UPath], fmt: str, parse, log, check_all=None
+) -> tuple[list[pd.DataFrame], list[dict]]:
     """Read and `parse(frame, source)` each of a day folder's files; a file whose reading or parsing
     fails (LandingError, SchemaError) is quarantined with its reason. Returns the parsed frames and
     what was quarantined (file, quarantined_to, reason).
@@ -202,10 +209,8 @@ def read_or_quarantine(root: UPath, day: str, files: list[UPath], fmt: str, pars
     return frames, quarantined
 
 
-
 def write_landing_file(landing: UPath, day: dt.date, name: str, df: pd.DataFrame, fmt: str) -> UPath:
     path = day_folder(landing, day) / f"{name}{LANDING_SUFFIXES[fmt]}"
     data = df.to_csv(index=False).encode() if fmt == "csv" else parquet_bytes(df)
     atomic_write_bytes(path, data)
     return path
-

@@ -59,7 +59,13 @@ class ModelCache:
             data = sio.dumps(pipeline)
             atomic_write_bytes(UPath(data_path), data)
             # Not the tracking URI itself: it may hold a password. The file name is its hash.
-            meta = {"model": key[1], "version": key[2], "run_id": key[3], "sha256": hashlib.sha256(data).hexdigest(), "inputs": inputs}
+            meta = {
+                "model": key[1],
+                "version": key[2],
+                "run_id": key[3],
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "inputs": inputs,
+            }
             atomic_write_bytes(UPath(meta_path), json.dumps(meta).encode())
             for old in sorted(self.folder.glob("*.skops"), key=lambda f: f.stat().st_mtime)[:-CACHE_KEEP]:
                 old.unlink(missing_ok=True)

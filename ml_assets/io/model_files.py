@@ -57,10 +57,12 @@ def shipped_pipeline_types() -> list[str]:
     for folder in model_folders():
         spec = load_spec(folder.parent / "spec.yaml")
         n = 200
-        frame = pd.DataFrame({
-            **{c: np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)) for c in spec.numeric_features},
-            **{c: rng.choice(["a", "b", "c", None], size=n).astype(object) for c in spec.categorical_features},
-        })
+        frame = pd.DataFrame(
+            {
+                **{c: np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)) for c in spec.numeric_features},
+                **{c: rng.choice(["a", "b", "c", None], size=n).astype(object) for c in spec.categorical_features},
+            }
+        )
         label = (rng.random(n) < 0.4).astype(float) if spec.is_classification else rng.normal(size=n)
         for candidate in spec.model.candidates:
             found |= set(sio.get_untrusted_types(data=sio.dumps(build_pipeline(spec, candidate).fit(frame, label))))
@@ -104,7 +106,6 @@ def load_model_bytes(data: bytes, source: str) -> ModelBundle:
 
     payload = sio.loads(data, trusted=untrusted_types_or_raise(data, source))
     return ModelBundle(**payload)
-
 
 
 if __name__ == "__main__":

@@ -93,7 +93,11 @@ def write_parquet_parts(path: UPath, parts: Iterable) -> None:
     writer = None
     try:
         for part in parts:
-            table = pa.Table.from_pandas(part, preserve_index=False) if isinstance(part, pd.DataFrame) else pa.Table.from_batches([part])
+            table = (
+                pa.Table.from_pandas(part, preserve_index=False)
+                if isinstance(part, pd.DataFrame)
+                else pa.Table.from_batches([part])
+            )
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
             elif table.schema != writer.schema:
@@ -112,4 +116,3 @@ def write_parquet_parts(path: UPath, parts: Iterable) -> None:
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
-

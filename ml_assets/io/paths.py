@@ -21,6 +21,7 @@ from upath import UPath
 if TYPE_CHECKING:
     from ml_assets.core.spec import PipelineSpec
 
+
 def ml_assets_home() -> Path:
     return Path(os.environ.get("ML_ASSETS_HOME", ".ml_assets")).expanduser().resolve()
 
@@ -32,7 +33,11 @@ def s3_storage_options() -> dict:
     options: dict = {"use_listings_cache": False}
     # Bounded attempts: an endpoint that does not answer fails a call within ~15 s (not botocore's
     # default 60 s connect timeout, tried 5 times); the step's retry policy decides what comes next.
-    options["config_kwargs"] = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
+    options["config_kwargs"] = {
+        "connect_timeout": 5,
+        "read_timeout": 60,
+        "retries": {"max_attempts": 3, "mode": "standard"},
+    }
     if endpoint:
         options["endpoint_url"] = endpoint
     return options

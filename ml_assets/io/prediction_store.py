@@ -81,7 +81,9 @@ def _value(score, prediction, model_version: str, day: str) -> str:
         x = float(x)
         return None if math.isnan(x) else (int(x) if x.is_integer() else x)
 
-    return json.dumps({"score": float(score), "prediction": num(prediction), "model_version": str(model_version), "day": day})
+    return json.dumps(
+        {"score": float(score), "prediction": num(prediction), "model_version": str(model_version), "day": day}
+    )
 
 
 class PredictionStore:
@@ -120,15 +122,21 @@ class PredictionStore:
         def write_staging():
             for start in range(0, len(ids), CHUNK):
                 pipe = self._redis.pipeline(transaction=False)
-                pipe.hset(staging, mapping=dict(zip(ids[start:start + CHUNK], values[start:start + CHUNK], strict=True)))
+                pipe.hset(
+                    staging, mapping=dict(zip(ids[start : start + CHUNK], values[start : start + CHUNK], strict=True))
+                )
                 pipe.expire(staging, STAGING_TTL_SECONDS)
                 pipe.execute()
                 if progress:
                     progress(min(start + CHUNK, len(ids)), len(ids))
 
         def swap() -> Published:
-            meta = {"day": day, "model_version": ",".join(sorted(set(rows["model_version"].astype(str)))),
-                    "rows": len(ids), "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            meta = {
+                "day": day,
+                "model_version": ",".join(sorted(set(rows["model_version"].astype(str)))),
+                "rows": len(ids),
+                "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            }
             with self._redis.pipeline(transaction=True) as pipe:
                 while True:
                     try:

@@ -18,8 +18,16 @@ def git_commit() -> dict[str, str]:
     if os.environ.get("ML_ASSETS_GIT_COMMIT"):
         return {"git_commit": os.environ["ML_ASSETS_GIT_COMMIT"], "git_dirty": "unknown"}
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return {"git_commit": "unknown", "git_dirty": "unknown"}
     if commit.returncode != 0:
@@ -38,4 +46,7 @@ def package_versions() -> dict[str, str]:
 
 
 def spec_artifacts(spec_path: str, spec) -> dict[str, str]:
-    return {"spec/spec.yaml": Path(spec_path).read_text(), "spec/spec.resolved.json": json.dumps(spec.model_dump(mode="json"), indent=2)}
+    return {
+        "spec/spec.yaml": Path(spec_path).read_text(),
+        "spec/spec.resolved.json": json.dumps(spec.model_dump(mode="json"), indent=2),
+    }

@@ -49,7 +49,13 @@ class RegistryError(RuntimeError):
 
 
 # MLflow error codes that mean "the server could not do it now", not "this is wrong".
-_TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED", "ABORTED"}
+_TRANSIENT_CODES = {
+    "INTERNAL_ERROR",
+    "TEMPORARILY_UNAVAILABLE",
+    "REQUEST_LIMIT_EXCEEDED",
+    "DEADLINE_EXCEEDED",
+    "ABORTED",
+}
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -123,14 +129,19 @@ class Registry:
         if exp is not None:
             return exp.experiment_id
         return self._call(
-            "creating the experiment", self.client.create_experiment,
-            self.experiment_name, artifact_location=_local_artifact_root(self.tracking_uri),
+            "creating the experiment",
+            self.client.create_experiment,
+            self.experiment_name,
+            artifact_location=_local_artifact_root(self.tracking_uri),
         )
 
     def find_run(self, dagster_run_id: str) -> str | None:
         runs = self._call(
-            "searching runs", self.client.search_runs, [self.experiment_id()],
-            filter_string=f"tags.dagster_run_id = '{dagster_run_id}'", max_results=1,
+            "searching runs",
+            self.client.search_runs,
+            [self.experiment_id()],
+            filter_string=f"tags.dagster_run_id = '{dagster_run_id}'",
+            max_results=1,
         )
         return runs[0].info.run_id if runs else None
 
@@ -140,8 +151,11 @@ class Registry:
         if existing:
             return existing
         run = self._call(
-            "creating the run", self.client.create_run, self.experiment_id(),
-            run_name=run_name, tags={**tags, "dagster_run_id": dagster_run_id},
+            "creating the run",
+            self.client.create_run,
+            self.experiment_id(),
+            run_name=run_name,
+            tags={**tags, "dagster_run_id": dagster_run_id},
         )
         return run.info.run_id
 
@@ -156,7 +170,9 @@ class Registry:
 
         now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
         self._call(
-            f"logging candidate {name}", self.client.log_batch, run_id,
+            f"logging candidate {name}",
+            self.client.log_batch,
+            run_id,
             metrics=[Metric(f"{name}.holdout_{k}", float(v), now, 0) for k, v in metrics.items()],
             params=[Param(f"{name}.{k}", str(v)[:6000]) for k, v in sorted(params.items())],
         )
@@ -165,8 +181,12 @@ class Registry:
         from mlflow.entities import Metric
 
         now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-        self._call("logging metrics", self.client.log_batch, run_id,
-                   metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        self._call(
+            "logging metrics",
+            self.client.log_batch,
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        )
 
     def set_run_tags(self, run_id: str, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
@@ -196,28 +216,40 @@ class Registry:
         example = x_example.head(5)
         output = pipeline.predict_proba(example) if hasattr(pipeline, "predict_proba") else pipeline.predict(example)
         signature = infer_signature(example, np.asarray(output))
-        requirements = [f"{p}=={v}" for p, v in package_versions().items() if p in ("scikit-learn", "skops", "numpy", "pandas")]
+        requirements = [
+            f"{p}=={v}" for p, v in package_versions().items() if p in ("scikit-learn", "skops", "numpy", "pandas")
+        ]
 
         def log():
             # log_model needs the run active in this process (the fluent API); leaving the block
             # marks it FINISHED, or FAILED if logging raised.
             with mlflow.start_run(run_id=run_id, log_system_metrics=False):
                 info = mlflow.sklearn.log_model(
-                    pipeline, name="model", serialization_format="skops", skops_trusted_types=trusted,
-                    signature=signature, input_example=example, pip_requirements=requirements,
-                    registered_model_name=self.model_name, await_registration_for=60,
+                    pipeline,
+                    name="model",
+                    serialization_format="skops",
+                    skops_trusted_types=trusted,
+                    signature=signature,
+                    input_example=example,
+                    pip_requirements=requirements,
+                    registered_model_name=self.model_name,
+                    await_registration_for=60,
                 )
             return info.registered_model_version
 
         with _fluent_uri(self.tracking_uri):
             version = str(self._call("logging and registering the model", log))
         for k, v in tags.items():
-            self._call("tagging the model version", self.client.set_model_version_tag, self.model_name, version, k, str(v))
+            self._call(
+                "tagging the model version", self.client.set_model_version_tag, self.model_name, version, k, str(v)
+            )
         return version
 
     def read_artifact(self, run_id: str, path: str) -> str:
         with tempfile.TemporaryDirectory() as tmp:
-            return Path(self._call(f"reading {path} of run {run_id}", self.client.download_artifacts, run_id, path, tmp)).read_text()
+            return Path(
+                self._call(f"reading {path} of run {run_id}", self.client.download_artifacts, run_id, path, tmp)
+            ).read_text()
 
     def version_tags(self, version: str) -> tuple[str, dict[str, str]]:
         """(run id, tags) of a registered version."""
@@ -255,7 +287,9 @@ class Registry:
                     info = self._call(f"reading {uri}", mlflow.models.get_model_info, uri)
                     # The trusted-types list travels in the model's own metadata: check it against our policy
                     # before skops loads anything, so a tampered MLmodel file cannot widen it.
-                    untrusted_types_or_raise(None, uri, declared=info.flavors["sklearn"].get("skops_trusted_types") or [])
+                    untrusted_types_or_raise(
+                        None, uri, declared=info.flavors["sklearn"].get("skops_trusted_types") or []
+                    )
                     pipeline = self._call(f"loading {uri}", mlflow.sklearn.load_model, uri)
                 cached = pipeline, info.signature.inputs.input_names() if info.signature is not None else None
                 cache.put(key, *cached)
@@ -276,7 +310,13 @@ class Registry:
         key = (self.tracking_uri, run_id)
         if key not in _PROFILES:
             with tempfile.TemporaryDirectory() as tmp:
-                local = self._call("downloading the reference profile", self.client.download_artifacts, run_id, "reference/profile.json", tmp)
+                local = self._call(
+                    "downloading the reference profile",
+                    self.client.download_artifacts,
+                    run_id,
+                    "reference/profile.json",
+                    tmp,
+                )
                 _PROFILES[key] = json.loads(Path(local).read_text())
         return version, _PROFILES[key]
 
@@ -287,22 +327,44 @@ class Registry:
         if alias == CHAMPION:
             now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             for k, v in {"set_at": now, "set_by": actor, "reason": reason, "previous": previous or "none"}.items():
-                self._call("tagging the model version", self.client.set_model_version_tag,
-                           self.model_name, version, f"champion.{k}", v[:5000])
+                self._call(
+                    "tagging the model version",
+                    self.client.set_model_version_tag,
+                    self.model_name,
+                    version,
+                    f"champion.{k}",
+                    v[:5000],
+                )
             model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
             # The history, as data: one registered-model tag per move, numbered in order.
             number = 1 + sum(1 for k in (model.tags or {}) if k.startswith(HISTORY_TAG))
-            event = {"at": now, "previous": previous or "-", "version": str(version), "by": actor, "reason": reason[:4000]}
-            self._call("recording the change", self.client.set_registered_model_tag, self.model_name,
-                       f"{HISTORY_TAG}{number:06d}", json.dumps(event))
+            event = {
+                "at": now,
+                "previous": previous or "-",
+                "version": str(version),
+                "by": actor,
+                "reason": reason[:4000],
+            }
+            self._call(
+                "recording the change",
+                self.client.set_registered_model_tag,
+                self.model_name,
+                f"{HISTORY_TAG}{number:06d}",
+                json.dumps(event),
+            )
             # And for people reading the model's page in the MLflow UI, a line of text.
             line = f"{now} champion v{previous or '-'} -> v{version} by {actor}: {reason}"
             history = ((model.description or "").rstrip() + "\n" + line).strip()[-20000:]
-            self._call("describing the change", self.client.update_registered_model, self.model_name, description=history)
+            self._call(
+                "describing the change", self.client.update_registered_model, self.model_name, description=history
+            )
         return previous
 
     def rollback(self, version: str, reason: str, actor: str | None = None) -> str | None:
-        versions = {str(mv.version) for mv in self._call("listing versions", self.client.search_model_versions, f"name='{self.model_name}'")}
+        versions = {
+            str(mv.version)
+            for mv in self._call("listing versions", self.client.search_model_versions, f"name='{self.model_name}'")
+        }
         if str(version) not in versions:
             raise RegistryError(
                 f"model {self.model_name} has no version {version}; versions: {sorted(versions, key=int)}"
@@ -330,14 +392,18 @@ class Registry:
             aliases.setdefault(str(v), []).append(alias)
         rows = []
         for mv in self._call("listing versions", self.client.search_model_versions, f"name='{self.model_name}'"):
-            rows.append({
-                "version": str(mv.version),
-                "aliases": sorted(aliases.get(str(mv.version), [])),
-                "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M"),
-                "created_ms": int(mv.creation_timestamp),
-                "run_id": mv.run_id,
-                "tags": dict(mv.tags),
-            })
+            rows.append(
+                {
+                    "version": str(mv.version),
+                    "aliases": sorted(aliases.get(str(mv.version), [])),
+                    "created": dt.datetime.fromtimestamp(mv.creation_timestamp / 1000, dt.UTC).strftime(
+                        "%Y-%m-%d %H:%M"
+                    ),
+                    "created_ms": int(mv.creation_timestamp),
+                    "run_id": mv.run_id,
+                    "tags": dict(mv.tags),
+                }
+            )
         return sorted(rows, key=lambda r: int(r["version"]))
 
 
@@ -350,7 +416,9 @@ def end_runs_of(tracking_uri: str | None, dagster_run_id: str, status: str = "FA
     if not experiments:
         return []
     runs = registry._call(
-        "searching runs", client.search_runs, experiments,
+        "searching runs",
+        client.search_runs,
+        experiments,
         filter_string=f"tags.dagster_run_id = '{dagster_run_id}' and attributes.status = 'RUNNING'",
     )
     for run in runs:

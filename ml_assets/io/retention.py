@@ -22,7 +22,10 @@ from ml_assets.io.files import partition_path, stored_partition_paths
 
 def stored_partitions(base: UPath) -> dict[str, list[str]]:
     """Days with a stored Parquet file, per retained asset (`<base>/<asset>/<day>.parquet`)."""
-    return {asset: [p.name.removesuffix(".parquet") for p in stored_partition_paths(base, asset)] for asset in RETAINED_ASSETS}
+    return {
+        asset: [p.name.removesuffix(".parquet") for p in stored_partition_paths(base, asset)]
+        for asset in RETAINED_ASSETS
+    }
 
 
 def protected_versions(versions: list[dict]) -> list[Protected]:
@@ -35,10 +38,18 @@ def protected_versions(versions: list[dict]) -> list[Protected]:
     ]
 
 
-def plan(spec: PipelineSpec, base: UPath, registry: Registry, newest_day: str, now: dt.datetime | None = None) -> list[Decision]:
+def plan(
+    spec: PipelineSpec, base: UPath, registry: Registry, newest_day: str, now: dt.datetime | None = None
+) -> list[Decision]:
     versions = registry.versions()  # one listing: ages, aliases and the protected windows
-    return plan_retention(spec, newest_day, stored_partitions(base), versions, protected_versions(versions),
-                          now or dt.datetime.now(dt.UTC))
+    return plan_retention(
+        spec,
+        newest_day,
+        stored_partitions(base),
+        versions,
+        protected_versions(versions),
+        now or dt.datetime.now(dt.UTC),
+    )
 
 
 def describe(decisions: list[Decision]) -> list[str]:
@@ -54,11 +65,14 @@ def observation(d: Decision, model: str):
     """The asset observation recorded for a deleted partition of `model`'s asset."""
     from dagster import AssetKey, AssetObservation
 
-    return AssetObservation(asset_key=AssetKey([model, d.name]), partition=d.key, metadata={"retention": "deleted", "reason": d.reason})
+    return AssetObservation(
+        asset_key=AssetKey([model, d.name]), partition=d.key, metadata={"retention": "deleted", "reason": d.reason}
+    )
 
 
-def apply(decisions: list[Decision], base: UPath, registry: Registry, record: Callable | None,
-          log: Callable[[str], None]) -> list[Decision]:
+def apply(
+    decisions: list[Decision], base: UPath, registry: Registry, record: Callable | None, log: Callable[[str], None]
+) -> list[Decision]:
     """Delete what the plan says, in order: a failure stops with everything before it done and
     reported, nothing after it touched. `record(observation)` stores each deleted partition's
     observation. `base` is the model's folder in the store (its name is the model's). Returns what
