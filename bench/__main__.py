@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from bench import backfill, checks, incremental, latency, models, orchestration, scoring, storage, training
-from bench.project import SMALL_WINDOW
-from ml_assets.core.spec import load_spec, shipped_spec
+from bench.project import LAST_DAY_ENV, SMALL_WINDOW
+from ml_assets.io.specs import load_spec, shipped_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["scoring", "incremental", "orchestration", "storage", "training", "checks", "latency", "backfill", "models"]
@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default=",".join(NAMES), help=f"comma-separated, of: {', '.join(NAMES)}")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument(
+        "--last-day", help="YYYY-MM-DD: the projects' newest day (default: the newest complete day); same data any date"
+    )
+    parser.add_argument(
         "--merge",
         action="store_true",
         help="replace only the measured sections in the existing output file, each saying when it was measured",
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     only = [n.strip() for n in args.only.split(",") if n.strip()]
     if unknown := sorted(set(only) - set(NAMES)):
         parser.error(f"--only: unknown benchmark(s) {unknown}; choose from {NAMES}")
+    if args.last_day:
+        os.environ[LAST_DAY_ENV] = dt.date.fromisoformat(args.last_day).isoformat()  # children inherit it
     quick = args.quick
     repeats = 1 if quick else args.repeats
     if repeats < 1:
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             orchestration.run([1_000] if quick else [1_000, 1_000_000], repeats)
         ),
         "storage": lambda: storage.table(storage.run([2_000] if quick else [100_000, 1_000_000], repeats)),
-        "training": lambda: training.table(training.run(4 if quick else 30, 2_000 if quick else 100_000, repeats)),
+        "training": lambda: training.table(training.run(4 if quick else 30, 300 if quick else 100_000, repeats)),
         "checks": lambda: checks.table(checks.run(spec, [2_000] if quick else [100_000, 1_000_000], repeats)),
         "latency": lambda: latency.table(latency.run(repeats, rows=200 if quick else 2_000, burst=2 if quick else 6)),
         "backfill": lambda: (
@@ -106,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
         when = (
             (
                 f"This section alone: `uv run python -m bench --only {name}{' --quick' if quick else ''}`, "
-                f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {(time.monotonic() - t0) / 60:.0f} min, on {machine()}; "
+                f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {(time.monotonic() - t0) / 60:.0f} min, on "
+                f"{machine()}; "
                 f"medians of {repeats} run(s).\n\n"
             )
             if args.merge

@@ -85,7 +85,8 @@ def run(days: int, rows: int, sample_days: int, repeats: int, log=print, **spec_
                 raise RuntimeError("the --partition-range run did not write every day in one run")
         log(
             f"  run {i + 1}/{repeats}: ml-assets run {whole[-1]:.1f} s; dagster asset materialize per day "
-            f"{statistics.median(per_day[-sample_days:]):.1f} s (median of {sample_days}); --partition-range {ranged[-1]:.1f} s"
+            f"{statistics.median(per_day[-sample_days:]):.1f} s (median of {sample_days}); --partition-range "
+            f"{ranged[-1]:.1f} s"
         )
     return {
         "days": days,
@@ -102,13 +103,17 @@ def table(r: dict) -> str:
     projected = per_day["median"] * r["days"]
     return "\n".join(
         [
-            f"| {r['days']} days × {r['rows']:,} rows, landing → champion + predictions | seconds | target ≤ {TARGET_SECONDS} s |",
+            f"| {r['days']} days × {r['rows']:,} rows, landing → champion + predictions | seconds | target ≤ "
+            f"{TARGET_SECONDS} s |",
             "|---|---|---|",
-            f"| `ml-assets run` (ingest every day, train, score the last day, page) | {cell(whole, '.1f')} | {verdict(whole['median'] <= TARGET_SECONDS)} |",
-            f"| per-day path: one `dagster asset materialize --select raw_data,features` per day | {cell(per_day, '.1f')} a day "
+            f"| `ml-assets run` (ingest every day, train, score the last day, page) | {cell(whole, '.1f')} | "
+            f"{verdict(whole['median'] <= TARGET_SECONDS)} |",
+            "| per-day path: one `dagster asset materialize --select raw_data,features` per day | "
+            f"{cell(per_day, '.1f')} a day "
             f"({per_day['runs']} days) | |",
             f"| per-day path, ingest alone projected to {r['days']} days (median × days) | ≥ {projected:.0f} | |",
             f"| ratio (projected per-day ingest / `ml-assets run`) | {projected / whole['median']:.1f}× | |",
-            f"| `dagster asset materialize --partition-range` over the {r['days']} days (ingest only, one run) | {cell(r['ranged'], '.1f')} | |",
+            f"| `dagster asset materialize --partition-range` over the {r['days']} days (ingest only, one run) | "
+            f"{cell(r['ranged'], '.1f')} | |",
         ]
     )

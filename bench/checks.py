@@ -19,7 +19,6 @@ from ml_assets.core.features import build_features
 from ml_assets.core.profile import build_profile, feature_drift
 from ml_assets.core.spec import PipelineSpec
 
-
 TARGET = 5  # all checks of a day, as a multiple of the feature computation
 
 
@@ -66,7 +65,8 @@ def table(rows: list[dict]) -> str:
         base = next(r["median_s"] for r in group if r["case"].startswith("feature computation"))
         for r in group:
             out.append(
-                f"| {size:,} | {r['case']} | {r['median_s']:.3f} | {r['min_s']:.3f}–{r['max_s']:.3f} | {r['median_s'] / base:.2f} |"
+                f"| {size:,} | {r['case']} | {r['median_s']:.3f} | {r['min_s']:.3f}–{r['max_s']:.3f} | "
+                f"{r['median_s'] / base:.2f} |"
             )
         checks = sum(r["median_s"] for r in group if not r["case"].startswith("feature computation"))
         # The target is for the largest day, where the checks' fixed costs no longer hide the per-row ones.

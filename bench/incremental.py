@@ -39,12 +39,13 @@ def run(histories: tuple[int, int], repeats: int, rows: int, log=print) -> dict:
         new_a = _history(a, short, repeats, rows, log)
         new_b = _history(b, long, repeats, rows, log)
         times = {short: [], long: []}
-        for i, (da, db) in enumerate(zip(new_a, new_b)):
+        for i, (da, db) in enumerate(zip(new_a, new_b, strict=True)):
             for proj, day, hist in ((a, da, short), (b, db, long)):
                 proj.land(day, rows, seed=100 + i)
                 times[hist] += proj.run([("scoring_job", day.isoformat())])
             log(
-                f"  new day {i + 1}/{repeats}: {times[short][-1]:.2f} s with {short} days, {times[long][-1]:.2f} s with {long} days"
+                f"  new day {i + 1}/{repeats}: {times[short][-1]:.2f} s with {short} days, {times[long][-1]:.2f} s "
+                f"with {long} days"
             )
     return {
         "rows": rows,
@@ -59,7 +60,8 @@ def table(result: dict) -> str:
     short, long = result["histories"]
     ok = result["ratio"] <= TARGET
     return (
-        "| history | rows in the new day | new day, s (median, min–max) | ratio to the shorter history (target ≤ 1.2) |\n"
+        "| history | rows in the new day | new day, s (median, min–max) | ratio to the shorter history (target ≤ 1.2) "
+        "|\n"
         "|---:|---:|---:|---:|\n"
         f"| {short} days | {result['rows']:,} | {cell(result[short])} | 1.00 |\n"
         f"| {long} days | {result['rows']:,} | {cell(result[long])} | {result['ratio']:.2f} {verdict(ok)} |"

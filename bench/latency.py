@@ -77,16 +77,17 @@ def _spin() -> subprocess.Popen:
 def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
     from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, RunsFilter
 
-    from ml_assets.core.spec import load_spec, shipped_spec
-    from ml_assets.graph.context import daily_partitions
+    from bench.project import demo_spec_data
+    from ml_assets.graph.runtime.partitions import daily_partitions
     from ml_assets.io.paths import landing_root
+    from ml_assets.io.specs import load_spec
     from ml_assets.runner import run_days
 
     saved = dict(os.environ)
     tmp = Path(tempfile.mkdtemp(prefix="ml-assets-bench-"))
     daemon = spinner = None
     try:
-        data = yaml.safe_load((shipped_spec("demo")).read_text())
+        data = demo_spec_data()
         data["training"] = {"window_days": 7, "holdout_days": 2}
         data["automation"] = {"landing_sensor_interval_seconds": INTERVAL, "automation_interval_seconds": INTERVAL}
         spec_path = tmp / "spec.yaml"
@@ -144,7 +145,7 @@ def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
             _land(spec, day, rows, seed=100 + i)
             done = _wait(
                 f"predictions for {day}",
-                lambda d=day: (t := latest("batch_predictions", d)) and t > landed and t,
+                lambda d=day, landed=landed: (t := latest("batch_predictions", d)) and t > landed and t,
                 daemon,
                 log_path,
             )
@@ -237,20 +238,28 @@ def table(result: dict) -> str:
     parts = {k: statistics.median(t[k] for t in result["timeline"]) for k in ("to_request", "to_start", "run")}
     return "\n".join(
         [
-            "| what | rows in the day | landing sensor / automation interval | measurements | median (s) | min–max (s) | target |",
+            "| what | rows in the day | landing sensor / automation interval | measurements | median (s) | min–max (s) "
+            "| target |",
             "|---|---:|---:|---:|---:|---:|---|",
-            f"| a new day: file written → its predictions (one run) | {result['rows']:,} | {interval} | {len(lat)} | {med:.1f} | "
+            f"| a new day: file written → its predictions (one run) | {result['rows']:,} | {interval} | {len(lat)} | "
+            f"{med:.1f} | "
             f"{min(lat):.1f}–{max(lat):.1f} | ≤ 15 s: {verdict(med <= 15)} |",
-            f"| {b['days']} days at once beside a CPU-bound process: files written → features for every day | {b['rows']:,} | {interval} | 1 | "
+            f"| {b['days']} days at once beside a CPU-bound process: files written → features for every day | "
+            f"{b['rows']:,} | {interval} | 1 | "
             f"{b['seconds']:.1f} | | ≤ 120 s: {verdict(b['seconds'] <= 120)} |",
             "",
-            f"Where a new day's seconds go (medians): file written → the landing sensor's run created {parts['to_request']:.1f} s; "
-            f"→ the run started (queue, launch, the run process importing and loading the definitions) {parts['to_start']:.1f} s; "
-            f"the run from its start to the day's predictions (raw_data → checks → features → checks → batch_predictions) {parts['run']:.1f} s.",
+            "Where a new day's seconds go (medians): file written → the landing sensor's run created "
+            f"{parts['to_request']:.1f} s; "
+            "→ the run started (queue, launch, the run process importing and loading the definitions) "
+            f"{parts['to_start']:.1f} s; "
+            "the run from its start to the day's predictions (raw_data → checks → features → checks → "
+            f"batch_predictions) {parts['run']:.1f} s.",
             "",
             f"An identical file written again (same bytes, new modification time): the landing sensor's run took "
-            f"{u['run_seconds']:.1f} s and {'said' if u['said_why'] else '**did not say**'} why it stopped at raw_data; runs launched "
-            f"below raw_data afterwards: **{u['runs_below']}**, assets below raw_data materialized again: **{u['materialized_below']}** "
+            f"{u['run_seconds']:.1f} s and {'said' if u['said_why'] else '**did not say**'} why it stopped at "
+            "raw_data; runs launched "
+            f"below raw_data afterwards: **{u['runs_below']}**, assets below raw_data materialized again: "
+            f"**{u['materialized_below']}** "
             f"(target 0: {verdict(u['runs_below'] == 0 and u['materialized_below'] == 0)}).",
         ]
     )

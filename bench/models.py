@@ -25,16 +25,14 @@ from pathlib import Path
 
 import yaml
 
-from bench.project import ROOT, cell, spread, timed_command, verdict
+from bench.project import ROOT, cell, demo_spec_data, spread, timed_command, verdict
 
 TICK_SCRIPT = "bench.models_tick"
 
 
 def write_models(root: Path, n: int) -> list[str]:
     """`n` models in `root` (one folder each: defs.yaml + spec.yaml), named m000, m001, ..."""
-    from ml_assets.core.spec import shipped_spec
-
-    base = yaml.safe_load(shipped_spec("demo").read_text())
+    base = demo_spec_data()
     names = [f"m{i:03d}" for i in range(n)]
     for name in names:
         folder = root / name
@@ -106,26 +104,30 @@ def _tick(env: dict, tmp: Path) -> dict:
 def table(result: dict) -> str:
     dagster = result["import_dagster"]
     lines = [
-        "| models | definitions load, s (fresh interpreter) | ÷ `import dagster` | one tick: every sensor + automation, s | sensors | run requests from |",
+        "| models | definitions load, s (fresh interpreter) | ÷ `import dagster` | one tick: every sensor + "
+        "automation, s | sensors | run requests from |",
         "|---:|---:|---:|---:|---:|---|",
     ]
     for size, r in sorted(result["sizes"].items()):
         ratio = r["load"]["median"] / dagster["median"]
         lines.append(
-            f"| {size} | {cell(r['load'], '.1f')} | {ratio:.2f}× | {r['tick_seconds']:.1f} | {r['sensors']} | {', '.join(r['requesting_models']) or 'none'} |"
+            f"| {size} | {cell(r['load'], '.1f')} | {ratio:.2f}× | {r['tick_seconds']:.1f} | {r['sensors']} | "
+            f"{', '.join(r['requesting_models']) or 'none'} |"
         )
     sizes = sorted(result["sizes"])
     one, most = result["sizes"][sizes[0]], result["sizes"][sizes[-1]]
     lines.append(f"\n`import dagster` alone: {cell(dagster, '.1f')} s (same run).")
     lines.append(
-        f"\n- {sizes[-1]} models load in ≤ 15 s: {verdict(most['load']['median'] <= 15)} ({most['load']['median']:.1f} s)."
+        f"\n- {sizes[-1]} models load in ≤ 15 s: {verdict(most['load']['median'] <= 15)} ({most['load']['median']:.1f} "
+        "s)."
     )
     lines.append(
         f"- One model loads in ≤ 1.5× `import dagster`: {verdict(one['load']['median'] <= 1.5 * dagster['median'])} "
         f"({one['load']['median'] / dagster['median']:.2f}×)."
     )
     lines.append(
-        f"- One tick over {sizes[-1]} models ≤ 10 s: {verdict(most['tick_seconds'] <= 10)} ({most['tick_seconds']:.1f} s)."
+        f"- One tick over {sizes[-1]} models ≤ 10 s: {verdict(most['tick_seconds'] <= 10)} ({most['tick_seconds']:.1f} "
+        "s)."
     )
     lines.append(
         "- A day landed for m000 requests runs for m000 only: "

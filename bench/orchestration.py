@@ -95,11 +95,13 @@ def table(rows: list[dict]) -> str:
     tiny = next(r for r in rows if "tiny" in r)
     rows = [r for r in rows if "tiny" not in r]
     lines = [
-        f"One tiny day ({tiny['rows']} rows): `dagster asset materialize --select raw_data,features` with their checks, "
+        f"One tiny day ({tiny['rows']} rows): `dagster asset materialize --select raw_data,features` with their "
+        "checks, "
         f"a fresh process, wall clock: **{cell(tiny['tiny'])} s** (target ≤ {TINY_TARGET:.0f} s: "
         f"{verdict(tiny['tiny']['median'] <= TINY_TARGET)}).",
         "",
-        "| rows in the day | `dagster asset materialize`, s | plain script, s | ratio (target ≤ 1.3 at the largest size) | difference, s |",
+        "| rows in the day | `dagster asset materialize`, s | plain script, s | ratio (target ≤ 1.3 at the largest "
+        "size) | difference, s |",
         "|---:|---:|---:|---:|---:|",
     ]
     largest = max(r["rows"] for r in rows)

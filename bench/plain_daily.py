@@ -31,12 +31,12 @@ def main(day: str, out: str) -> None:
     from ml_assets.core.profile import drift_of, feature_drift
     from ml_assets.core.schema import enforce_schema
     from ml_assets.core.scoring import score_batches
-    from ml_assets.core.spec import load_spec
-    from ml_assets.io.registry import Registry, default_tracking_uri
     from ml_assets.io.files import atomic_write_bytes, parquet_bytes
     from ml_assets.io.landing import list_landing_files, read_landing_file
     from ml_assets.io.parquet_parts import ParquetParts, write_parquet_parts
     from ml_assets.io.paths import landing_root
+    from ml_assets.io.registry import Registry, default_tracking_uri
+    from ml_assets.io.specs import load_spec
 
     spec = load_spec(os.environ["ML_ASSETS_SPEC"])
     base = UPath(out)

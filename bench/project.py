@@ -11,8 +11,8 @@ import contextlib
 import datetime as dt
 import os
 import shutil
-import subprocess
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -89,7 +89,7 @@ class Project:
 
     @property
     def newest(self) -> dt.date:
-        from ml_assets.graph.context import daily_partitions
+        from ml_assets.graph.runtime.partitions import daily_partitions
 
         return dt.date.fromisoformat(daily_partitions(self.spec).get_last_partition_key())
 
@@ -154,13 +154,27 @@ class Project:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+LAST_DAY_ENV = "ML_ASSETS_BENCH_LAST_DAY"  # `python -m bench --last-day D`: the projects' newest day
+
+
+def demo_spec_data() -> dict:
+    """The shipped demo spec as data; its partitions end on `--last-day` when one was given (the
+    same days, so the same data, whatever the date), else on the newest complete day."""
+    from ml_assets.io.specs import shipped_spec
+
+    data = yaml.safe_load(shipped_spec("demo").read_text())
+    if last := os.environ.get(LAST_DAY_ENV):
+        data["partitions"]["end_date"] = last
+    return data
+
+
 @contextlib.contextmanager
 def project(name: str, **spec_changes) -> Iterator[Project]:
     """A project whose spec is ml_assets/defs/demo/spec.yaml with `spec_changes` (top-level sections) replaced."""
-    from ml_assets.core.spec import load_spec, shipped_spec
+    from ml_assets.io.specs import load_spec
 
     root = Path(tempfile.mkdtemp(prefix=f"ml-assets-bench-{name}-"))
-    data = yaml.safe_load((shipped_spec("demo")).read_text())
+    data = demo_spec_data()
     data.update(spec_changes)
     spec_path = root / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(data))

@@ -86,7 +86,8 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
                 steps.append(_step(proj, day))
                 bare.append(_bare(proj, day))
                 log(
-                    f"  {size:,} rows, run {i + 1}/{repeats}: step {steps[-1]['seconds']:.2f} s, warm {steps[-1]['warm_seconds']:.2f} s "
+                    f"  {size:,} rows, run {i + 1}/{repeats}: step {steps[-1]['seconds']:.2f} s, warm "
+                    f"{steps[-1]['warm_seconds']:.2f} s "
                     f"(peak RSS {steps[-1]['peak_rss'] / 2**20:,.0f} MiB), bare predict {bare[-1]:.2f} s"
                 )
             rows_out.append(
@@ -94,9 +95,9 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
                     "rows": size,
                     "step_rate": spread([size / s["seconds"] for s in steps]),
                     "bare_rate": spread([size / b for b in bare]),
-                    "ratio": spread([size / s["seconds"] / (size / b) for s, b in zip(steps, bare)]),
+                    "ratio": spread([size / s["seconds"] / (size / b) for s, b in zip(steps, bare, strict=True)]),
                     "warm_rate": spread([size / s["warm_seconds"] for s in steps]),
-                    "warm_ratio": spread([b / s["warm_seconds"] for s, b in zip(steps, bare)]),
+                    "warm_ratio": spread([b / s["warm_seconds"] for s, b in zip(steps, bare, strict=True)]),
                     "peak_rss": spread([s["peak_rss"] / 2**20 for s in steps]),
                     "rss_before": spread([s["rss_before"] / 2**20 for s in steps]),
                 }
@@ -106,7 +107,8 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     out = [
-        "| rows in the day | step, fresh process: rows/s (median, min–max) | bare predict_proba: rows/s | fresh ÷ bare (target ≥ 0.8) | "
+        "| rows in the day | step, fresh process: rows/s (median, min–max) | bare predict_proba: rows/s | fresh ÷ bare "
+        "(target ≥ 0.8) | "
         "step, warm process: rows/s | warm ÷ bare (target ≥ 0.8) | "
         "peak RSS of the step's process, MiB (target < 1,536 at the largest size) | RSS before the run, MiB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",

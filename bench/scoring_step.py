@@ -28,8 +28,8 @@ def main(day: str) -> None:
 
     from dagster import AssetSelection, DagsterEventType, DagsterInstance, Definitions, define_asset_job
 
-    from ml_assets.core.spec import load_spec
     from ml_assets.graph.pipeline import build_definitions
+    from ml_assets.io.specs import load_spec
 
     spec_path = os.environ["ML_ASSETS_SPEC"]
     # The step alone: the project's definitions plus a job of batch_predictions without its checks.

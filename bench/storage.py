@@ -48,7 +48,7 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
     from dagster import AssetKey, build_input_context, build_output_context
     from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
-    from ml_assets.graph.io_managers import ParquetIOManager
+    from ml_assets.graph.runtime.io_managers import ParquetIOManager
     from ml_assets.io.paths import resolve_uri
 
     proc, endpoint = _moto()
@@ -100,7 +100,7 @@ def run(sizes: list[int], repeats: int, log=print) -> list[dict]:
                         )
                     )
                 sizes_stored = {}
-                for name, prefix in zip(managers, ("parquet/", "pickle/")):
+                for name, prefix in zip(managers, ("parquet/", "pickle/"), strict=True):
                     objects = client.list_objects_v2(Bucket="bench", Prefix=prefix).get("Contents", [])
                     sizes_stored[name] = sum(o["Size"] for o in objects if str(key.path[-1]) in o["Key"])
                 for name, r in results.items():
@@ -128,6 +128,7 @@ def table(rows: list[dict]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['rows']:,} | {r['manager']} | {r['frame_mib']:,.1f} | {r['stored_mib']:,.1f} | {cell(r['write'], ',.0f')} | {cell(r['read'], ',.0f')} |"
+            f"| {r['rows']:,} | {r['manager']} | {r['frame_mib']:,.1f} | {r['stored_mib']:,.1f} | "
+            f"{cell(r['write'], ',.0f')} | {cell(r['read'], ',.0f')} |"
         )
     return "\n".join(lines)

@@ -70,7 +70,10 @@ def run(days: int, rows: int, repeats: int, log=print) -> dict:
 
 def table(result: dict) -> str:
     lines = ["| window | candidates | training_job | run time, s (median, min–max) |", "|---|---:|---|---:|"]
-    window = f"{result['days']} days × {result['rows']:,} rows ({result['window_rows']:,} rows, last {result['holdout_days']} days held out)"
+    window = (
+        f"{result['days']} days × {result['rows']:,} rows ({result['window_rows']:,} rows, last "
+        f"{result['holdout_days']} days held out)"
+    )
     for name, s in result["times"].items():
         lines.append(f"| {window} | {result['candidates']} | {name} | {cell(s, '.1f')} |")
     lines.append(f"\nParallel steps are **{result['speedup']:.2f}×** as fast as one step at a time (ratio of medians).")

@@ -60,12 +60,12 @@ def _defs_module(folder: Path) -> types.ModuleType:
 @definitions
 def defs() -> Definitions:
     """Loaded lazily by Dagster's tools, so importing this module reads no spec."""
-    from ml_assets.core.spec import model_folders
     from ml_assets.graph.pipeline import build_definitions, shared_definitions
+    from ml_assets.io.specs import model_folders
 
     path = spec_path_from_env()
     if path is not None:
-        from ml_assets.core.spec import load_spec
+        from ml_assets.io.specs import load_spec
 
         # One model; a broken spec fails the load, with the field named (nothing else to keep running).
         return build_definitions(load_spec(path), str(path))

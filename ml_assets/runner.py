@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from ml_assets.core.spec import PipelineSpec
+from ml_assets.graph.automation.alerts import failure_text
+from ml_assets.graph.context import model_of, qualified_name
 from ml_assets.graph.pipeline import build_definitions
-from ml_assets.graph.sensors import failure_text
+from ml_assets.io.registry import CHAMPION
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # `ml-assets run` prints one line per run (and its errors): the console logger only says what is critical.
@@ -38,7 +40,7 @@ class JobFailed(RuntimeError):
 
 def qualified(spec: PipelineSpec, job_name: str) -> str:
     """The job's name in the code location: `<model>__<job>` (a name already qualified stays)."""
-    return job_name if job_name.startswith(f"{spec.name}__") else f"{spec.name}__{job_name}"
+    return job_name if model_of(job_name) == spec.name else qualified_name(spec.name, job_name)
 
 
 def run_days(
@@ -190,6 +192,121 @@ def ingest_ranges(
     return ranges
 
 
+@dataclass
+class _HistoryRun:
+    """The state of one `run_history`: what it runs against, what it has done, how it reports."""
+
+    spec: PipelineSpec
+    defs: Definitions
+    instance: DagsterInstance
+    plan: Plan
+    guarded: list  # the blocking checks that guard training and scoring
+    progress: Progress
+    say: Callable[[str], None]
+    day_bytes: dict[str, int]
+    outcome: Outcome = field(default_factory=lambda: Outcome())
+    champion: str | None = None  # looked up before the first scoring step ("" when there is none)
+
+    def execute(self, job_name: str, day: str | None = None, days: list[str] | None = None):
+        """One run of `job_name` for a day, or for a range of days in one run: (result, seconds)."""
+        from ml_assets.graph.runtime.instance import RANGE_END_TAG, RANGE_START_TAG
+
+        started = time.monotonic()
+        tags = {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]} if days else None
+        result = self.defs.resolve_job_def(qualified(self.spec, job_name)).execute_in_process(
+            partition_key=day, tags=tags, instance=self.instance, raise_on_error=False, run_config=SILENT
+        )
+        return result, time.monotonic() - started
+
+    def blocked(self, day: str) -> list[str]:
+        from ml_assets.graph.runtime.instance import blocking_check_failures
+
+        return blocking_check_failures(self.instance, self.guarded, [day], strict_day=True)
+
+    def run(self) -> Outcome:
+        steps = self.plan.steps
+        i = 0
+        while i < len(steps):
+            job_name, day = steps[i]
+            if job_name == "ingest_job" and (covered := self.ingest_range(steps, i)):
+                i += covered
+                continue
+            i += 1
+            if job_name in ("predictions_job", "scoring_job") and self.champion is None:
+                self.champion = _champion_version(self.defs, self.spec) or ""
+            to_run = self.gate(job_name, day)
+            if to_run is None:
+                continue
+            result, took = self.execute(to_run, day)
+            if to_run == "scoring_job" and day is not None and (blocked := self.blocked(day)):
+                # Ingested, and its blocking checks held scoring back in the same run: as designed.
+                self.outcome.blocked[day] = blocked
+                self.outcome.done.append((to_run, day))
+                self.progress(_what(to_run, day), True, took, f" · not scored: blocked by {', '.join(blocked)}")
+                continue
+            self.record(to_run, day, result, took)
+        return self.outcome
+
+    def ingest_range(self, steps, i: int) -> int:
+        """Consecutive days to ingest from step `i` on, in one run; if that run fails, one run per day
+        (a bad day then fails alone). Returns how many steps it covered (0: a single day, run as usual)."""
+        block = list(itertools.takewhile(lambda step: step[0] == "ingest_job", steps[i:]))
+        days = ingest_ranges([d for _, d in block], self.day_bytes)[0]
+        if len(days) < 2:
+            return 0
+        result, took = self.execute("ingest_job", days=days)
+        if result.success:
+            self.outcome.done.extend(("ingest_job", d) for d in days)
+            self.progress(f"ingest {days[0]} .. {days[-1]} ({len(days)} days, one run)", True, took, steps=len(days))
+            return len(days)
+        errors = "; ".join(JobFailed("ingest_job", None, result).errors)[:300]
+        self.say(f"  ingesting {days[0]} .. {days[-1]} in one run failed ({errors}); redoing it one day per run")
+        for d in days:
+            self.record("ingest_job", d, *self.execute("ingest_job", d))
+        return len(days)
+
+    def gate(self, job_name: str, day: str | None) -> str | None:
+        """The job to run for this step, or None when it must not run (recorded with the reason):
+        training whose window's last day failed to ingest; scoring after a failed training, with no
+        champion, or of a day its blocking checks hold back."""
+        outcome, what = self.outcome, _what(job_name, day)
+        if job_name == "training_job" and ("ingest_job", day) in outcome.failed:
+            outcome.failed[(job_name, day)] = [f"not run: ingesting {day}, the window's last day, failed"]
+            self.progress(what, False, 0.0, " (skipped)")
+            return None
+        if job_name not in ("predictions_job", "scoring_job"):
+            return job_name
+        if ("training_job", self.plan.train_on) in outcome.failed:
+            outcome.failed[(job_name, day)] = ["not run: training failed"]
+            self.progress(what, False, 0.0, " (skipped)")
+            return None
+        if not self.champion:
+            if job_name == "scoring_job":
+                return "ingest_job"  # nothing can score: ingest only
+            # The first model was held back (see the evaluation report): nothing can score.
+            outcome.failed[(job_name, day)] = ["not run: the registered model has no champion"]
+            self.progress(what, False, 0.0, " · not scored: no champion (see the evaluation report)")
+            return None
+        if job_name == "predictions_job" and day is not None and (blocked := self.blocked(day)):
+            # The day's data failed a blocking check: by design it is not scored (see "Data checks").
+            outcome.blocked[day] = blocked
+            self.progress(what, True, 0.0, f" · not scored: blocked by {', '.join(blocked)}")
+            return None
+        return job_name
+
+    def record(self, job_name: str, day: str | None, result, took: float) -> None:
+        outcome, note = self.outcome, ""
+        if result.success:
+            outcome.done.append((job_name, day))
+            if job_name == "training_job":
+                outcome.model = _model_metadata(result)
+                note = f" · {outcome.model.get('promotion', '')}"
+        else:
+            outcome.failed[(job_name, day)] = JobFailed(job_name, day, result).errors
+            note = " · " + "; ".join(outcome.failed[(job_name, day)])[:300]
+        self.progress(_what(job_name, day), result.success, took, note)
+
+
 def run_history(
     spec: PipelineSpec,
     spec_path: str,
@@ -201,132 +318,28 @@ def run_history(
     """Carry out `plan`. Consecutive days to ingest go in one run per range (`ingest_ranges`); a
     range that fails is redone one day per run, so a bad day fails alone and the others go on.
     Training is skipped if the window's own day failed to ingest; scoring waits for a champion."""
-    from ml_assets.graph.instance import RANGE_END_TAG, RANGE_START_TAG, blocking_check_failures
-    from ml_assets.graph.training import guarded_check_keys
+    from ml_assets.graph.assets.checks import guarded_check_keys
 
     defs = build_definitions(spec, spec_path)
-    guarded = guarded_check_keys(spec.name, defs.asset_checks or [])
-    outcome = Outcome()
-    steps = plan.steps
-    progress = Progress(len(steps), say)
-    champion = None
-
-    def execute(job_name: str, day: str | None = None, days: list[str] | None = None):
-        started = time.monotonic()
-        tags = {RANGE_START_TAG: days[0], RANGE_END_TAG: days[-1]} if days else None
-        result = defs.resolve_job_def(qualified(spec, job_name)).execute_in_process(
-            partition_key=day, tags=tags, instance=instance, raise_on_error=False, run_config=SILENT
-        )
-        return result, time.monotonic() - started
-
-    i = 0
-    while i < len(steps):
-        job_name, day = steps[i]
-        if job_name == "ingest_job" and (
-            covered := _ingest_range(steps, i, execute, outcome, progress, say, day_bytes)
-        ):
-            i += covered
-            continue
-        i += 1
-        if job_name in ("predictions_job", "scoring_job") and champion is None:
-            champion = _champion_version(defs, spec) or ""
-        job_name = _gate(
-            job_name,
-            day,
-            plan,
-            outcome,
-            progress,
-            champion,
-            lambda d: blocking_check_failures(instance, guarded, [d], strict_day=True),
-        )
-        if job_name is None:
-            continue
-        result, took = execute(job_name, day)
-        if job_name == "scoring_job" and (
-            blocked := blocking_check_failures(instance, guarded, [day], strict_day=True)
-        ):
-            # Ingested, and its blocking checks held scoring back in the same run: as designed.
-            outcome.blocked[day] = blocked
-            outcome.done.append((job_name, day))
-            progress(_what(job_name, day), True, took, f" · not scored: blocked by {', '.join(blocked)}")
-            continue
-        _record(outcome, progress, job_name, day, result, took)
-    return outcome
+    run = _HistoryRun(
+        spec=spec,
+        defs=defs,
+        instance=instance,
+        plan=plan,
+        guarded=guarded_check_keys(spec.name, defs.asset_checks or []),
+        progress=Progress(len(plan.steps), say),
+        say=say,
+        day_bytes=day_bytes or {},
+    )
+    return run.run()
 
 
 def _what(job_name: str, day: str | None) -> str:
     return f"{job_name.removesuffix('_job')} {day}" if day else job_name.removesuffix("_job")
 
 
-def _ingest_range(steps, i: int, execute, outcome: Outcome, progress: Progress, say, day_bytes) -> int:
-    """Consecutive days to ingest from step `i` on, in one run; if that run fails, one run per day
-    (a bad day then fails alone). Returns how many steps it covered (0: a single day, run as usual)."""
-    block = list(itertools.takewhile(lambda step: step[0] == "ingest_job", steps[i:]))
-    days = ingest_ranges([d for _, d in block], day_bytes or {})[0]
-    if len(days) < 2:
-        return 0
-    result, took = execute("ingest_job", days=days)
-    if result.success:
-        outcome.done.extend(("ingest_job", d) for d in days)
-        progress(f"ingest {days[0]} .. {days[-1]} ({len(days)} days, one run)", True, took, steps=len(days))
-        return len(days)
-    say(
-        f"  ingesting {days[0]} .. {days[-1]} in one run failed ({'; '.join(JobFailed('ingest_job', None, result).errors)[:300]}); "
-        "redoing it one day per run"
-    )
-    for d in days:
-        _record(outcome, progress, "ingest_job", d, *execute("ingest_job", d))
-    return len(days)
-
-
-def _gate(
-    job_name: str, day: str | None, plan: Plan, outcome: Outcome, progress: Progress, champion: str | None, blocked_on
-) -> str | None:
-    """The job to run for this step, or None when it must not run (recorded with the reason):
-    training whose window's last day failed to ingest; scoring after a failed training, with no
-    champion, or of a day its blocking checks hold back."""
-    what = _what(job_name, day)
-    if job_name == "training_job" and ("ingest_job", day) in outcome.failed:
-        outcome.failed[(job_name, day)] = [f"not run: ingesting {day}, the window's last day, failed"]
-        progress(what, False, 0.0, " (skipped)")
-        return None
-    if job_name not in ("predictions_job", "scoring_job"):
-        return job_name
-    if ("training_job", plan.train_on) in outcome.failed:
-        outcome.failed[(job_name, day)] = ["not run: training failed"]
-        progress(what, False, 0.0, " (skipped)")
-        return None
-    if not champion:
-        if job_name == "scoring_job":
-            return "ingest_job"  # nothing can score: ingest only
-        # The first model was held back (see the evaluation report): nothing can score.
-        outcome.failed[(job_name, day)] = ["not run: the registered model has no champion"]
-        progress(what, False, 0.0, " · not scored: no champion (see the evaluation report)")
-        return None
-    if job_name == "predictions_job" and (blocked := blocked_on(day)):
-        # The day's data failed a blocking check: by design it is not scored (see "Data checks").
-        outcome.blocked[day] = blocked
-        progress(what, True, 0.0, f" · not scored: blocked by {', '.join(blocked)}")
-        return None
-    return job_name
-
-
-def _record(outcome: Outcome, progress: Progress, job_name: str, day: str | None, result, took: float) -> None:
-    what = _what(job_name, day)
-    note = ""
-    if result.success:
-        outcome.done.append((job_name, day))
-        if job_name == "training_job":
-            outcome.model = _model_metadata(result)
-            note = f" · {outcome.model.get('promotion', '')}"
-    else:
-        outcome.failed[(job_name, day)] = JobFailed(job_name, day, result).errors
-        note = " · " + "; ".join(outcome.failed[(job_name, day)])[:300]
-    progress(what, result.success, took, note)
-
-
 def _champion_version(defs, spec: PipelineSpec) -> str | None:
-    return defs.resources["mlflow"].registry(spec).alias_version("champion")
+    return defs.resources["mlflow"].registry(spec).alias_version(CHAMPION)
 
 
 def _model_metadata(result: ExecuteInProcessResult) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -11,23 +12,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
 
 from ml_assets.core.demo_data import generate_day
-from ml_assets.core.spec import PipelineSpec, load_spec, shipped_spec
+from ml_assets.core.spec import PipelineSpec
 from ml_assets.io.landing import write_landing_file
+from ml_assets.io.specs import load_spec, shipped_spec
+
+# No pooled MLflow connections: a SQLite store restored between tests (`trained`) is read afresh
+# by a client that is still open (MLflow caches its store per URI for the process's life).
+os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-# `model` always trains on the newest training window, so the tests' data ends on the newest
-# complete day (the data for each day is the same whatever the date: it depends on the day only).
-LAST_DAY = dt.date.fromisoformat(
-    __import__("ml_assets.graph.context", fromlist=["daily_partitions"])
-    .daily_partitions(load_spec(shipped_spec("demo")))
-    .get_last_partition_key()
-)
+# The tests' newest day: fixed, so every test sees the same data whatever the date (each day's demo
+# data is seeded by its date). The specs that tests write end on it (`partitions.end_date`); a test
+# about "today" (a spec without an end date) fixes the clock itself (`frozen_today`).
+LAST_DAY = dt.date(2026, 11, 29)
 
 
 DEMO = "demo_churn"  # the demo spec's name: the prefix of its asset keys and job names
@@ -45,22 +49,76 @@ def model_job(name: str, model: str = DEMO) -> str:
     return f"{model}__{name}"
 
 
+LEAKING_VARS = (
+    "ML_ASSETS_STORAGE",
+    "ML_ASSETS_LANDING_ROOT",
+    "ML_ASSETS_LABELS_ROOT",
+    "ML_ASSETS_SPEC",
+    "DAGSTER_HOME",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+)
+
+
+def _use_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
+    monkeypatch.setenv("ML_ASSETS_HOME", str(home))
+    for var in LEAKING_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """A fresh $ML_ASSETS_HOME; no S3 or spec settings leak in from the caller's environment."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("ML_ASSETS_HOME", str(home))
-    for var in (
-        "ML_ASSETS_STORAGE",
-        "ML_ASSETS_LANDING_ROOT",
-        "ML_ASSETS_LABELS_ROOT",
-        "ML_ASSETS_SPEC",
-        "DAGSTER_HOME",
-        "MLFLOW_TRACKING_URI",
-        "MLFLOW_REGISTRY_URI",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    return home
+    return _use_home(monkeypatch, tmp_path / "home")
+
+
+class Trained(NamedTuple):
+    spec: PipelineSpec
+    path: Path
+    days: list[str]
+    instance: object  # a DagsterInstance on SQLite, beside the store
+
+
+TRAINED_DAYS = 6
+
+
+@pytest.fixture(scope="session")
+def _trained_project(tmp_path_factory) -> tuple[Path, Path]:
+    """Built once per worker: 6 demo days ingested, a model trained and promoted, the newest day
+    scored, in a SQLite Dagster instance and MLflow store at a fixed path (MLflow records absolute
+    artifact paths). Returns (that path, a copy of it to restore from)."""
+    from dagster import DagsterInstance
+
+    from ml_assets.runner import run_days
+
+    live = tmp_path_factory.getbasetemp() / "trained"
+    template = tmp_path_factory.getbasetemp() / "trained-template"
+    (live / "dagster").mkdir(parents=True)
+    with pytest.MonkeyPatch.context() as mp:
+        _use_home(mp, live / "home")
+        spec, path = small_demo_spec(live)
+        days = day_keys(TRAINED_DAYS)
+        land_demo_days(spec, days)
+        with DagsterInstance.local_temp(str(live / "dagster")) as inst:
+            run_days(spec, str(path), graph_steps(days), inst)
+    shutil.copytree(live, template, symlinks=True)
+    return live, template
+
+
+@pytest.fixture
+def trained(_trained_project, monkeypatch):
+    """A store with 6 good days ingested, a model (v1, champion) and the newest day's predictions,
+    restored fresh for each test (it may change anything). Yields (spec, path, days, instance)."""
+    from dagster import DagsterInstance
+
+    live, template = _trained_project
+    shutil.rmtree(live)
+    shutil.copytree(template, live, symlinks=True)
+    _use_home(monkeypatch, live / "home")
+    path = next(live.glob("*.yaml"))
+    with DagsterInstance.local_temp(str(live / "dagster")) as inst:
+        yield Trained(load_spec(path), path, day_keys(TRAINED_DAYS), inst)
 
 
 @pytest.fixture
@@ -73,8 +131,11 @@ def instance():
 
 
 def write_spec(tmp_path: Path, base: str = "demo", **overrides) -> tuple[PipelineSpec, Path]:
-    """A copy of a shipped spec with some top-level sections replaced/merged; returns (spec, path)."""
+    """A copy of a shipped spec with some top-level sections replaced/merged; returns (spec, path).
+    Its partitions end on LAST_DAY unless the spec or `partitions=` says otherwise (`end_date: None`:
+    up to yesterday, for a test about "today")."""
     data = yaml.safe_load((shipped_spec(base)).read_text())
+    data["partitions"].setdefault("end_date", LAST_DAY.isoformat())
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
@@ -83,6 +144,23 @@ def write_spec(tmp_path: Path, base: str = "demo", **overrides) -> tuple[Pipelin
     path = tmp_path / f"{base}-{len(list(tmp_path.glob('*.yaml')))}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_spec(path), path
+
+
+@contextlib.contextmanager
+def frozen_today(day: dt.date, hour: int = 12):
+    """Dagster's clock (partitions, sensors, automation) at `hour` UTC on `day`, in this process."""
+    from dagster._core.test_utils import freeze_time
+
+    with freeze_time(dt.datetime.combine(day, dt.time(hour), dt.UTC)):
+        yield
+
+
+@pytest.fixture
+def day_after_last_day():
+    """For a test about "today": Dagster's clock at noon on the day after LAST_DAY, so a spec without
+    an end date has LAST_DAY as its newest complete day."""
+    with frozen_today(LAST_DAY + dt.timedelta(days=1)):
+        yield
 
 
 def small_demo_spec(tmp_path: Path, **overrides) -> tuple[PipelineSpec, Path]:
@@ -133,6 +211,35 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> N
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+def wait_until(
+    what: str, predicate, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None, interval=0.2
+):
+    """Poll `predicate()` until it is truthy and return its value. Fails naming `what`, with the
+    tail of `log`, on the time-out, or at once when `proc` (a process the test waits on) has exited."""
+    deadline = time.monotonic() + timeout
+    tail = lambda: log.read_text()[-4000:] if log is not None and log.exists() else ""  # noqa: E731
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(
+                f"{Path(str(proc.args[0])).name} exited ({proc.returncode}) while waiting for {what}:\n{tail()}"
+            )
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{tail()}")
+
+
+def start_daemon(env: dict, log: Path, workspace: Path = PROJECT_ROOT / "workspace.yaml") -> subprocess.Popen:
+    """A real `dagster-daemon run` on `workspace` (output appended to `log`)."""
+    return subprocess.Popen(
+        [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop_process(proc: subprocess.Popen, group: bool = False, timeout: float = 10) -> None:
@@ -260,6 +367,9 @@ def production_env(tmp_path: Path, dagster_db: str, bucket: str, spec_path: Path
             "ML_ASSETS_HOME": str(tmp_path / "ml_assets_home"),
             "ML_ASSETS_SPEC": str(spec_path),
             "ML_ASSETS_STORAGE": f"s3://{bucket}/storage",
+            # Tools that start other tools by name (dagster-celery starts `celery`) find this
+            # environment's, whatever PATH the tests were started with.
+            "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", "")]),
         }
     )
     return env
@@ -305,3 +415,54 @@ def redis_db() -> str:
     except redis.RedisError as exc:
         pytest.skip(f"no Redis server at {REDIS}: {exc}")
     return url
+
+
+# The slowest tests, longest first, as measured on a quiet 2-core machine (`--durations=20`, seconds).
+# Two workers take tests one at a time in this order (`--maxschedchunk 1`), so the longest start
+# first and the short ones fill in at the end: the order changes the suite's wall time, never a result.
+SLOWEST = {
+    "test_production.py::test_full_pipeline_through_the_queue": 283,
+    "test_cli.py::test_demo_then_dagster_cli": 157,
+    "test_bench.py::test_data_benchmarks_smoke": 142,
+    "test_daemon.py::test_landed_file_becomes_predictions": 129,
+    "test_faults.py::test_runs_killed_at_several_points": 108,
+    "test_bench.py::test_checks_and_latency_benchmarks_smoke": 98,
+    "test_bench.py::test_backfill_and_models_benchmarks_smoke": 70,
+    "test_faults.py::test_two_trainings_at_once": 65,
+    "test_reproduce.py::test_a_trained_version_is_reproduced": 62,
+    "test_faults.py::test_a_training_killed_mid_run": 56,
+    "test_celery.py::test_full_pipeline_steps_run_on_a_celery_worker": 55,
+    "test_browser.py::test_ui_lists": 50,
+    "test_s3.py::test_graph_on_s3_landing_and_storage": 46,
+    "test_own_data.py::test_ml_assets_run_trains_on_history": 36,
+    "test_retention.py::test_retention_deletes": 35,
+    "test_faults.py::test_an_s3_endpoint_that_stops": 30,
+    "test_mlflow_server.py::test_training_promotion_scoring": 27,
+}
+
+
+def _expected_seconds(item: pytest.Item) -> float:
+    name = item.nodeid.rsplit("/", 1)[-1]
+    return next((s for prefix, s in SLOWEST.items() if name.startswith(prefix)), 0)
+
+
+def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
+    items.sort(key=_expected_seconds, reverse=True)  # stable: the rest keep their order
+
+
+def requested(result) -> dict[str, list[str] | str]:
+    """What an automation tick requested: {asset name: its partitions, or "all"}."""
+    out = {}
+    for res in result.results:
+        if res.true_subset.size:
+            subset = res.true_subset
+            out[res.key.path[-1]] = (
+                sorted(subset.expensively_compute_partition_keys()) if subset.is_partitioned else "all"
+            )
+    return out
+
+
+def materialize(defs, instance, names, day=None):
+    """Materialize some of the demo model's assets (by name) in process, for a day."""
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={model_key(n) for n in names})
+    return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)

@@ -22,20 +22,22 @@ from dagster import (
     evaluate_automation_conditions,
 )
 
-from ml_assets.io.arrivals import Cursor
 from ml_assets.core.demo_data import generate_day
+from ml_assets.graph.automation.alerts import failure_text
 from ml_assets.graph.pipeline import build_definitions
-from ml_assets.graph.sensors import failure_text
-from ml_assets.runner import run_days
+from ml_assets.io.arrivals import Cursor
 from ml_assets.io.landing import write_landing_file
 from ml_assets.io.paths import landing_root, resolve_uri
+from ml_assets.runner import run_days
 from ml_assets_tests.conftest import (
-    model_job,
-    model_key,
     LAST_DAY,
     day_keys,
     free_port,
     land_demo_days,
+    materialize,
+    model_job,
+    model_key,
+    requested,
     small_demo_spec,
 )
 
@@ -55,8 +57,9 @@ def _touch_later(path):
     os.utime(path, (later, later))
 
 
-def test_landing_sensor_requests_each_changed_day_once(home, tmp_path, instance):
-    spec, path = small_demo_spec(tmp_path)
+def test_landing_sensor_requests_each_changed_day_once(home, tmp_path, instance, day_after_last_day):
+    # About "today": a spec without an end date, the clock fixed the day after LAST_DAY.
+    spec, path = small_demo_spec(tmp_path, partitions={"end_date": None})
     defs = build_definitions(spec, str(path))
     landing = landing_root(spec)
     land_demo_days(spec, DAYS[-2:])
@@ -146,22 +149,6 @@ def test_landing_sensor_on_s3(home, tmp_path, instance, s3_env):
     assert "no-such-bucket-here does not exist" in str(result.skip_reason)
 
 
-def _requested(result) -> dict[str, list[str] | str]:
-    out = {}
-    for res in result.results:
-        if res.true_subset.size:
-            subset = res.true_subset
-            out[res.key.path[-1]] = (
-                sorted(subset.expensively_compute_partition_keys()) if subset.is_partitioned else "all"
-            )
-    return out
-
-
-def _materialize(defs, instance, names, day=None):
-    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={model_key(n) for n in names})
-    return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=False)
-
-
 def test_new_and_late_days_flow_to_predictions_only_through_passed_checks(home, tmp_path, instance):
     spec, path = small_demo_spec(tmp_path)
     defs = build_definitions(spec, str(path))
@@ -169,41 +156,41 @@ def test_new_and_late_days_flow_to_predictions_only_through_passed_checks(home, 
     run_days(spec, str(path), [("ingest_job", d) for d in DAYS[:-1]], instance)
 
     tick = evaluate_automation_conditions(defs, instance)
-    assert _requested(tick) == {}, "the first evaluation starts nothing"
+    assert requested(tick) == {}, "the first evaluation starts nothing"
     # No model yet: a new day is ingested and featurized, but not scored.
     land_demo_days(spec, [DAYS[-1]])
-    _materialize(defs, instance, ["raw_data"], DAYS[-1])
+    materialize(defs, instance, ["raw_data"], DAYS[-1])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
-    assert _requested(tick) == {"features": [DAYS[-1]], "feature_drift": [DAYS[-1]]}
-    _materialize(defs, instance, ["features", "feature_drift"], DAYS[-1])
+    assert requested(tick) == {"features": [DAYS[-1]], "feature_drift": [DAYS[-1]]}
+    materialize(defs, instance, ["features", "feature_drift"], DAYS[-1])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
-    assert "batch_predictions" not in _requested(tick), "nothing to score with before a model exists"
+    assert "batch_predictions" not in requested(tick), "nothing to score with before a model exists"
 
     # Once a model exists, the day that waited for one is scored; the older days are not re-scored.
     run_days(spec, str(path), [("training_job", DAYS[-1])], instance)
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
-    assert _requested(tick) == {"batch_predictions": [DAYS[-1]], "realized_quality": [DAYS[-1]]}, (
+    assert requested(tick) == {"batch_predictions": [DAYS[-1]], "realized_quality": [DAYS[-1]]}, (
         "realized quality rides along"
     )
-    assert _materialize(defs, instance, ["batch_predictions", "realized_quality"], DAYS[-1]).success
+    assert materialize(defs, instance, ["batch_predictions", "realized_quality"], DAYS[-1]).success
 
     # A late file for an older day: that day is re-built and re-scored (checks ride along).
-    _materialize(defs, instance, ["raw_data"], DAYS[1])
+    materialize(defs, instance, ["raw_data"], DAYS[1])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
     # (and the monitoring page follows the newest day's realized quality)
-    assert _requested(tick) == {
+    assert requested(tick) == {
         "features": [DAYS[1]],
         "feature_drift": [DAYS[1]],
         "batch_predictions": [DAYS[1]],
         "realized_quality": [DAYS[1]],
         "monitoring_report": "all",
     }
-    _materialize(defs, instance, ["monitoring_report"])
+    materialize(defs, instance, ["monitoring_report"])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
-    _materialize(defs, instance, ["features", "feature_drift", "batch_predictions", "realized_quality"], DAYS[1])
+    materialize(defs, instance, ["features", "feature_drift", "batch_predictions", "realized_quality"], DAYS[1])
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
     # realized_quality changed, so the monitoring page follows; nothing else.
-    assert _requested(tick) == {"monitoring_report": "all"}
+    assert requested(tick) == {"monitoring_report": "all"}
 
     # A day whose raw data breaks the contract (blocking check) goes no further.
     bad = generate_day(dt.date.fromisoformat(DAYS[2]), rows=300)
@@ -212,10 +199,10 @@ def test_new_and_late_days_flow_to_predictions_only_through_passed_checks(home, 
     for old in folder.iterdir():
         old.unlink()
     write_landing_file(landing_root(spec), dt.date.fromisoformat(DAYS[2]), "events", bad, "csv")
-    result = _materialize(defs, instance, ["raw_data"], DAYS[2])
+    result = materialize(defs, instance, ["raw_data"], DAYS[2])
     assert not result.success
     tick = evaluate_automation_conditions(defs, instance, cursor=tick.cursor)
-    assert DAYS[2] not in _requested(tick).get("features", [])
+    assert DAYS[2] not in requested(tick).get("features", [])
 
 
 def test_retraining_on_cron_then_on_drift(home, tmp_path, instance):
@@ -226,21 +213,21 @@ def test_retraining_on_cron_then_on_drift(home, tmp_path, instance):
     noon = dt.datetime.combine(LAST_DAY + dt.timedelta(days=1), dt.time(12, 0), dt.UTC)
 
     tick = evaluate_automation_conditions(defs, instance, evaluation_time=noon)
-    assert _requested(tick) == {}
+    assert requested(tick) == {}
     tick = evaluate_automation_conditions(
         defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=90)
     )
-    assert _requested(tick) == {"training_set": [DAYS[-1]]}, "the cron tick passed: the newest window is rebuilt"
-    _materialize(defs, instance, ["training_set"], DAYS[-1])
+    assert requested(tick) == {"training_set": [DAYS[-1]]}, "the cron tick passed: the newest window is rebuilt"
+    materialize(defs, instance, ["training_set"], DAYS[-1])
     tick = evaluate_automation_conditions(
         defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=100)
     )
-    assert _requested(tick) == {"model": "all", "evaluation_report": "all"}
-    assert _materialize(defs, instance, ["model", "evaluation_report"]).success
+    assert requested(tick) == {"model": "all", "evaluation_report": "all"}
+    assert materialize(defs, instance, ["model", "evaluation_report"]).success
     tick = evaluate_automation_conditions(
         defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=110)
     )
-    assert _requested(tick) == {}
+    assert requested(tick) == {}
 
     # The newest day drifts (blocking drift check fails): retrain, and do not score that day.
     drifted = generate_day(LAST_DAY, rows=300, drift_from=LAST_DAY)
@@ -248,14 +235,14 @@ def test_retraining_on_cron_then_on_drift(home, tmp_path, instance):
     for old in folder.iterdir():
         old.unlink()
     write_landing_file(landing_root(spec), LAST_DAY, "events", drifted, "csv")
-    result = _materialize(defs, instance, ["raw_data", "features", "feature_drift"], DAYS[-1])
+    result = materialize(defs, instance, ["raw_data", "features", "feature_drift"], DAYS[-1])
     assert not result.success, "the blocking drift check failed the run"
     tick = evaluate_automation_conditions(
         defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=115)
     )
-    requested = _requested(tick)
-    assert requested.get("training_set") == [DAYS[-1]], requested
-    assert "batch_predictions" not in requested
+    asked = requested(tick)
+    assert asked.get("training_set") == [DAYS[-1]], asked
+    assert "batch_predictions" not in asked
 
 
 def test_policies_and_default_statuses_come_from_the_spec(home, tmp_path):
@@ -347,7 +334,7 @@ def test_failed_run_alerts_by_log_and_webhook(home, tmp_path, instance, monkeypa
     spec, path = small_demo_spec(tmp_path)
     defs = build_definitions(spec, str(path))
     land_demo_days(spec, [DAYS[-1]])
-    failed = _materialize(defs, instance, ["raw_data", "features", "batch_predictions"], DAYS[-1])
+    failed = materialize(defs, instance, ["raw_data", "features", "batch_predictions"], DAYS[-1])
     assert not failed.success  # no champion yet
     run = instance.get_run_by_id(failed.run_id)
     failure_event = next(e for e in failed.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
@@ -389,7 +376,7 @@ def test_mlflow_outage_is_retried_but_bad_data_is_not(home, tmp_path, instance, 
     land_demo_days(spec, [DAYS[-1]])
     dead = f"http://127.0.0.1:{free_port()}"
     defs = build_definitions(spec, str(path), tracking_uri=dead)
-    result = _materialize(defs, instance, ["raw_data", "features", "batch_predictions"], DAYS[-1])
+    result = materialize(defs, instance, ["raw_data", "features", "batch_predictions"], DAYS[-1])
     assert not result.success
     assert _retries(result) == [model_job("batch_predictions")], (
         "an unreachable MLflow is worth one more try (max_retries: 1)"
@@ -402,5 +389,5 @@ def test_mlflow_outage_is_retried_but_bad_data_is_not(home, tmp_path, instance, 
     # A file that breaks the schema is bad data: it fails at once, no retry.
     folder = resolve_uri(spec.landing.uri) / DAYS[-1]
     (folder / "events.csv").write_text("customer_id,event_time\n1,not-a-time\n")
-    result = _materialize(defs, instance, ["raw_data"], DAYS[-1])
+    result = materialize(defs, instance, ["raw_data"], DAYS[-1])
     assert not result.success and _retries(result) == []

@@ -9,14 +9,25 @@ import sys
 
 import pytest
 
-from ml_assets_tests.conftest import PROJECT_ROOT
+from ml_assets_tests.conftest import LAST_DAY, PROJECT_ROOT
 
 
 def _bench(tmp_path, only: str) -> str:
     out = tmp_path / "BENCHMARKS.md"
     # Its own process group: on a timeout the bench's daemon and CPU-bound helper go with it.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "--quick", "--only", only, "--output", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--last-day",
+            LAST_DAY.isoformat(),
+            "--only",
+            only,
+            "--output",
+            str(out),
+        ],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -41,7 +52,8 @@ def test_data_benchmarks_smoke(tmp_path):
     text = _bench(tmp_path, "scoring,incremental,orchestration,storage,training")
     # Scoring: the step alone (the child refuses to report a run with other steps) and the bare predict.
     assert re.search(
-        r"\| 2,000 \| [\d,]+ \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ (met|\*\*missed\*\*) \| [\d,]+ \|",
+        r"\| 2,000 \| [\d,]+ \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) "
+        r"\| [\d,]+ (met|\*\*missed\*\*) \| [\d,]+ \|",
         text,
     ), text
     assert re.search(r"\| 3 days \| 300 \| \d+\.\d\d \| \d+\.\d\d (met|\*\*missed\*\*) \|", text), text
@@ -67,8 +79,8 @@ def test_checks_and_latency_benchmarks_smoke(tmp_path):
     assert "| 2 days at once beside a CPU-bound process: files written → features for every day | 300 |" in text, text
     # The identical file: the run says why it stopped, and nothing below raw_data ran again.
     assert (
-        "and said why it stopped at raw_data; runs launched below raw_data afterwards: **0**, assets below raw_data materialized again: **0**"
-        in text
+        "and said why it stopped at raw_data; runs launched below raw_data afterwards: **0**, assets below raw_data "
+        "materialized again: **0**" in text
     ), text
 
 
@@ -79,7 +91,8 @@ def test_backfill_and_models_benchmarks_smoke(tmp_path):
     assert re.search(r"\| 2 \| \d+\.\d \| \d+\.\d\d× \| \d+\.\d \| \d+ \| m000 \|", text), text
     assert "A day landed for m000 requests runs for m000 only: met" in text, text
     assert re.search(
-        r"\| `ml-assets run` \(ingest every day, train, score the last day, page\) \| \d+\.\d \| (met|\*\*missed\*\*) \|",
+        r"\| `ml-assets run` \(ingest every day, train, score the last day, page\) \| \d+\.\d \| (met|\*\*missed\*\*) "
+        r"\|",
         text,
     ), text
     assert re.search(r"\| per-day path, ingest alone projected to 10 days \(median × days\) \| ≥ \d+ \|", text), text

@@ -11,22 +11,14 @@ import pytest
 from dagster import AssetCheckKey
 
 from ml_assets.core.demo_data import generate_day
+from ml_assets.graph.automation.alerts import failed_checks
 from ml_assets.graph.pipeline import build_definitions
-from ml_assets.graph.sensors import failed_checks
-from ml_assets.runner import JobFailed, run_days
 from ml_assets.io.landing import QUARANTINE, write_landing_file
 from ml_assets.io.paths import landing_root, storage_root
-from ml_assets_tests.conftest import model_job, model_key, day_keys, graph_steps, land_demo_days, small_demo_spec
+from ml_assets.runner import JobFailed, run_days
+from ml_assets_tests.conftest import day_keys, land_demo_days, model_job, model_key, small_demo_spec
 
 DAYS = day_keys(6)
-
-
-@pytest.fixture
-def trained(home, tmp_path, instance):
-    spec, path = small_demo_spec(tmp_path)
-    land_demo_days(spec, DAYS)
-    run_days(spec, str(path), graph_steps(DAYS), instance)
-    return spec, path
 
 
 def _checks(result) -> dict[str, object]:
@@ -41,8 +33,8 @@ def _reingest(spec, path, instance, day, df, **kw):
     return run_days(spec, str(path), [("ingest_job", day)], instance, **kw)
 
 
-def test_clean_days_pass_every_check_and_results_are_kept(trained, instance):
-    spec, path = trained
+def test_clean_days_pass_every_check_and_results_are_kept(trained):
+    spec, path, _, instance = trained
     # Re-ingest a clean day now that a champion (and its training reference) exists.
     result = run_days(spec, str(path), [("ingest_job", DAYS[-2])], instance)[0]
     checks = _checks(result)
@@ -61,8 +53,8 @@ def test_clean_days_pass_every_check_and_results_are_kept(trained, instance):
     assert _checks(scored)["batch_predictions_drift"].passed
 
 
-def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(trained, instance):
-    spec, path = trained
+def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(trained):
+    spec, path, _, instance = trained
     day = DAYS[-1]
     drifted = generate_day(dt.date.fromisoformat(day), rows=300, drift_from=dt.date.fromisoformat(day))
     with pytest.raises(JobFailed, match="blocking asset check failed") as failed:
@@ -107,8 +99,8 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
     )
     errors = [e.step_failure_data.error.message for e in result.all_events if e.is_step_failure]
     assert any(
-        f"batch_predictions {day}: not scored: blocking checks failed on this day's data: demo_churn/features:features_drift"
-        in m
+        f"batch_predictions {day}: not scored: blocking checks failed on this day's data: "
+        "demo_churn/features:features_drift" in m
         for m in errors
     ), errors
     # Training leaves the day out, and says so.
@@ -130,8 +122,8 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
     assert "blocking checks failed" not in model_meta["promotion"].value
 
 
-def test_contract_violation_is_error_and_blocks_the_day(trained, instance):
-    spec, path = trained
+def test_contract_violation_is_error_and_blocks_the_day(trained):
+    spec, path, _, instance = trained
     day = DAYS[-2]
     bad = generate_day(dt.date.fromisoformat(day), rows=300)
     bad.loc[:40, "plan"] = "gold"  # not an allowed category
@@ -147,9 +139,10 @@ def test_contract_violation_is_error_and_blocks_the_day(trained, instance):
     assert gx_result["success"] is False
 
 
-def test_statistical_deviation_is_a_warning_only(trained, instance, tmp_path):
+def test_statistical_deviation_is_a_warning_only(trained, tmp_path):
     # Loose drift limits, so only the statistics check speaks (a big shift is also blocking drift).
     loose = {"psi": 50, "ks": 0.99}
+    instance = trained.instance
     spec, path = small_demo_spec(tmp_path, validation={"drift_warn": loose, "drift_error": loose})
     day = DAYS[-2]
     shifted = generate_day(dt.date.fromisoformat(day), rows=300)

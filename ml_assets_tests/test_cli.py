@@ -13,7 +13,7 @@ import pytest
 from dagster import DagsterInstance, RunsFilter
 from dagster._core.instance.ref import InstanceRef
 
-from ml_assets_tests.conftest import model_key, LAST_DAY, PROJECT_ROOT, VENV_BIN, write_spec
+from ml_assets_tests.conftest import LAST_DAY, PROJECT_ROOT, VENV_BIN, model_key, write_spec
 
 pytestmark = pytest.mark.cli
 
@@ -59,7 +59,12 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     del cli_env["DAGSTER_HOME"]  # ml-assets picks its default: $ML_ASSETS_HOME/dagster
     # 300 rows a day: weekend days (70 %) stay above drift_min_rows (200), so drift is judged every day.
     # Every shipped model, side by side in one instance and one code location.
-    proc = _run([str(VENV_BIN / "ml-assets"), "demo", "--rows-per-day", "300"], cli_env, timeout=900)
+    # Its newest day fixed (--last-day): the same data whatever the date.
+    proc = _run(
+        [str(VENV_BIN / "ml-assets"), "demo", "--rows-per-day", "300", "--last-day", LAST_DAY.isoformat()],
+        cli_env,
+        timeout=900,
+    )
     assert "== model 1/3: demo ==" in proc.stdout and "3/3 model(s) ok" in proc.stdout
     # 46 days: the first 28 ingested, the model trained on them, then every later day ingested and
     # scored in one run; the last 4 drift, their checks block them, and the page shows it.

@@ -15,11 +15,10 @@ from ml_assets.core.evaluation import build_report, compute_metrics
 from ml_assets.core.features import build_features
 from ml_assets.core.schema import SchemaError, enforce_schema
 from ml_assets.core.scoring import score_frame
-from ml_assets.core.spec import load_spec
 from ml_assets.core.training import SPLIT_COLUMN, TrainingDataError, assemble_training_set, train_candidates
 from ml_assets.io.files import atomic_write_bytes
 from ml_assets.io.model_files import UntrustedModelError, load_model_bytes, model_bytes
-from ml_assets.core.spec import shipped_spec
+from ml_assets.io.specs import load_spec, shipped_spec
 from ml_assets_tests.conftest import day_keys, small_demo_spec
 
 
@@ -56,7 +55,8 @@ def test_schema_types_a_clean_file(spec):
         # "yes" is the positive class 1 as a file may write it; "maybe" is neither class.
         (
             lambda d: d.assign(churned=["maybe", "yes"] + list(d.churned[2:])),
-            "column 'churned' (label): 1 value(s) are neither class of task.positive_label 1 nor task.negative_label '0': 'maybe' (1)",
+            "column 'churned' (label): 1 value(s) are neither class of task.positive_label 1 nor task.negative_label "
+            "'0': 'maybe' (1)",
         ),
         (lambda d: d.assign(customer_id=[None] + list(d.customer_id[1:])), "column 'customer_id' (entity id)"),
     ],

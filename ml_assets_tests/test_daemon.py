@@ -7,28 +7,27 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import subprocess
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 from dagster import AssetRecordsFilter, DagsterEventType, DagsterInstance, EventRecordsFilter, RunsFilter
 
 from ml_assets.core.demo_data import generate_day
-from ml_assets.runner import run_days
 from ml_assets.io.landing import write_landing_file
 from ml_assets.io.paths import landing_root
+from ml_assets.runner import run_days
 from ml_assets_tests.conftest import (
-    model_job,
-    model_key,
     LAST_DAY,
     PROJECT_ROOT,
-    VENV_BIN,
     day_keys,
     land_demo_days,
+    model_job,
+    model_key,
     small_demo_spec,
+    start_daemon,
     stop_process,
+    wait_until,
 )
 
 pytestmark = pytest.mark.daemon
@@ -44,22 +43,14 @@ FAST = {
 }
 
 
+def wait_for(*args, **kwargs):
+    """`wait_until`, looking once a second (the daemon writes to the same SQLite files)."""
+    return wait_until(*args, interval=1, **kwargs)
+
+
 def _materializations(instance, asset: str, day: str | None = None, model: str = "demo_churn") -> list:
     f = AssetRecordsFilter(asset_key=model_key(asset, model), asset_partitions=[day] if day else None)
     return list(instance.fetch_materializations(f, limit=100).records)
-
-
-def _wait(what: str, predicate, timeout: float, daemon: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if daemon.poll() is not None:
-            raise AssertionError(
-                f"dagster-daemon exited ({daemon.returncode}) while waiting for {what}:\n{log.read_text()[-4000:]}"
-            )
-        if value := predicate():
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}; daemon log:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture
@@ -72,17 +63,6 @@ def daemon_env(home, tmp_path, monkeypatch):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
     env.update({"ML_ASSETS_SPEC": str(path), "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5"})
     return spec, path, env
-
-
-def _start_daemon(env: dict, log: Path) -> subprocess.Popen:
-    out = log.open("ab")
-    return subprocess.Popen(
-        [str(VENV_BIN / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _landing_runs(instance) -> dict[str, int]:
@@ -105,13 +85,13 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
     features_before = {d: len(_materializations(instance, "features", d)) for d in DAYS}
     log = tmp_path / "daemon.log"
 
-    daemon = _start_daemon(env, log)
+    daemon = start_daemon(env, log)
     try:
         landed_at = time.time()
         land_demo_days(spec, [NEW_DAY])
         # Stop the daemon as soon as the landing sensor has asked for the day (the run may be
         # queued, running or done): the restart must neither lose nor repeat it.
-        _wait(
+        wait_for(
             "the landing sensor's run for the new day", lambda: _landing_runs(instance).get(NEW_DAY), 120, daemon, log
         )
     finally:
@@ -139,9 +119,9 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
     resent.unlink()
     resent.write_bytes(content)
 
-    daemon = _start_daemon(env, log)
+    daemon = start_daemon(env, log)
     try:
-        preds = _wait(
+        preds = wait_for(
             "batch_predictions for the new day",
             lambda: _materializations(instance, "batch_predictions", NEW_DAY),
             240,
@@ -151,14 +131,14 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
         latency = preds[-1].timestamp - landed_at
         for asset in ("raw_data", "features", "feature_drift"):
             assert _materializations(instance, asset, NEW_DAY), asset
-        _wait(
+        wait_for(
             "the late and rewritten days re-ingested and re-scored",
             lambda: all(_materializations(instance, "batch_predictions", d) for d in (old, rewritten)),
             180,
             daemon,
             log,
         )
-        same_run = _wait(
+        same_run = wait_for(
             "the landing run of the re-sent day to end",
             lambda: [
                 r
@@ -192,7 +172,7 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
         # Freshness: predictions older than the spec's one minute are reported failing, and the
         # automation condition scores the newest day again.
         first_scored = preds[-1].timestamp
-        _wait(
+        wait_for(
             "a second batch_predictions for the stale newest day",
             lambda: [
                 r for r in _materializations(instance, "batch_predictions", NEW_DAY) if r.timestamp > first_scored + 55
@@ -234,22 +214,22 @@ def test_a_broken_spec_among_models_is_loud_and_the_others_keep_running(daemon_e
         )
     env = {k: v for k, v in env.items() if k != "ML_ASSETS_SPEC"}
     env["ML_ASSETS_DEFS"] = str(models)
-    from ml_assets.core.spec import load_spec
+    from ml_assets.io.specs import load_spec
 
     good = load_spec(models / "good" / "spec.yaml")
     instance = DagsterInstance.get()
     log = tmp_path / "daemon.log"
-    daemon = _start_daemon(env, log)
+    daemon = start_daemon(env, log)
     try:
         land_demo_days(good, [NEW_DAY])
-        _wait(
+        wait_for(
             "the good model's new day ingested",
             lambda: _materializations(instance, "raw_data", NEW_DAY, model="good_model"),
             180,
             daemon,
             log,
         )
-        _wait(
+        wait_for(
             "the broken model's error sensor to fail, naming the field",
             lambda: "broken__spec_error" in log.read_text() and "field 'model.metric'" in log.read_text(),
             120,

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 import yaml
 
-from ml_assets.graph.executors import ExecutorConfigError, executors_from_env
+from ml_assets.graph.runtime.executors import ExecutorConfigError, executors_from_env
 from ml_assets_tests.conftest import PROJECT_ROOT
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from ml_assets.graph.dead_runs import clean_run_leftovers, find_dead_runs
-from ml_assets.graph.instance import run_worker_pid
+from ml_assets.graph.runtime.dead_runs import clean_run_leftovers, find_dead_runs
+from ml_assets.graph.runtime.instance import run_worker_pid
 from ml_assets.io.files import partition_path
 from ml_assets.io.paths import storage_root
 from ml_assets.io.registry import Registry, default_tracking_uri
@@ -33,8 +33,10 @@ from ml_assets_tests.conftest import (
     land_demo_days,
     model_job,
     small_demo_spec,
+    start_daemon,
     stop_process,
     wait_for_port,
+    wait_until,
 )
 
 pytestmark = pytest.mark.faults
@@ -52,7 +54,7 @@ SLOW = {
             "estimator": "sklearn.linear_model.LogisticRegression",
             "params": {"max_iter": 500},
         },
-    ],
+    ]
 }
 
 
@@ -128,19 +130,6 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _wait(what: str, predicate, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(
-                f"process exited ({proc.returncode}) while waiting for {what}:\n{log.read_text()[-3000:] if log else ''}"
-            )
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{log.read_text()[-3000:] if log else ''}")
-
-
 def _training_started(instance):
     """(run id, run worker pid) once a candidate's step of the newest run has started."""
     runs = instance.get_runs(limit=1)
@@ -160,7 +149,7 @@ def test_a_training_killed_mid_run_does_not_promote_its_steps_die_and_a_rerun_su
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
     with DagsterInstance.get() as instance:
         proc = _execute("training_job", env, log)
-        run_id, worker = _wait("a candidate step to start", lambda: _training_started(instance), 180, proc, log)
+        run_id, worker = wait_until("a candidate step to start", lambda: _training_started(instance), 180, proc, log)
         time.sleep(0.5)  # the step processes are forked and training
         steps = _children(worker)
         assert steps, "the training run has no step processes to kill"
@@ -168,7 +157,7 @@ def test_a_training_killed_mid_run_does_not_promote_its_steps_die_and_a_rerun_su
         proc.wait(timeout=30)
 
         # The step processes die with their run worker (they would otherwise finish and promote).
-        _wait("the step processes to exit", lambda: not any(_alive(p) for p in steps), 30)
+        wait_until("the step processes to exit", lambda: not any(_alive(p) for p in steps), 30)
         assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED  # what Dagster alone leaves
         assert registry.alias_version("champion") is None
         assert not _has_model(registry) or registry.versions() == []
@@ -255,7 +244,7 @@ def test_two_trainings_at_once_each_compare_against_the_champion_of_their_moment
 
     from dagster import DagsterRun
 
-    from ml_assets.graph.promotion import fence
+    from ml_assets.graph.assets.promotion import fence
 
     with DagsterInstance.get() as instance:
         finished = instance.get_runs(limit=1)[0]
@@ -274,7 +263,8 @@ def test_two_trainings_at_once_each_compare_against_the_champion_of_their_moment
         champion = registry.alias_version("champion")
         assert fence(context, registry, champion) is None
         assert fence(context, registry, "1" if champion != "1" else None) == (
-            f"the champion moved from {'v1' if champion != '1' else 'none'} to v{champion} while this run compared against "
+            f"the champion moved from {'v1' if champion != '1' else 'none'} to v{champion} while this run compared "
+            "against "
             f"{'v1' if champion != '1' else 'none'}; the next training compares against v{champion}"
         )
 
@@ -359,8 +349,8 @@ def test_an_oversized_text_value_is_refused_naming_file_column_and_row(home, tmp
     _land(spec, day, frame)
     error = _ingest(spec, path, day, instance)
     assert (
-        "column 'device': 1 text value(s) over landing.max_text_bytes (65536 bytes; the largest is 5000000 bytes) at data row(s) 42"
-        in error
+        "column 'device': 1 text value(s) over landing.max_text_bytes (65536 bytes; the largest is 5000000 bytes) at "
+        "data row(s) 42" in error
     ), error
     assert "xxxxxxxxxx" * 20 not in error  # the value itself is never echoed
     assert len(error) < 5000
@@ -589,7 +579,6 @@ def _run_of(instance, day: str):
 def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_and_a_rerun_succeeds(
     home, tmp_path, monkeypatch
 ):
-    from ml_assets_tests.test_daemon import _start_daemon
 
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
@@ -604,7 +593,7 @@ def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
     env["ML_ASSETS_SPEC"] = str(path)
     log = tmp_path / "daemon.log"
-    daemon = _start_daemon(env, log)
+    daemon = start_daemon(env, log)
     try:
         with DagsterInstance.get() as instance:
 
@@ -626,7 +615,7 @@ def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_
             #    the container, a restart): nobody saw it die; ml-assets' dead_run_sensor finds it.
             for day, step, with_parent in ((DAYS[0], None, False), (DAYS[1], "raw_data", True)):
                 _launch("ingest_job", day, env)
-                run_id, pid = _wait(
+                run_id, pid = wait_until(
                     f"the run for {day} to start", lambda d=day, s=step: started(d, s), 180, daemon, log
                 )
                 parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -634,7 +623,7 @@ def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_
                 if with_parent:
                     os.kill(parent, signal.SIGKILL)
                 killed[day] = run_id
-                _wait(
+                wait_until(
                     f"the killed run {run_id} to be marked failed",
                     lambda r=run_id: instance.get_run_by_id(r).status == DagsterRunStatus.FAILURE,
                     120,
@@ -646,7 +635,7 @@ def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_
                     assert any(f"its process {pid} is gone" in (m or "") for m in events), events
             # The queue moves: the next run starts and succeeds.
             _launch("ingest_job", DAYS[2], env)
-            _wait(
+            wait_until(
                 "the next run to succeed",
                 lambda: getattr(_run_of(instance, DAYS[2]), "status", None) == DagsterRunStatus.SUCCESS,
                 180,
@@ -655,7 +644,7 @@ def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_
             )
             # And a rerun of a killed day succeeds; its earlier attempt left nothing half-written.
             _launch("ingest_job", DAYS[1], env)
-            _wait(
+            wait_until(
                 "the rerun to succeed",
                 lambda: (
                     _run_of(instance, DAYS[1]).run_id != killed[DAYS[1]]

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from ml_assets.graph.pipeline import build_definitions
-from ml_assets.runner import JobFailed, run_days
 from ml_assets.io.paths import storage_root
-from ml_assets_tests.conftest import model_key, day_keys, graph_steps, land_demo_days, small_demo_spec
+from ml_assets.runner import JobFailed, run_days
+from ml_assets_tests.conftest import day_keys, graph_steps, land_demo_days, model_key, small_demo_spec
 
 
 def _snapshot(root) -> dict[str, str]:
@@ -60,11 +60,9 @@ def test_definitions_load_every_shipped_model_side_by_side():
     assert {f"{m}__landing_sensor" for m in models} | {"run_failure_alert_sensor"} <= sensors
 
 
-def test_whole_graph_leaves_report_and_predictions_with_model_version(home, tmp_path, instance):
-    spec, path = small_demo_spec(tmp_path)
-    days = day_keys(6)
-    land_demo_days(spec, days)
-    run_days(spec, str(path), graph_steps(days), instance)
+def test_whole_graph_leaves_report_and_predictions_with_model_version(trained):
+    # `trained` ran the whole graph: 6 days ingested, a model trained on them, the newest scored.
+    spec, path, days, instance = trained
 
     base = storage_root() / spec.name
     preds = pd.read_parquet(base / "batch_predictions" / f"{days[-1]}.parquet")
@@ -86,11 +84,8 @@ def test_whole_graph_leaves_report_and_predictions_with_model_version(home, tmp_
     assert sorted(training["_day"].unique()) == days
 
 
-def test_training_twice_gives_identical_predictions(home, tmp_path, instance):
-    spec, path = small_demo_spec(tmp_path)
-    days = day_keys(6)
-    land_demo_days(spec, days)
-    run_days(spec, str(path), graph_steps(days), instance)
+def test_training_twice_gives_identical_predictions(trained, tmp_path):
+    spec, path, days, instance = trained  # the first training, and its predictions
     pred_path = storage_root() / spec.name / "batch_predictions" / f"{days[-1]}.parquet"
     first = pd.read_parquet(pred_path)
     first_model = json.loads((storage_root() / spec.name / "evaluation_report" / "report.json").read_text())
@@ -112,16 +107,6 @@ def test_training_twice_gives_identical_predictions(home, tmp_path, instance):
     assert first["score"].to_numpy().tobytes() == second["score"].to_numpy().tobytes()
     assert first_model["training"]["model_fingerprint"] == second_model["training"]["model_fingerprint"]
     assert first_model["training"]["training_set_fingerprint"] == second_model["training"]["training_set_fingerprint"]
-
-
-@pytest.fixture
-def trained(home, tmp_path, instance):
-    """A store with 6 good days ingested, a model and predictions; returns (spec, path, days)."""
-    spec, path = small_demo_spec(tmp_path)
-    days = day_keys(6)
-    land_demo_days(spec, days)
-    run_days(spec, str(path), graph_steps(days), instance)
-    return spec, path, days
 
 
 def _landing_file(spec, day):
@@ -150,8 +135,8 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
-def test_bad_landing_file_fails_clearly_and_loses_nothing(trained, instance, case):
-    spec, path, days = trained
+def test_bad_landing_file_fails_clearly_and_loses_nothing(trained, case):
+    spec, path, days, instance = trained
     edit, expected = BAD_FILES[case]
     root = storage_root() / spec.name
     before = _snapshot(root)
@@ -170,8 +155,8 @@ def test_bad_landing_file_fails_clearly_and_loses_nothing(trained, instance, cas
     assert any(text in (quarantine / "events.csv.reason.txt").read_text() for text in expected[1:] or expected)
 
 
-def test_day_without_files_fails_clearly(trained, instance):
-    spec, path, days = trained
+def test_day_without_files_fails_clearly(trained):
+    spec, path, days, instance = trained
     empty_day = (dt.date.fromisoformat(days[0]) - dt.timedelta(days=1)).isoformat()
     with pytest.raises(JobFailed, match=f"no csv landing files for day {empty_day} under"):
         run_days(spec, str(path), [("ingest_job", empty_day)], instance)
@@ -190,8 +175,8 @@ def test_spec_naming_a_column_the_data_lacks(home, tmp_path, instance):
     assert str(path2) in str(exc.value)
 
 
-def test_failed_training_keeps_the_current_model(trained, instance):
-    spec, path, days = trained
+def test_failed_training_keeps_the_current_model(trained):
+    spec, path, days, instance = trained
     root = storage_root() / spec.name
     model_before = (root / "model.skops").read_bytes()
     # The newest day is re-landed with one class only; with a one-day holdout the model cannot be
@@ -205,8 +190,8 @@ def test_failed_training_keeps_the_current_model(trained, instance):
     assert (root / "model.skops").read_bytes() == model_before
 
 
-def test_files_of_another_format_and_hidden_files_are_ignored(trained, instance):
-    spec, path, days = trained
+def test_files_of_another_format_and_hidden_files_are_ignored(trained):
+    spec, path, days, instance = trained
     folder = _landing_file(spec, days[0]).parent
     (folder / "_SUCCESS").write_text("")
     (folder / ".upload-in-progress.csv").write_text("garbage")
@@ -220,16 +205,15 @@ def test_files_of_another_format_and_hidden_files_are_ignored(trained, instance)
     assert meta["ignored_files"].value == ["notes.parquet"]
 
 
-def test_full_pipeline_job_runs_one_day(trained, instance):
-    spec, path, days = trained
+def test_full_pipeline_job_runs_one_day(trained):
+    spec, path, days, instance = trained
     result = run_days(spec, str(path), [("full_pipeline_job", days[-1])], instance)[0]
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == {f"{spec.name}/{a}" for a in ASSETS}
 
 
 def test_definitions_build_for_every_spec_without_code_change(tmp_path):
-    from ml_assets.core.spec import shipped_spec
-    from ml_assets.core.spec import load_spec
+    from ml_assets.io.specs import load_spec, shipped_spec
 
     for name in ("demo", "diabetes", "breast_cancer"):
         spec = load_spec(shipped_spec(name))
@@ -237,8 +221,8 @@ def test_definitions_build_for_every_spec_without_code_change(tmp_path):
         assert defs.resolve_job_def(f"{spec.name}__full_pipeline_job") is not None
 
 
-def test_scoring_refuses_a_model_trained_for_other_inputs(trained, instance, tmp_path):
-    spec, path, days = trained
+def test_scoring_refuses_a_model_trained_for_other_inputs(trained, tmp_path):
+    spec, path, days, instance = trained
     fewer = [f.model_dump() for f in spec.features if f.name != "device"]
     spec2, path2 = small_demo_spec(tmp_path, features=fewer)
     with pytest.raises(JobFailed) as exc:
@@ -259,8 +243,8 @@ def _opened_by_someone(fifo: Path, stop: threading.Event, seen: list) -> None:
         os.close(fd)
 
 
-def test_links_in_the_landing_folder_are_refused_without_being_opened(trained, instance, tmp_path):
-    spec, path, days = trained
+def test_links_in_the_landing_folder_are_refused_without_being_opened(trained, tmp_path):
+    spec, path, days, instance = trained
     folder = _landing_file(spec, days[0]).parent
     # Outside the landing folder: a named pipe, so that opening it at all is seen.
     secret = tmp_path / "outside" / "secret.csv"

@@ -19,7 +19,7 @@ from dagster import (
     define_asset_job,
 )
 
-from ml_assets.graph.instance import blocking_check_failures
+from ml_assets.graph.runtime.instance import blocking_check_failures
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.PreviewWarning")
 

@@ -3,14 +3,13 @@ loopback S3 endpoint; and what a server that is down or refuses a write does to 
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
+from ml_assets.io.paths import storage_root
 from ml_assets.io.registry import CHAMPION, Registry
 from ml_assets.runner import JobFailed, run_days
-from ml_assets.io.paths import storage_root
 from ml_assets_tests.conftest import (
     day_keys,
     free_port,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml_assets.core.spec import SHIPPED_MODELS, shipped_spec
+from ml_assets.io.specs import SHIPPED_MODELS, shipped_spec
 from ml_assets_tests.conftest import PROJECT_ROOT, VENV_BIN
 
 COMPONENT = "ml_assets.graph.component.MLPipeline"

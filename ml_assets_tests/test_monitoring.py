@@ -15,10 +15,18 @@ from dagster import AssetCheckKey, build_sensor_context, evaluate_automation_con
 from ml_assets.core.quality import judge, labels_for_day, parse_labels, realized_quality
 from ml_assets.core.schema import SchemaError
 from ml_assets.graph.pipeline import build_definitions
-from ml_assets.runner import run_days
 from ml_assets.io.paths import labels_root, storage_root
-from ml_assets_tests.conftest import model_job, model_key, LAST_DAY, day_keys, land_demo_days, small_demo_spec
-from ml_assets_tests.test_automation import _materialize, _requested
+from ml_assets.runner import run_days
+from ml_assets_tests.conftest import (
+    LAST_DAY,
+    day_keys,
+    land_demo_days,
+    materialize,
+    model_job,
+    model_key,
+    requested,
+    small_demo_spec,
+)
 
 DAYS = day_keys(6)
 DAY_CHECK = AssetCheckKey(model_key("realized_quality"), "realized_quality_threshold")
@@ -46,7 +54,7 @@ def test_labels_are_matched_by_entity_and_event_day_within_the_delay(tmp_path):
         pd.DataFrame({"customer_id": ["b"], "event_time": ["2026-03-02"], "churned": [1]}), spec, "z.csv"
     )
     labels, counts = labels_for_day({"2026-03-03": first, "2026-03-04": correction, "2026-03-05": too_late}, day, spec)
-    assert dict(zip(labels["customer_id"], labels["churned"])) == {"a": 0.0, "b": 0.0, "c": 0.0, "e": 1.0}
+    assert dict(zip(labels["customer_id"], labels["churned"], strict=True)) == {"a": 0.0, "b": 0.0, "c": 0.0, "e": 1.0}
     assert counts == {"label_rows": 5, "duplicates": 1}, (
         "the later arrival corrected a; d is another day; z.csv came 3 days late"
     )
@@ -60,7 +68,8 @@ def test_labels_are_matched_by_entity_and_event_day_within_the_delay(tmp_path):
     assert judge(row, spec)[0] == "ok"
     assert judge({**row, "roc_auc": 0.6}, spec) == (
         "low",
-        f"{day}: realized roc_auc 0.6000 on 4 labelled predictions (model v3) is below labels.quality_threshold (0.7000)",
+        f"{day}: realized roc_auc 0.6000 on 4 labelled predictions (model v3) is below labels.quality_threshold "
+        "(0.7000)",
     )
     assert judge({**row, "labeled_rows": 2}, spec)[0] == "too_few"
 
@@ -117,7 +126,7 @@ def test_a_drop_in_realized_quality_fails_the_checks_and_triggers_retraining(hom
     tick = evaluate_automation_conditions(
         defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=30)
     )
-    assert "training_set" not in _requested(tick), "quality is fine: no retraining"
+    assert "training_set" not in requested(tick), "quality is fine: no retraining"
 
     sensor = defs.resolve_sensor_def(model_job("labels_sensor"))
     first = sensor(build_sensor_context(instance=instance, definitions=defs))
@@ -132,7 +141,7 @@ def test_a_drop_in_realized_quality_fails_the_checks_and_triggers_retraining(hom
     assert sorted(r.partition_key for r in again.run_requests) == flipped
     assert all(r.tags["ml_assets/trigger"] == "labels_sensor" for r in again.run_requests)
     for day in flipped:
-        assert _materialize(defs, instance, ["realized_quality"], day).success  # the check is not blocking
+        assert materialize(defs, instance, ["realized_quality"], day).success  # the check is not blocking
         result = _check(instance, DAY_CHECK)
         assert (
             not result.passed
@@ -146,21 +155,21 @@ def test_a_drop_in_realized_quality_fails_the_checks_and_triggers_retraining(hom
     tick = evaluate_automation_conditions(
         defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=60)
     )
-    assert _requested(tick) == {"monitoring_report": "all"}
-    _materialize(defs, instance, ["monitoring_report"])
+    assert requested(tick) == {"monitoring_report": "all"}
+    materialize(defs, instance, ["monitoring_report"])
     page_check = _check(instance, PAGE_CHECK)
     assert not page_check.passed and page_check.description.startswith(f"{DAYS[-1]}: realized roc_auc")
     tick = evaluate_automation_conditions(
         defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=90)
     )
-    assert _requested(tick) == {"training_set": [DAYS[-1]]}, "the quality drop triggers retraining of the newest window"
+    assert requested(tick) == {"training_set": [DAYS[-1]]}, "the quality drop triggers retraining of the newest window"
     # Once handled, a page that still fails does not retrain again and again.
-    _materialize(defs, instance, ["training_set"], DAYS[-1])
-    _materialize(defs, instance, ["monitoring_report"])
+    materialize(defs, instance, ["training_set"], DAYS[-1])
+    materialize(defs, instance, ["monitoring_report"])
     tick = evaluate_automation_conditions(
         defs, instance, cursor=tick.cursor, evaluation_time=noon + dt.timedelta(seconds=120)
     )
-    assert "training_set" not in _requested(tick)
+    assert "training_set" not in requested(tick)
 
     # The page: plots, its data as Parquet, and the promotion of the champion.
     page = storage_root() / spec.name / "monitoring_report"

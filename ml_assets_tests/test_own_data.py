@@ -24,18 +24,17 @@ from dagster._core.instance.ref import InstanceRef
 
 from ml_assets.core.demo_data import cut_into_days, sklearn_dataset
 from ml_assets.core.schema import SchemaError, enforce_schema
-from ml_assets.core.spec import load_spec, parse_spec
-from ml_assets.runner import JobFailed, plan_history, run_days
 from ml_assets.io.landing import write_landing_file
 from ml_assets.io.paths import landing_root, storage_root
-from ml_assets.core.spec import shipped_spec
+from ml_assets.io.specs import load_spec, shipped_spec, spec_from_data
+from ml_assets.runner import JobFailed, plan_history, run_days
 from ml_assets_tests.conftest import (
-    model_job,
-    model_key,
     PROJECT_ROOT,
     VENV_BIN,
     day_keys,
     land_demo_days,
+    model_job,
+    model_key,
     small_demo_spec,
     write_spec,
 )
@@ -379,7 +378,7 @@ def test_missing_upstream_partition_fails_at_once(home, tmp_path, instance):
 
 
 def test_end_date_makes_a_finished_dataset(tmp_path):
-    from ml_assets.graph.context import daily_partitions
+    from ml_assets.graph.runtime.partitions import daily_partitions
 
     spec, _ = write_spec(tmp_path, "breast_cancer", partitions={"start_date": "2024-01-01", "end_date": "2024-03-31"})
     partitions = daily_partitions(spec)
@@ -402,7 +401,7 @@ def test_validate_spec_data_reports_what_the_spec_would_do(tmp_path, capsys, mon
     # A typo in the spec shows up here, before any ingest, and nothing is moved.
     data = yaml.safe_load(_history_spec(tmp_path).read_text())
     data["features"][0]["name"] = "mean_radiuss"
-    assert check_landing_sample(parse_spec(data, "typo.yaml"), 3)
+    assert check_landing_sample(spec_from_data(data, "typo.yaml"), 3)
     out = capsys.readouterr().out
     assert "PROBLEM: spec: column(s) ['mean_radiuss'] named by the spec are in none of the 3 file(s)" in out
     assert not (tmp_path / "exports" / "_quarantine").exists()

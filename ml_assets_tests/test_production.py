@@ -16,23 +16,24 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import AssetKey
 import requests
+from dagster import AssetKey
 
 from ml_assets_tests.conftest import (
     DEMO,
-    model_job,
     PG,
     PROJECT_ROOT,
     VENV_BIN,
     day_keys,
     free_port,
+    model_job,
     postgres_uri,
     production_env,
     small_demo_spec,
     start_logged,
     start_mlflow_server,
     stop_process,
+    wait_until,
 )
 
 pytestmark = [
@@ -83,8 +84,8 @@ def _runs(pg) -> list[tuple[str, str, dict]]:
 
 def _wait(what: str, predicate, timeout: float, pg, procs: dict[str, subprocess.Popen], logs: Path):
     """Poll until `predicate()` is truthy; fail at once if a process died or a run failed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def check():
         for name, proc in procs.items():
             if proc.poll() is not None:
                 raise AssertionError(
@@ -92,19 +93,17 @@ def _wait(what: str, predicate, timeout: float, pg, procs: dict[str, subprocess.
                 )
         failed = [r for r in _runs(pg) if r[1] in ("FAILURE", "CANCELED")]
         assert not failed, f"runs failed: {failed}\n{(logs / 'daemon.log').read_text()[-3000:]}"
-        if value := predicate():
-            return value
-        time.sleep(1)
-    raise AssertionError(
-        f"timed out after {timeout} s waiting for {what}: {_runs(pg)}\n{(logs / 'daemon.log').read_text()[-3000:]}"
-    )
+        return predicate()
+
+    return wait_until(f"{what} (runs: {_runs(pg)})", check, timeout, log=logs / "daemon.log", interval=1)
 
 
 def _materialized(pg, asset: str) -> set[str]:
     """Partitions of `asset` with a materialization in the Postgres event log."""
     with pg.cursor() as cur:
         cur.execute(
-            "SELECT DISTINCT partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND asset_key = %s",
+            "SELECT DISTINCT partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND "
+            "asset_key = %s",
             (AssetKey([DEMO, asset]).to_string(),),
         )
         return {row[0] for row in cur.fetchall()}

@@ -7,22 +7,15 @@ import json
 
 import pandas as pd
 import pytest
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetSelection,
-    Definitions,
-    asset_check,
-    define_asset_job,
-)
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetSelection, Definitions, asset_check, define_asset_job
 
 from ml_assets.core.gate import Metric, decide
-from ml_assets.graph.context import daily_partitions
 from ml_assets.graph.pipeline import build_definitions
+from ml_assets.graph.runtime.partitions import daily_partitions
+from ml_assets.io.paths import storage_root
 from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry, RegistryError, default_tracking_uri
 from ml_assets.runner import JobFailed, run_days
-from ml_assets.io.paths import storage_root
-from ml_assets_tests.conftest import model_job, model_key, day_keys, land_demo_days, small_demo_spec
+from ml_assets_tests.conftest import day_keys, land_demo_days, model_job, model_key, small_demo_spec
 
 WEAK = [  # one-split trees: better than the baseline, worse than the demo spec's candidates
     {"name": "stump", "estimator": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 1}},

@@ -7,13 +7,13 @@ import datetime as dt
 import pytest
 from dagster import AssetRecordsFilter
 
-from ml_assets.io import retention
 from ml_assets.core.spec import SpecError
 from ml_assets.graph.pipeline import build_definitions
+from ml_assets.io import retention
+from ml_assets.io.paths import storage_root
 from ml_assets.io.registry import Registry, default_tracking_uri
 from ml_assets.runner import run_days
-from ml_assets.io.paths import storage_root
-from ml_assets_tests.conftest import model_job, model_key, LAST_DAY, day_keys, land_demo_days, small_demo_spec
+from ml_assets_tests.conftest import LAST_DAY, day_keys, land_demo_days, model_job, model_key, small_demo_spec
 
 DAYS = day_keys(10)
 WINDOW = DAYS[-6:]  # the champion's training window (window_days 6)

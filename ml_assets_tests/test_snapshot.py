@@ -80,5 +80,38 @@ def test_definitions_match_the_snapshot(home):
     assert not changed, (
         "the definitions differ from ml_assets_tests/snapshots/definitions.json in: "
         + ", ".join(changed[:20])
-        + ". If intended: ML_ASSETS_UPDATE_SNAPSHOT=1 uv run pytest ml_assets_tests/test_snapshot.py, and commit the diff."
+        + ". If intended: ML_ASSETS_UPDATE_SNAPSHOT=1 uv run pytest ml_assets_tests/test_snapshot.py, and commit the "
+        "diff."
     )
+
+
+def test_editing_wiring_changes_no_code_version(home, monkeypatch):
+    """Code versions hash the spec sections and the core code an asset calls: a comment added to
+    every Dagster wiring module (as a move or a reformat would change them) leaves every code
+    version as it was, and the same comment in a core module it calls changes that asset's."""
+    from pathlib import Path as _Path
+
+    from ml_assets.definitions import defs
+    from ml_assets.graph.runtime import versions
+
+    def code_versions() -> dict[str, str]:
+        versions._module_source_hash.cache_clear()
+        graph = defs().resolve_asset_graph()
+        return {k.to_user_string(): graph.get(k).code_version for k in graph.get_all_asset_keys()}
+
+    before = code_versions()
+    read_text = _Path.read_text
+
+    def edited(prefix: str):
+        def read(self, *args, **kwargs):
+            text = read_text(self, *args, **kwargs)
+            return text + "\n# edited\n" if str(self).startswith(str(SNAPSHOT.parents[2] / prefix)) else text
+
+        return read
+
+    monkeypatch.setattr(_Path, "read_text", edited("ml_assets/graph"))
+    assert code_versions() == before
+    monkeypatch.setattr(_Path, "read_text", edited("ml_assets/core/features.py"))
+    changed = {k for k, v in code_versions().items() if v != before[k]}
+    assert changed and all(k.endswith(("/features", "/feature_drift")) for k in changed), changed
+    versions._module_source_hash.cache_clear()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ml_assets.core.spec import SpecError, load_spec
-from ml_assets.core.spec import shipped_spec
+from ml_assets.core.spec import SpecError
+from ml_assets.io.specs import load_spec, shipped_spec
 from ml_assets_tests.conftest import write_spec
 
 
@@ -99,12 +99,12 @@ def test_not_yaml_and_missing_file(tmp_path):
 
 
 def test_the_committed_spec_reference_is_generated_from_the_code():
-    from ml_assets.core.spec_docs import reference_markdown
+    from ml_assets.core.spec.reference import reference_markdown
     from ml_assets_tests.conftest import PROJECT_ROOT
 
     committed = (PROJECT_ROOT / "docs" / "spec-reference.md").read_text()
     assert committed == reference_markdown(), (
-        "docs/spec-reference.md is out of date: uv run python -m ml_assets.core.spec_docs > docs/spec-reference.md"
+        "docs/spec-reference.md is out of date: uv run python -m ml_assets.core.spec.reference > docs/spec-reference.md"
     )
     assert "| `automation.retries.max_retries` |" in committed and "**required**" in committed
 
@@ -136,8 +136,9 @@ def test_cron_check_agrees_with_dagster(cron):
 
 def test_the_estimator_list_matches_the_installed_scikit_learn():
     from ml_assets.core import estimators
+    from ml_assets.io.estimators import allowed
 
-    assert estimators.allowed() == estimators.generate(), "scikit-learn changed: python -m ml_assets.core.estimators"
+    assert allowed() == estimators.generate(), "scikit-learn changed: python -m ml_assets.io.estimators"
 
 
 def test_spec_validation_imports_no_estimator(tmp_path):
@@ -146,7 +147,10 @@ def test_spec_validation_imports_no_estimator(tmp_path):
     import sys
 
     _, path = write_spec(tmp_path)
-    code = f"import sys; from ml_assets.core.spec import load_spec; load_spec({str(path)!r}); print('sklearn' in sys.modules)"
+    code = (
+        f"import sys; from ml_assets.io.specs import load_spec; load_spec({str(path)!r}); print('sklearn' in "
+        "sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
     message = _error(

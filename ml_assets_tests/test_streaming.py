@@ -12,10 +12,10 @@ from upath import UPath
 from ml_assets.core.demo_data import landed_day
 from ml_assets.core.features import build_features
 from ml_assets.core.scoring import score_batches, score_frame
-from ml_assets.core.spec import load_spec, shipped_spec
 from ml_assets.core.training import assemble_training_set, train_candidate
 from ml_assets.io.files import atomic_write_bytes, parquet_bytes, read_parquet
 from ml_assets.io.parquet_parts import ParquetParts, write_parquet_parts
+from ml_assets.io.specs import load_spec, shipped_spec
 
 
 def _features(spec, day: dt.date, rows: int) -> pd.DataFrame:

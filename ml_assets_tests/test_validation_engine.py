@@ -11,17 +11,10 @@ import pytest
 from scipy.stats import ks_2samp
 
 from ml_assets.core.demo_data import landed_day
-from ml_assets.core.expectations import (
-    feature_types,
-    features_suite,
-    raw_suite,
-    raw_types,
-    statistics_suite,
-    validate,
-)
+from ml_assets.core.expectations import feature_types, features_suite, raw_suite, raw_types, statistics_suite, validate
 from ml_assets.core.features import build_features
 from ml_assets.core.profile import MISSING, build_profile, drift_of, ks_statistic
-from ml_assets.core.spec import load_spec, shipped_spec
+from ml_assets.io.specs import load_spec, shipped_spec
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """`ml-assets`: what Dagster's own CLI does not do.
 
-    ml-assets demo [--model demo|diabetes|breast_cancer] [--days N] [--rows-per-day N]
+    ml-assets demo [--model demo|diabetes|breast_cancer] [--days N] [--rows-per-day N] [--last-day DAY]
     ml-assets run [--spec PATH] [--from D1] [--to D2] [--train-on D] [--no-train] [--no-score] [--score-all] [--force]
     ml-assets init
     ml-assets generate [--days N] [--rows-per-day N] [--drift-from DAY] [--flip-labels-from DAY] [--last-day DAY]
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from ml_assets.core.spec import SpecError
 from ml_assets.cli.common import DEMO_MODELS, ensure_dagster_home  # noqa: F401
 from ml_assets.cli.history import (  # noqa: F401 (importable from ml_assets.cli)
     DEMO_EXTRA_DAYS,
@@ -40,17 +39,17 @@ from ml_assets.cli.history import (  # noqa: F401 (importable from ml_assets.cli
     write_demo_days,
 )
 from ml_assets.cli.operate import (
-    cmd_recover,
-    cmd_reproduce,
     cmd_lookup,
     cmd_mlflow_ui,
     cmd_models,
+    cmd_recover,
+    cmd_reproduce,
     cmd_retention,
     cmd_rollback,
     cmd_ui,
 )
 from ml_assets.cli.specs import check_landing_sample, cmd_paths, cmd_validate_spec  # noqa: F401
-
+from ml_assets.core.spec import SpecError
 
 SPEC_HELP = "spec file or model name (default: $ML_ASSETS_SPEC, else demo)"
 
@@ -69,6 +68,7 @@ def _history_commands(sub) -> None:
         "--days", type=int, help=f"days of data (default: the spec's training window, + {DEMO_EXTRA_DAYS} for the demo)"
     )
     p.add_argument("--rows-per-day", type=int, default=2000)
+    p.add_argument("--last-day", help="YYYY-MM-DD: the demo's newest day (default: the newest complete day)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(

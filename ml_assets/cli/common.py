@@ -7,8 +7,9 @@ import os
 import shutil
 from pathlib import Path
 
-from ml_assets.core.spec import PipelineSpec, shipped_spec
+from ml_assets.core.spec import PipelineSpec
 from ml_assets.io.paths import ml_assets_home
+from ml_assets.io.specs import shipped_spec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 # The shipped models (folders of ml_assets/defs/) and the data `ml-assets demo` lands for each.
@@ -40,7 +41,7 @@ def _spec_path(arg: str | None) -> Path:
 
 
 def last_complete_day(spec: PipelineSpec) -> dt.date:
-    from ml_assets.graph.context import daily_partitions
+    from ml_assets.graph.runtime.partitions import daily_partitions
 
     key = daily_partitions(spec).get_last_partition_key()
     if key is None:
@@ -50,7 +51,7 @@ def last_complete_day(spec: PipelineSpec) -> dt.date:
 
 def daily_partition_range(spec: PipelineSpec) -> tuple[str, str] | None:
     """(first, last) day of the spec's daily partitions, or None when no day is complete yet."""
-    from ml_assets.graph.context import daily_partitions
+    from ml_assets.graph.runtime.partitions import daily_partitions
 
     partitions = daily_partitions(spec)
     last = partitions.get_last_partition_key()

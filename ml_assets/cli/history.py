@@ -6,17 +6,18 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from ml_assets.core.spec import PipelineSpec, load_spec, shipped_spec
-from ml_assets.io.paths import ml_assets_home
 from ml_assets.cli.common import (
     DEMO_MODELS,
-    _say,
-    ensure_dagster_home,
-    _spec_path,
-    last_complete_day,
-    daily_partition_range,
     _day_arg,
+    _say,
+    _spec_path,
+    daily_partition_range,
+    ensure_dagster_home,
+    last_complete_day,
 )
+from ml_assets.core.spec import PipelineSpec
+from ml_assets.io.paths import ml_assets_home
+from ml_assets.io.specs import load_spec, shipped_spec
 
 
 def generate_demo(
@@ -207,6 +208,22 @@ def run_range(
         score=score,
         score_from=score_from,
     )
+    _say_plan(plan, spec_path, landed, landing, first_day, last_day, train_day)
+    from ml_assets.graph.context import promotion_pool
+    from ml_assets.graph.runtime.dead_runs import prepare_instance
+
+    started = dt.datetime.now()
+    instance = DagsterInstance.get()
+    for line in prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)], base.parent / "_runs"):
+        _say(f"recovered: {line}")
+    outcome = runner.run_history(spec, str(spec_path), plan, instance, say=_say, day_bytes=landed)
+    registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
+    _report(outcome, registry, base, (dt.datetime.now() - started).total_seconds())
+    return 1 if outcome.failed else 0
+
+
+def _say_plan(plan, spec_path: Path, landed: dict, landing, first_day: str, last_day: str, train_day: str | None):
+    """The plan of `ml-assets run`, printed before it starts."""
     _say(f"spec {spec_path}: {len(landed)} landed day(s) under {landing}; range {first_day} .. {last_day}")
     _say(
         f"plan: ingest {len(plan.ingest)} day(s), "
@@ -216,23 +233,6 @@ def run_range(
     missing = [d for d, why in plan.skipped.items() if why == "no landing files"]
     if missing:
         _say(f"  no landing files for {len(missing)} day(s) of the range, e.g. {missing[:3]}")
-    from ml_assets.graph.context import promotion_pool
-    from ml_assets.graph.dead_runs import prepare_instance
-
-    started = dt.datetime.now()
-    instance = DagsterInstance.get()
-    for line in prepare_instance(
-        instance, default_tracking_uri(), [promotion_pool(spec.name)], storage_root() / "_runs"
-    ):
-        _say(f"recovered: {line}")
-    outcome = runner.run_history(spec, str(spec_path), plan, instance, say=_say, day_bytes=landed)
-    _report(
-        outcome,
-        Registry(default_tracking_uri(), spec.name, spec.registered_model_name),
-        base,
-        (dt.datetime.now() - started).total_seconds(),
-    )
-    return 1 if outcome.failed else 0
 
 
 DEMO_EXTRA_DAYS = 18  # demo days after the first training window: two weeks+ of scored days on the page
@@ -250,7 +250,10 @@ def cmd_demo(args) -> None:
     for i, model in enumerate(models, start=1):
         if len(models) > 1:
             _say(f"\n== model {i}/{len(models)}: {model} ==")
-        if demo_model(model, Path(args.spec) if args.spec else shipped_spec(model), args.days, args.rows_per_day):
+        spec_path = Path(args.spec) if args.spec else shipped_spec(model)
+        if demo_model(
+            model, spec_path, args.days, args.rows_per_day, _day_arg(args.last_day) if args.last_day else None
+        ):
             failed.append(model)
     if len(models) > 1:
         _say(
@@ -262,14 +265,17 @@ def cmd_demo(args) -> None:
         raise SystemExit(1)
 
 
-def demo_model(model: str, spec_path: Path, days: int | None, rows_per_day: int) -> int:
-    """Land `model`'s demo data and run its history; returns the exit code."""
+def demo_model(
+    model: str, spec_path: Path, days: int | None, rows_per_day: int, last_day: dt.date | None = None
+) -> int:
+    """Land `model`'s demo data ending `last_day` (default: the newest complete day) and run its
+    history; returns the exit code."""
     spec = load_spec(spec_path)
     window = spec.training.window_days
     days = days or window + (DEMO_EXTRA_DAYS if model == "demo" else 0)
     if days < window:
         raise SystemExit(f"--days {days} is shorter than the training window ({window} days)")
-    last = last_complete_day(spec)
+    last = last_day or last_complete_day(spec)
     _say(f"ML_ASSETS_HOME={ml_assets_home()}  DAGSTER_HOME={os.environ['DAGSTER_HOME']}  spec={spec_path}")
     if model == "demo":
         # The world changes in the last days: the drift checks flag and block them (see the monitoring page).
@@ -320,7 +326,8 @@ def cmd_generate(args) -> None:
         from ml_assets.io.paths import labels_root
 
         _say(
-            f"wrote delayed label files under {labels_root(spec)} (1-3 days after each day, up to {last + dt.timedelta(days=1)})"
+            f"wrote delayed label files under {labels_root(spec)} (1-3 days after each day, up to "
+            f"{last + dt.timedelta(days=1)})"
         )
 
 

@@ -6,8 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from ml_assets.core.spec import load_spec
-from ml_assets.cli.common import PROJECT_ROOT, _say, ensure_dagster_home, _spec_path, last_complete_day
+from ml_assets.cli.common import PROJECT_ROOT, _say, _spec_path, ensure_dagster_home, last_complete_day
+from ml_assets.io.specs import load_spec
 
 
 def _registry(spec_arg: str | None):
@@ -38,8 +38,8 @@ def cmd_retention(args) -> None:
     from dagster import DagsterInstance
 
     from ml_assets.io import retention
-    from ml_assets.io.registry import RegistryError
     from ml_assets.io.paths import storage_root
+    from ml_assets.io.registry import RegistryError
 
     spec = load_spec(_spec_path(args.spec))
     if not spec.retention.enabled:
@@ -131,7 +131,7 @@ def cmd_recover(args) -> None:
     from dagster import DagsterInstance
 
     from ml_assets.graph.context import promotion_pool
-    from ml_assets.graph.dead_runs import prepare_instance
+    from ml_assets.graph.runtime.dead_runs import prepare_instance
     from ml_assets.io.paths import storage_root
     from ml_assets.io.registry import default_tracking_uri
 
@@ -147,9 +147,9 @@ def cmd_recover(args) -> None:
 
 def cmd_reproduce(args) -> None:
     """Retrain a registered version and compare its holdout predictions byte for byte; exit 1 if they differ."""
-    from ml_assets.graph.reproduce import ReproduceError, reproduce_version
     from ml_assets.io.paths import storage_root
     from ml_assets.io.registry import Registry, RegistryError, default_tracking_uri
+    from ml_assets.io.reproduce import ReproduceError, reproduce_version
 
     spec = load_spec(_spec_path(args.spec))
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)

@@ -6,9 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-from ml_assets.core.spec import PipelineSpec, SpecError, load_spec
-from ml_assets.io.paths import ml_assets_home
 from ml_assets.cli.common import _say, _spec_path, daily_partition_range
+from ml_assets.core.spec import PipelineSpec, SpecError
+from ml_assets.io.paths import ml_assets_home
+from ml_assets.io.specs import load_spec
 
 
 def _spec_summary(where, spec: PipelineSpec) -> str:
@@ -21,7 +22,7 @@ def _spec_summary(where, spec: PipelineSpec) -> str:
 
 def validate_all(root: Path) -> int:
     """Every model of a defs folder: one line each, all errors in full. Returns how many failed."""
-    from ml_assets.core.spec import load_instance, model_folders
+    from ml_assets.io.specs import load_instance, model_folders
 
     folders = model_folders(root)
     if not folders:
@@ -67,7 +68,7 @@ def validate_all(root: Path) -> int:
 
 def cmd_validate_spec(args) -> None:
     if args.all:
-        from ml_assets.core.spec import SHIPPED_MODELS
+        from ml_assets.io.specs import SHIPPED_MODELS
 
         if validate_all(Path(args.path) if args.path else SHIPPED_MODELS):
             raise SystemExit(1)
@@ -98,7 +99,8 @@ def check_landing_sample(spec: PipelineSpec, sample_days: int) -> bool:
     partitions = daily_partition_range(spec)
     outside = [d for d in days if partitions is None or not partitions[0] <= d <= partitions[1]]
     _say(
-        f"data: {len(days)} landed day(s) {days[0]} .. {days[-1]} under {landing}; reading {len(picks)}: {', '.join(picks)}"
+        f"data: {len(days)} landed day(s) {days[0]} .. {days[-1]} under {landing}; reading {len(picks)}: "
+        f"{', '.join(picks)}"
     )
     if outside:
         _say(

@@ -5,6 +5,8 @@ it left out."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
@@ -27,7 +29,7 @@ def origins(frames: list[pd.DataFrame], sources: list[str]) -> pd.DataFrame:
 
 def _where(origin: pd.DataFrame, mask: pd.Series, limit: int = 5) -> str:
     picked = origin[mask.to_numpy()].head(limit)
-    shown = "; ".join(f"{f} row {r}" for f, r in zip(picked["file"], picked["row"]))
+    shown = "; ".join(f"{f} row {r}" for f, r in zip(picked["file"], picked["row"], strict=True))
     more = int(mask.sum()) - len(picked)
     return shown + (f" and {more} more" if more > 0 else "")
 
@@ -85,7 +87,7 @@ def apply_day_rules(
             )
         # Order by event time, then by file and row (the order they were read in): stable.
         ordered = df.assign(_order=np.arange(len(df))).sort_values([spec.columns.event_time, "_order"], kind="stable")
-        keep = "last" if landing.duplicate_ids == "keep_last" else "first"
+        keep: Literal["first", "last"] = "last" if landing.duplicate_ids == "keep_last" else "first"
         kept = (
             ordered[~ordered[spec.columns.entity_id].duplicated(keep=keep)].sort_values("_order").drop(columns="_order")
         )

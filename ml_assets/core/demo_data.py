@@ -142,5 +142,6 @@ def landed_day(day: dt.date, spec, rows: int = 2000, seed: int = 7) -> pd.DataFr
     from ml_assets.core.schema import enforce_schema
 
     raw = generate_day(day, rows=rows, seed=seed)
-    raw = raw.astype({c: "string" for c in raw.columns}).astype(object).where(raw.notna(), None)
+    raw = raw.astype({c: "string" for c in raw.columns}).astype(object)
+    raw = raw.map(lambda v: None if v is pd.NA else v)
     return enforce_schema(raw, spec, f"generated {day}")

@@ -1,29 +1,23 @@
 """The estimators a spec may name: scikit-learn's classifiers and regressors, as found by its own
-`all_estimators`, with their kind and constructor parameters, kept in estimators.json.
+`all_estimators`, with their kind and constructor parameters (`generate`), and the checks of a
+candidate against that table (`check`, `kinds`).
 
-Checking a spec reads that file: it imports nothing and calls nothing a spec names, and loading the
-definitions does not pay for importing scikit-learn. A test regenerates the file from the installed
-scikit-learn and fails when it differs (after an upgrade: `python -m ml_assets.core.estimators`).
+The table is kept in `ml_assets/io/estimators.json` and read by `ml_assets.io.estimators`, which
+passes it to spec validation: checking a spec imports nothing and calls nothing a spec names, and
+loading the definitions does not pay for importing scikit-learn. A test regenerates the table from
+the installed scikit-learn and fails when it differs (after an upgrade:
+`python -m ml_assets.io.estimators`).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import warnings
-from functools import cache
-from pathlib import Path
 
-FILE = Path(__file__).with_name("estimators.json")
+Table = dict[str, dict]  # {"sklearn.<package>.<Class>": {"kinds": ["classifier"|"regressor", ...], "params": [...]}}
 
 
-@cache
-def allowed() -> dict[str, dict]:
-    """{"sklearn.<package>.<Class>": {"kinds": ["classifier"|"regressor", ...], "params": [...]}}"""
-    return json.loads(FILE.read_text())
-
-
-def generate() -> dict[str, dict]:
+def generate() -> Table:
     """The table, from the installed scikit-learn (imports it)."""
     import importlib
 
@@ -32,7 +26,7 @@ def generate() -> dict[str, dict]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        found = all_estimators(type_filter=["classifier", "regressor"])
+        found: list[tuple[str, type]] = all_estimators(type_filter=["classifier", "regressor"])
     table = {}
     for name, cls in found:
         package = ".".join(cls.__module__.split(".")[:2])
@@ -49,14 +43,13 @@ def generate() -> dict[str, dict]:
             continue  # needs a sub-estimator a spec cannot give, or is deprecated
         table[f"{package}.{name}"] = {
             "kinds": kinds,
-            "params": sorted(set(inspect.signature(cls.__init__).parameters) - {"self"}),
+            "params": sorted(set(inspect.signature(cls).parameters) - {"self"}),
         }
     return dict(sorted(table.items()))
 
 
-def check(dotted: str, params: dict) -> None:
+def check(dotted: str, params: dict, table: Table) -> None:
     """ValueError naming what is wrong with a candidate's estimator and parameters."""
-    table = allowed()
     if dotted not in table:
         near = sorted(k for k in table if k.rsplit(".", 1)[-1].lower() == dotted.rsplit(".", 1)[-1].lower())
         raise ValueError(
@@ -64,7 +57,7 @@ def check(dotted: str, params: dict) -> None:
             + (
                 f"; did you mean {near[0]!r}?"
                 if near
-                else " (the allowed ones are listed in ml_assets/core/estimators.json)"
+                else " (the allowed ones are listed in ml_assets/io/estimators.json)"
             )
         )
     accepted = table[dotted]["params"]
@@ -73,10 +66,5 @@ def check(dotted: str, params: dict) -> None:
         raise ValueError(f"{dotted} has no parameter(s) {unknown}; it accepts {accepted}")
 
 
-def kinds(dotted: str) -> list[str]:
-    return allowed()[dotted]["kinds"]
-
-
-if __name__ == "__main__":
-    FILE.write_text(json.dumps(generate(), indent=1) + "\n")
-    print(f"wrote {FILE} ({len(allowed.__wrapped__())} estimators)")
+def kinds(dotted: str, table: Table) -> list[str]:
+    return table[dotted]["kinds"]

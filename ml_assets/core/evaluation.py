@@ -78,8 +78,8 @@ def _png(fig) -> bytes:
 
 
 def _classification_plots(y, scores: dict[str, np.ndarray], spec: PipelineSpec) -> dict[str, bytes]:
-    from sklearn import metrics as skm  # here, not at the top: loading the definitions needs no scikit-learn
     import matplotlib
+    from sklearn import metrics as skm  # here, not at the top: loading the definitions needs no scikit-learn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -149,6 +149,7 @@ def permutation_importances(pipeline, x: pd.DataFrame, y: np.ndarray, spec: Pipe
 
 def build_report(bundle: ModelBundle, holdout: pd.DataFrame, spec: PipelineSpec) -> HtmlReport:
     from sklearn import metrics as skm  # here, not at the top: loading the definitions needs no scikit-learn
+
     from ml_assets.core.training import model_inputs
 
     y = holdout[spec.columns.label].to_numpy(dtype="float64")
@@ -190,6 +191,22 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else html.escape(str(v))
 
 
+def _confusion_tables(candidates: dict[str, Any]) -> str:
+    """Each classifier candidate's confusion matrix at its threshold, as HTML tables."""
+    confusion = ""
+    for name, candidate in candidates.items():
+        cm = candidate.get("confusion_matrix")
+        if cm:
+            (tn, fp), (fn, tp) = cm["matrix"]
+            confusion += (
+                f"<h3>Confusion matrix: {html.escape(name)} (threshold {cm['threshold']})</h3>"
+                f"<table><tr><th></th><th>predicted 0</th><th>predicted 1</th></tr>"
+                f"<tr><th>actual 0</th><td>{tn}</td><td>{fp}</td></tr>"
+                f"<tr><th>actual 1</th><td>{fn}</td><td>{tp}</td></tr></table>"
+            )
+    return confusion
+
+
 def render_html(data: dict[str, Any], plots: dict[str, bytes]) -> str:
     """A self-contained page: every plot is embedded, nothing is fetched."""
     names = list(data["candidates"])
@@ -207,17 +224,7 @@ def render_html(data: dict[str, Any], plots: dict[str, bytes]) -> str:
         + "".join(f"<td>{_fmt(base[k])}</td>" for k in metric_names)
         + "</tr>"
     )
-    confusion = ""
-    for name in names:
-        cm = data["candidates"][name].get("confusion_matrix")
-        if cm:
-            (tn, fp), (fn, tp) = cm["matrix"]
-            confusion += (
-                f"<h3>Confusion matrix: {html.escape(name)} (threshold {cm['threshold']})</h3>"
-                f"<table><tr><th></th><th>predicted 0</th><th>predicted 1</th></tr>"
-                f"<tr><th>actual 0</th><td>{tn}</td><td>{fp}</td></tr>"
-                f"<tr><th>actual 1</th><td>{fn}</td><td>{tp}</td></tr></table>"
-            )
+    confusion = _confusion_tables(data["candidates"])
     imgs = "".join(
         f'<figure><img alt="{html.escape(n)}" src="data:image/png;base64,{base64.b64encode(b).decode()}"></figure>'
         for n, b in plots.items()
@@ -252,4 +259,4 @@ Trained on {t["train_rows"]} rows from {html.escape(t["window_first_day"])}. Tra
 {confusion}
 <h2>Plots</h2>{imgs}
 </body></html>
-"""
+"""  # noqa: E501 (a table/HTML template)

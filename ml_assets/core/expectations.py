@@ -64,8 +64,8 @@ def _skip_fixed_costs() -> None:
     def contains_decimal(data):
         return getattr(data, "dtype", None) is not None and data.dtype.kind == "O" and scan(data)
 
-    contains_decimal.numeric_arrays_skipped = True
-    util.does_ndarray_contain_decimal_dtype = contains_decimal
+    contains_decimal.numeric_arrays_skipped = True  # type: ignore[attr-defined]
+    util.does_ndarray_contain_decimal_dtype = contains_decimal  # type: ignore[assignment]
 
 
 @functools.cache
@@ -234,7 +234,10 @@ def describe_failure(kind: str, kwargs: dict, result: dict) -> str:
         return f"quantiles of `{col}`: " + "; ".join(parts)
     if kind in ("expect_column_mean_to_be_between", "expect_column_stdev_to_be_between"):
         stat = "mean" if "mean" in kind else "standard deviation"
-        return f"{stat} of `{col}`: {_fmt(observed)} not in [{_fmt(kwargs.get('min_value'))}, {_fmt(kwargs.get('max_value'))}]"
+        return (
+            f"{stat} of `{col}`: {_fmt(observed)} not in [{_fmt(kwargs.get('min_value'))}, "
+            f"{_fmt(kwargs.get('max_value'))}]"
+        )
     return f"{kind} failed on `{col}`: observed {observed!r}"
 
 

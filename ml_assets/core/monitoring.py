@@ -25,6 +25,7 @@ def _day_axis(ax, days: pd.Series) -> None:
     first, last = days.min(), days.max()
     pad = pd.Timedelta(hours=12)
     ax.set_xlim(first - pad, last + pad)
+    locator: matplotlib.ticker.Locator
     if (last - first).days <= 10:
         locator = matplotlib.dates.DayLocator()  # a short span: one label per day, never hours
     else:
@@ -69,7 +70,7 @@ def _mark_events(ax, events: pd.DataFrame, days: pd.Series, label: bool = False)
     history, are in the table below the plots)."""
     first, last = days.min(), days.max() + pd.Timedelta(days=1)
     for r in events.itertuples():
-        at = pd.Timestamp(r.at).tz_localize(None)
+        at = pd.Timestamp(str(r.at)).tz_localize(None)
         if not first <= at <= last:
             continue
         color = "red" if r.kind == "rollback" else "green"
@@ -87,18 +88,9 @@ def _mark_events(ax, events: pd.DataFrame, days: pd.Series, label: bool = False)
             )
 
 
-def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -> bytes:
-    """Realized quality, volume, score distribution and serving version on one shared day axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _quality_panel(ax, q: pd.DataFrame, x, spec: PipelineSpec) -> None:
+    """The realized metric per day (hollow where too few labels to judge), the baseline, the threshold."""
     metric = spec.model.metric
-    q = quality.sort_values("day")
-    x = _days(q)
-    fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True, gridspec_kw={"height_ratios": [3, 1.5, 2, 1.5]})
-    ax = axes[0]
     if spec.labels is not None and q[metric].notna().any():
         judged = q["labeled_rows"] >= spec.labels.min_labeled_rows
         ax.plot(x[judged], q.loc[judged, metric], "o-", color="C0", label=f"realized {metric}")
@@ -130,6 +122,21 @@ def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -
             va="center",
             color="grey",
         )
+
+
+def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -> bytes:
+    """Realized quality, volume, score distribution and serving version on one shared day axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = spec.model.metric
+    q = quality.sort_values("day")
+    x = _days(q)
+    fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True, gridspec_kw={"height_ratios": [3, 1.5, 2, 1.5]})
+    ax = axes[0]
+    _quality_panel(ax, q, x, spec)
     ax.set(ylabel=metric, title="Realized quality from delayed labels")
     _mark_events(ax, events, x, label=True)
 
@@ -171,6 +178,61 @@ def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _plots(quality: pd.DataFrame, drift: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -> dict[str, bytes]:
+    """The page's PNGs: the timeline, and PSI (and KS where numeric features have it) over time."""
+    v = spec.validation
+    plots = {}
+    if not quality.empty:
+        plots["timeline.png"] = _timeline(quality, events, spec)
+    if not drift.empty:
+        plots["psi_over_time.png"] = _over_time(drift, "psi", v.drift_warn.psi, v.drift_error.psi)
+        if drift["ks"].notna().any():
+            plots["ks_over_time.png"] = _over_time(drift, "ks", v.drift_warn.ks, v.drift_error.ks)
+    return plots
+
+
+def _status_html(verdict: tuple[str, str] | None, spec: PipelineSpec) -> str:
+    """The page's headline: the newest judged day's verdict, or why there is none yet."""
+    status = ""
+    if verdict:
+        color = {"ok": "#2a7", "low": "#c22"}.get(verdict[0], "#888")
+        status = (
+            f'<p style="border-left:6px solid {color};padding-left:8px"><b>{verdict[0].upper()}</b>: '
+            f"{html.escape(verdict[1])}</p>"
+        )
+    elif spec.labels is not None:
+        status = (
+            f"<p>No day has {spec.labels.min_labeled_rows} labelled predictions yet: realized quality is not "
+            "judged.</p>"
+        )
+    return status
+
+
+def _page_data(
+    quality: pd.DataFrame,
+    drift: pd.DataFrame,
+    events: pd.DataFrame,
+    flagged: pd.DataFrame,
+    spec: PipelineSpec,
+    latest: dict | None,
+    verdict: tuple[str, str] | None,
+) -> dict:
+    """The page's figures as data (report.json beside the page)."""
+    return {
+        "spec": spec.name,
+        "quality_days": int(len(quality)),
+        "days": int(drift["day"].nunique()) if not drift.empty else 0,
+        "first_day": quality["day"].min() if not quality.empty else None,
+        "last_day": quality["day"].max() if not quality.empty else None,
+        "metric": spec.model.metric,
+        "latest_judged": latest,
+        "verdict": verdict[0] if verdict else None,
+        "verdict_text": verdict[1] if verdict else None,
+        "flagged": flagged[["day", "feature", "psi", "ks", "status"]].to_dict(orient="records"),
+        "promotions": events.astype(str).to_dict(orient="records"),
+    }
+
+
 def monitoring_page(
     quality: pd.DataFrame,
     drift: pd.DataFrame,
@@ -189,47 +251,16 @@ def monitoring_page(
     events = (
         events.sort_values("at").reset_index(drop=True) if not events.empty else pd.DataFrame(columns=PROMOTION_COLUMNS)
     )
-    plots = {}
-    if not quality.empty:
-        plots["timeline.png"] = _timeline(quality, events, spec)
-    if not drift.empty:
-        plots["psi_over_time.png"] = _over_time(drift, "psi", v.drift_warn.psi, v.drift_error.psi)
-        if drift["ks"].notna().any():
-            plots["ks_over_time.png"] = _over_time(drift, "ks", v.drift_warn.ks, v.drift_error.ks)
+    plots = _plots(quality, drift, events, spec)
     flagged = drift[~drift["status"].isin(["ok", NOT_JUDGED])]
-    data = {
-        "spec": spec.name,
-        "quality_days": int(len(quality)),
-        "days": int(drift["day"].nunique()) if not drift.empty else 0,
-        "first_day": quality["day"].min() if not quality.empty else None,
-        "last_day": quality["day"].max() if not quality.empty else None,
-        "metric": metric,
-        "latest_judged": latest,
-        "verdict": verdict[0] if verdict else None,
-        "verdict_text": verdict[1] if verdict else None,
-        "flagged": flagged[["day", "feature", "psi", "ks", "status"]].to_dict(orient="records"),
-        "promotions": events.astype(str).to_dict(orient="records"),
-    }
+    data = _page_data(quality, drift, events, flagged, spec, latest, verdict)
     imgs = "".join(
         f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(b).decode()}"></figure>'
         for n, b in plots.items()
     )
-    status = ""
-    if verdict:
-        color = {"ok": "#2a7", "low": "#c22"}.get(verdict[0], "#888")
-        status = f'<p style="border-left:6px solid {color};padding-left:8px"><b>{verdict[0].upper()}</b>: {html.escape(verdict[1])}</p>'
-    elif spec.labels is not None:
-        status = f"<p>No day has {spec.labels.min_labeled_rows} labelled predictions yet: realized quality is not judged.</p>"
-    quality_cols = [
-        "day",
-        "model_version",
-        "predictions",
-        "labeled_rows",
-        "label_coverage",
-        metric,
-        "baseline",
-        "mean_score",
-    ]
+    status = _status_html(verdict, spec)
+    quality_cols = ["day", "model_version", "predictions", "labeled_rows", "label_coverage", metric, "baseline"]
+    quality_cols.append("mean_score")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Monitoring: {html.escape(spec.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0;font-size:90%}}
@@ -249,7 +280,7 @@ ERROR (the day is blocked) above PSI {v.drift_error.psi:g} / KS {v.drift_error.k
 {_table(quality.iloc[::-1], [c for c in quality_cols if c in quality.columns])}
 <p>Data: realized_quality.parquet, feature_drift.parquet, promotions.parquet beside this page.</p>
 </body></html>
-"""
+"""  # noqa: E501 (a table/HTML template)
     tables = {
         "realized_quality.parquet": quality,
         "feature_drift.parquet": drift,

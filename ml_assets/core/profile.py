@@ -84,8 +84,8 @@ def build_profile(
     for name in spec.categorical_features:
         features[name] = _categorical_profile(frame[name])
     if days is not None:
-        for name, profile in features.items():
-            profile["day_constant"] = day_constant(frame[name], days)
+        for name, feature in features.items():
+            feature["day_constant"] = day_constant(frame[name], days)
     profile: dict[str, Any] = {"rows": int(len(frame)), "features": features}
     if scores is not None:
         profile["scores"] = _numeric_profile(pd.Series(scores, dtype="float64"), rng)
@@ -135,7 +135,7 @@ def drift_of(reference: dict[str, Any], values: pd.Series) -> dict[str, float | 
     actual[OTHER] = float(shares[[k for k in shares.index if k not in known]].sum())
     expected = {k: reference["shares"].get(k, 0.0) for k in actual}
     keys = sorted(actual)
-    return {"psi": psi([expected[k] for k in keys], [actual[k] for k in keys]), "ks": None}
+    return {"psi": psi(np.array([expected[k] for k in keys]), np.array([actual[k] for k in keys])), "ks": None}
 
 
 def _category_shares(values: pd.Series) -> pd.Series:
@@ -150,7 +150,7 @@ def drift_status(d: dict[str, float | None], warn: dict[str, float], error: dict
     """ "error" if PSI or KS is above its error limit, else "warn" above its warn limit, else "ok"."""
     status = "ok"
     for level, limits in (("warn", warn), ("error", error)):
-        if any(d.get(m) is not None and d[m] > limits[m] for m in ("psi", "ks") if m in limits):
+        if any((value := d.get(m)) is not None and value > limits[m] for m in ("psi", "ks") if m in limits):
             status = level
     return status
 
@@ -197,3 +197,23 @@ def feature_drift(
             }
         )
     return pd.DataFrame(rows, columns=["feature", "kind", "psi", "ks", "status"])
+
+
+DRIFT_COLUMNS = ["day", "feature", "kind", "psi", "ks", "status", "reference_version"]
+
+
+def drift_table(spec: PipelineSpec, frame: pd.DataFrame, day: str, reference) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The day's drift per judged feature, and the features not judged with the reason. A day
+    with fewer than drift_min_rows rows keeps its figures, with status not_judged."""
+    v = spec.validation
+    if reference is None:
+        return pd.DataFrame(columns=DRIFT_COLUMNS), {}
+    version, profile = reference
+    skipped = not_judged_features(profile, spec)
+    profile = {**profile, "features": {k: f for k, f in profile["features"].items() if k not in skipped}}
+    table = feature_drift(frame, profile, v.drift_warn.model_dump(), v.drift_error.model_dump())
+    if len(frame) < v.drift_min_rows:
+        table["status"] = NOT_JUDGED
+    table.insert(0, "day", day)
+    table["reference_version"] = version
+    return table[DRIFT_COLUMNS], skipped

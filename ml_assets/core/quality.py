@@ -67,7 +67,7 @@ def event_days(values: pd.Series, timezone: str) -> pd.Series:
     rest = ~is_day & text.notna()
     if rest.any():
         times = pd.to_datetime(text[rest], errors="coerce", utc=True, format="ISO8601")
-        out[rest] = times.dt.tz_convert(timezone).dt.date.astype(str).where(times.notna(), np.nan)
+        out.loc[rest] = times.dt.tz_convert(timezone).dt.date.astype(str).where(times.notna(), np.nan).astype(object)
     return out
 
 
@@ -148,20 +148,23 @@ def judge(row: dict, spec: PipelineSpec) -> tuple[str, str]:
     if n < lab.min_labeled_rows or value is None or pd.isna(value):
         return (
             "too_few",
-            f"{row['day']}: {n} labelled prediction(s) < labels.min_labeled_rows ({lab.min_labeled_rows}); not judged yet",
+            f"{row['day']}: {n} labelled prediction(s) < labels.min_labeled_rows ({lab.min_labeled_rows}); not judged "
+            "yet",
         )
+    limit: float
     if lab.quality_threshold is not None:
         limit, what = lab.quality_threshold, "labels.quality_threshold"
         low = spec.metric.better(limit, value)
     else:
-        limit, what = base, "the day's trivial baseline"
+        limit, what = float(base), "the day's trivial baseline"  # type: ignore[arg-type]  # set when labelled
         low = not spec.metric.better(value, limit)
     verdict = "low" if low else "ok"
     higher = spec.metric.direction == "max"
     word = ("below" if higher else "above") if low else ("at or above" if higher else "at or below")
     return (
         verdict,
-        f"{row['day']}: realized {metric} {value:.4f} on {n} labelled predictions (model v{row['model_version']}) is {word} {what} ({limit:.4f})",
+        f"{row['day']}: realized {metric} {value:.4f} on {n} labelled predictions (model v{row['model_version']}) is "
+        f"{word} {what} ({limit:.4f})",
     )
 
 

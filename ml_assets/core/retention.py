@@ -45,6 +45,38 @@ def _days(first: str, last: str) -> set[str]:
     return {(a + dt.timedelta(days=i)).isoformat() for i in range((b - a).days + 1)}
 
 
+def _version_decisions(spec: PipelineSpec, versions: list[dict], now: dt.datetime) -> list[Decision]:
+    """Registered versions older than retention.model_version_days: delete, or keep and say why."""
+    r = spec.retention
+    assert r.model_version_days is not None
+    decisions: list[Decision] = []
+    oldest_kept = now - dt.timedelta(days=r.model_version_days)
+    newest = {str(v["version"]) for v in sorted(versions, key=lambda v: int(v["version"]))[-r.keep_model_versions :]}
+    for v in sorted(versions, key=lambda v: int(v["version"])):
+        created = dt.datetime.fromtimestamp(v["created_ms"] / 1000, dt.UTC)
+        if created >= oldest_kept:
+            continue
+        version = str(v["version"])
+        if v.get("aliases"):
+            why = f"holds alias {', '.join(v['aliases'])}"
+        elif version in newest:
+            why = (
+                f"one of the newest {r.keep_model_versions} versions (retention.keep_model_versions; rollback targets)"
+            )
+        else:
+            why = None
+        decisions.append(
+            Decision(
+                "model_version",
+                spec.registered_model_name,
+                version,
+                "keep" if why else "delete",
+                why or f"created {created:%Y-%m-%d}, older than retention.model_version_days ({r.model_version_days})",
+            )
+        )
+    return decisions
+
+
 def plan_retention(
     spec: PipelineSpec,
     newest_day: str,
@@ -61,11 +93,11 @@ def plan_retention(
     for p in protected:
         if not (p.window_first_day and p.window_last_day):
             continue
-        why = f"{p.alias} v{p.version} trained on it (window {p.window_first_day} .. {p.window_last_day})"
+        used = f"{p.alias} v{p.version} trained on it (window {p.window_first_day} .. {p.window_last_day})"
         for asset in WINDOW_ASSETS:
             for day in _days(p.window_first_day, p.window_last_day):
-                needs.setdefault((asset, day), []).append(why)
-        needs.setdefault(("training_set", p.window_last_day), []).append(why)
+                needs.setdefault((asset, day), []).append(used)
+        needs.setdefault(("training_set", p.window_last_day), []).append(used)
     if r.days is not None:
         # Keep the newest `days` days up to the newest complete day; anything before goes.
         cutoff = (dt.date.fromisoformat(newest_day) - dt.timedelta(days=r.days - 1)).isoformat()
@@ -73,8 +105,8 @@ def plan_retention(
             for day in sorted(partitions.get(asset, [])):
                 if day >= cutoff:
                     continue
-                if why := needs.get((asset, day)):
-                    decisions.append(Decision("partition", asset, day, "keep", "; ".join(sorted(set(why)))))
+                if reasons := needs.get((asset, day)):
+                    decisions.append(Decision("partition", asset, day, "keep", "; ".join(sorted(set(reasons)))))
                 else:
                     decisions.append(
                         Decision(
@@ -82,29 +114,5 @@ def plan_retention(
                         )
                     )
     if r.model_version_days is not None:
-        oldest_kept = now - dt.timedelta(days=r.model_version_days)
-        newest = {
-            str(v["version"]) for v in sorted(versions, key=lambda v: int(v["version"]))[-r.keep_model_versions :]
-        }
-        for v in sorted(versions, key=lambda v: int(v["version"])):
-            created = dt.datetime.fromtimestamp(v["created_ms"] / 1000, dt.UTC)
-            if created >= oldest_kept:
-                continue
-            version = str(v["version"])
-            if v.get("aliases"):
-                why = f"holds alias {', '.join(v['aliases'])}"
-            elif version in newest:
-                why = f"one of the newest {r.keep_model_versions} versions (retention.keep_model_versions; rollback targets)"
-            else:
-                why = None
-            decisions.append(
-                Decision(
-                    "model_version",
-                    spec.registered_model_name,
-                    version,
-                    "keep" if why else "delete",
-                    why
-                    or f"created {created:%Y-%m-%d}, older than retention.model_version_days ({r.model_version_days})",
-                )
-            )
+        decisions += _version_decisions(spec, versions, now)
     return decisions

@@ -59,9 +59,11 @@ def oversized_text(df: pd.DataFrame, limit: int) -> list[str]:
         sizes = candidates.map(lambda v: len(v.encode("utf-8")))
         over = sizes[sizes > limit]
         if len(over):
-            rows = [int(column.index.get_loc(i)) + 1 for i in over.index[:5]]
+            positions = column.index.get_indexer(over.index[:5])
+            rows = [int(p) + 1 for p in positions]
             problems.append(
-                f"column '{name}': {len(over)} text value(s) over landing.max_text_bytes ({limit} bytes; the largest is "
+                f"column '{name}': {len(over)} text value(s) over landing.max_text_bytes ({limit} bytes; the largest "
+                "is "
                 f"{int(over.max())} bytes) at data row(s) {', '.join(map(str, rows))}"
             )
     return problems
@@ -83,7 +85,7 @@ def _as_numeric(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _as_text(raw: pd.Series) -> pd.Series:
-    return raw.astype("object").where(raw.notna(), None).map(lambda v: v if v is None else str(v))
+    return raw.astype("object").map(lambda v: None if pd.isna(v) else str(v))
 
 
 def parse_label(raw: pd.Series, spec: PipelineSpec, problems: list[str]) -> pd.Series:
@@ -166,6 +168,31 @@ def enforce_schema(df: pd.DataFrame, spec: PipelineSpec, source: str) -> pd.Data
     return pd.DataFrame(out).reset_index(drop=True)
 
 
+def _describe_label(data: pd.DataFrame, spec: PipelineSpec, problems: list[str], notes: list[str]) -> None:
+    """The label in a typed sample: class balance (or value range), missing values; one class is a problem."""
+    label = data[spec.columns.label]
+    missing = int(label.isna().sum())
+    if spec.is_classification:
+        positive, negative = spec.task.classes
+        pos, neg = int((label == 1).sum()), int((label == 0).sum())
+        share = pos / (pos + neg) if pos + neg else float("nan")
+        notes.append(
+            f"label '{spec.columns.label}': {pos} positive ({positive!r}), {neg} negative ({negative!r}), "
+            f"{missing} missing; positive share {share:.1%}"
+        )
+        if pos + neg and min(pos, neg) == 0:
+            problems.append(
+                f"label '{spec.columns.label}': only one class in the sample; check task.positive_label / "
+                "negative_label"
+            )
+    else:
+        present = label.dropna()
+        notes.append(
+            f"label '{spec.columns.label}': {len(present)} values (mean {present.mean():.4g}, "
+            f"min {present.min():.4g}, max {present.max():.4g}), {missing} missing"
+        )
+
+
 def describe_sample(frames: dict[str, pd.DataFrame], spec: PipelineSpec) -> tuple[list[str], list[str]]:
     """What the spec would do to a sample of landing files ({source: frame as read}): returns
     (problems, notes). Problems are what would reject a file or stop a day (missing columns, values
@@ -191,26 +218,7 @@ def describe_sample(frames: dict[str, pd.DataFrame], spec: PipelineSpec) -> tupl
     if not typed:
         return problems, notes
     data = pd.concat(typed, ignore_index=True)
-    label = data[spec.columns.label]
-    missing = int(label.isna().sum())
-    if spec.is_classification:
-        positive, negative = spec.task.classes
-        pos, neg = int((label == 1).sum()), int((label == 0).sum())
-        share = pos / (pos + neg) if pos + neg else float("nan")
-        notes.append(
-            f"label '{spec.columns.label}': {pos} positive ({positive!r}), {neg} negative ({negative!r}), "
-            f"{missing} missing; positive share {share:.1%}"
-        )
-        if pos + neg and min(pos, neg) == 0:
-            problems.append(
-                f"label '{spec.columns.label}': only one class in the sample; check task.positive_label / negative_label"
-            )
-    else:
-        present = label.dropna()
-        notes.append(
-            f"label '{spec.columns.label}': {len(present)} values (mean {present.mean():.4g}, "
-            f"min {present.min():.4g}, max {present.max():.4g}), {missing} missing"
-        )
+    _describe_label(data, spec, problems, notes)
     days = data[spec.columns.event_time].dt.tz_convert(spec.partitions.timezone).dt.date.astype(str)
     notes.append(f"{len(data)} rows in {len(frames)} file(s), {days.nunique()} event day(s)")
     for feature in spec.features:
@@ -225,7 +233,8 @@ def describe_sample(frames: dict[str, pd.DataFrame], spec: PipelineSpec) -> tupl
             distinct = values.nunique()
             if distinct > 50 and distinct > 0.5 * values.notna().sum():
                 notes.append(
-                    f"feature '{feature.name}' (categorical) has {distinct} distinct values in {values.notna().sum()} rows: "
+                    f"feature '{feature.name}' (categorical) has {distinct} distinct values in {values.notna().sum()} "
+                    "rows: "
                     "nearly an id; one-hot encoding will not generalise (drop it or make it numeric)"
                 )
     return problems, notes

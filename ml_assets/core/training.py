@@ -48,6 +48,14 @@ class ModelBundle:
     def pipeline(self) -> Pipeline:
         return self.pipelines[self.selected]
 
+    @classmethod
+    def one_candidate(cls, name: str, pipeline: Pipeline, metrics: dict[str, float]) -> ModelBundle:
+        """One fitted candidate, as a training step hands it to the selecting step (not judged yet:
+        no baseline, no version)."""
+        return cls(
+            pipelines={name: pipeline}, selected=name, version="", metrics={name: metrics}, baseline_metrics={}, info={}
+        )
+
 
 def window_days(last_day: str, spec: PipelineSpec) -> list[str]:
     """The calendar days of the training window ending on `last_day`."""
@@ -59,7 +67,7 @@ def window_days(last_day: str, spec: PipelineSpec) -> list[str]:
 def assemble_training_set(
     frames: Mapping[str, pd.DataFrame],
     spec: PipelineSpec,
-    excluded: set[str] = frozenset(),
+    excluded: frozenset[str] | set[str] = frozenset(),
     last_day: str | None = None,
 ) -> pd.DataFrame:
     """Concatenate the window's daily feature frames; the last `holdout_days` calendar days of the
@@ -137,7 +145,7 @@ def build_pipeline(spec: PipelineSpec, candidate: CandidateSpec) -> Pipeline:
     )
     cls = estimator_class(candidate.estimator)
     params = dict(candidate.params)
-    if "random_state" in inspect.signature(cls.__init__).parameters:
+    if "random_state" in inspect.signature(cls).parameters:
         params.setdefault("random_state", spec.seed)
     return Pipeline([("preprocess", preprocess), ("estimator", cls(**params))])
 

@@ -24,20 +24,19 @@ import yaml
 from dagster import (
     Component,
     ComponentLoadContext,
-    DefaultSensorStatus,
     Definitions,
     Model,
     Resolvable,
     Scaffolder,
     ScaffoldRequest,
-    SensorEvaluationContext,
     scaffold_with,
-    sensor,
 )
 from pydantic import Field
 
-from ml_assets.core.spec import SpecError, shipped_spec, spec_of_instance
+from ml_assets.core.spec import SpecError
+from ml_assets.graph.automation.sensors import build_spec_error_sensor
 from ml_assets.graph.pipeline import build_pipeline, pipeline_context
+from ml_assets.io.specs import shipped_spec, spec_of_instance
 
 log = logging.getLogger("ml_assets")
 
@@ -80,14 +79,4 @@ class MLPipeline(Component, Model, Resolvable):
 def spec_error_definitions(name: str, message: str) -> Definitions:
     """A broken spec as one always-failing sensor: visible in the UI and the daemon's log, and
     nothing else of that model is defined."""
-
-    @sensor(
-        name=f"{name}__spec_error",
-        minimum_interval_seconds=60,
-        default_status=DefaultSensorStatus.RUNNING,
-        description=f"Model '{name}' is not loaded: its spec is invalid. {message}",
-    )
-    def spec_error(context: SensorEvaluationContext):
-        raise SpecError(f"model '{name}' is not loaded: {message}")
-
-    return Definitions(sensors=[spec_error])
+    return Definitions(sensors=[build_spec_error_sensor(name, message)])

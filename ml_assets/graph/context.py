@@ -8,7 +8,6 @@ those names instead of writing them, so no two models can clash.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -16,16 +15,25 @@ from dagster import AssetIn, AssetKey, AssetSelection, DailyPartitionsDefinition
 from upath import UPath
 
 from ml_assets.core.spec import PipelineSpec
+from ml_assets.graph.runtime.partitions import daily_partitions
 
 SEP = "__"  # between the model's name and a job, sensor, schedule, op or group name
 
 
+def qualified_name(model: str, name: str) -> str:
+    """A job, sensor, schedule, op or group name of `model`: `<model>__<name>`."""
+    return f"{model}{SEP}{name}"
+
+
 def promotion_pool(model: str) -> str:
     """The Dagster pool of a model's registering step: one at a time (limit 1)."""
-    return f"{model}{SEP}promotion"
+    return qualified_name(model, "promotion")
 
 
 MODEL_TAG = "ml_assets/model"  # on every run of a model's jobs, sensors and schedules
+# What started a run (landing_sensor, labels_sensor, a schedule): only the landing sensor's runs
+# skip a day whose files and ingest code are unchanged.
+TRIGGER_TAG = "ml_assets/trigger"
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class Pipeline:
 
     def qualified(self, name: str) -> str:
         """A job, sensor, schedule, op or group name of this model: `<model>__<name>`."""
-        return f"{self.name}{SEP}{name}"
+        return qualified_name(self.name, name)
 
     @cached_property
     def daily(self) -> DailyPartitionsDefinition:
@@ -69,20 +77,9 @@ class Pipeline:
 
     @cached_property
     def retry(self):
-        from ml_assets.graph.policies import step_retry_policy
+        from ml_assets.graph.automation.policies import step_retry_policy
 
         return step_retry_policy(self.spec)
-
-
-def daily_partitions(spec: PipelineSpec) -> DailyPartitionsDefinition:
-    """One partition per day from start_date to end_date (inclusive; Dagster's end is exclusive), or
-    up to the newest complete day when the spec sets no end."""
-    end = spec.partitions.end_date
-    return DailyPartitionsDefinition(
-        start_date=spec.partitions.start_date.isoformat(),
-        end_date=(end + dt.timedelta(days=1)).isoformat() if end else None,
-        timezone=spec.partitions.timezone,
-    )
 
 
 def model_of(name: str) -> str | None:

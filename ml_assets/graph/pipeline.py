@@ -10,28 +10,29 @@ from __future__ import annotations
 from dagster import Definitions
 
 from ml_assets.core.spec import PipelineSpec
-from ml_assets.graph.checks import build_checks
-from ml_assets.graph.context import Pipeline, promotion_pool
-from ml_assets.graph.dead_runs import build_dead_run_sensor
-from ml_assets.graph.executors import executors_from_env
-from ml_assets.graph.ingest import build_ingest
-from ml_assets.graph.io_managers import ModelStore, ParquetStore, ReportStore
-from ml_assets.graph.jobs import build_jobs
-from ml_assets.graph.monitoring import build_monitoring
-from ml_assets.graph.policies import apply_policies
-from ml_assets.graph.reproduce import build_reproduce_job
-from ml_assets.graph.resources import MlflowRegistry
-from ml_assets.graph.retention import build_retention
-from ml_assets.graph.schedules import build_schedules
-from ml_assets.graph.scoring import build_scoring
-from ml_assets.graph.sensors import (
+from ml_assets.graph.assets.checks import build_checks
+from ml_assets.graph.assets.ingest import build_ingest
+from ml_assets.graph.assets.monitoring import build_monitoring
+from ml_assets.graph.assets.scoring import build_scoring
+from ml_assets.graph.assets.training import build_training
+from ml_assets.graph.automation.alerts import build_alert_sensor
+from ml_assets.graph.automation.jobs import build_jobs
+from ml_assets.graph.automation.policies import apply_policies
+from ml_assets.graph.automation.reproduce import build_reproduce_job
+from ml_assets.graph.automation.retention import build_retention
+from ml_assets.graph.automation.schedules import build_schedules
+from ml_assets.graph.automation.sensors import (
     automation_metadata,
-    build_alert_sensor,
     build_automation_sensor,
+    build_dead_run_sensor,
+    build_labels_sensor,
     build_landing_sensor,
     model_names,
 )
-from ml_assets.graph.training import build_training
+from ml_assets.graph.context import Pipeline, promotion_pool
+from ml_assets.graph.runtime.executors import executors_from_env
+from ml_assets.graph.runtime.io_managers import ModelStore, ParquetStore, ReportStore
+from ml_assets.graph.runtime.resources import MlflowRegistry
 
 
 def pipeline_context(spec: PipelineSpec, spec_path: str, storage_uri: str | None = None, asset_checks=()) -> Pipeline:
@@ -46,7 +47,7 @@ def build_pipeline(p: Pipeline) -> Definitions:
     raw_data/features/training_set also guard training and scoring."""
     checks, drift = build_checks(p)
     checks = [*checks, *p.extra_checks]
-    monitoring, monitoring_checks, monitoring_sensors = build_monitoring(p)
+    monitoring, monitoring_checks = build_monitoring(p)
     _, training_executor = executors_from_env()
     retention_job, retention_schedule = build_retention(p)
     # Automation conditions and freshness policies come from the spec's `automation` section,
@@ -56,7 +57,7 @@ def build_pipeline(p: Pipeline) -> Definitions:
         assets=apply_policies(assets, p),
         asset_checks=[*checks, *monitoring_checks],
         jobs=[*build_jobs(p, training_executor), retention_job, build_reproduce_job(p)],
-        sensors=[build_landing_sensor(p), *monitoring_sensors],
+        sensors=[build_landing_sensor(p), *([build_labels_sensor(p)] if p.spec.labels is not None else [])],
         schedules=[*build_schedules(p), retention_schedule],
         metadata=automation_metadata(p),
     )

@@ -104,7 +104,7 @@ def _list_s3(landing: UPath, fmt: str, since: float | None, only_day: str | None
         day, _, name = key.partition("/")
         if "/" in name or not _wanted(day, name, fmt):
             continue
-        found.append(LandedFile(key, obj["ETag"].strip('"'), obj["LastModified"].timestamp()))
+        found.append(LandedFile(key, str(obj["ETag"]).strip('"'), obj["LastModified"].timestamp()))
     return sorted(found, key=lambda f: (f.modified, f.key))
 
 

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 from ml_assets.io.paths import is_local
 
-
 # A temporary file older than this was left by a write that was killed (a write in progress is
 # younger: the largest day this project writes takes well under a minute).
 STALE_TMP_SECONDS = 3600

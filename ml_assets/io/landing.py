@@ -46,7 +46,8 @@ def list_landing_files(landing: UPath, day: str, fmt: str) -> tuple[list[UPath],
         ) from None
     if not entries and not landing.exists():
         raise LandingError(f"the landing location {landing} does not exist (no such folder or bucket)")
-    files, ignored = [], []
+    files: list[UPath] = []
+    ignored: list[UPath] = []
     for entry in entries:
         # A link is listed whatever it points at (a file, a pipe, nothing), so that it is refused by name.
         if is_partial_or_marker(entry.name) or not (_is_link(entry) or entry.is_file()):

@@ -8,7 +8,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
 if TYPE_CHECKING:
     from ml_assets.core.training import ModelBundle
 
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 # containers, numpy arrays) we trust exactly:
 # * the types that the shipped pipelines hold (trusted_types.json: the preprocessing, the shipped
 #   specs' estimators and what they hold inside; a test regenerates it and fails when it differs);
-# * the estimator classes a spec may name (core/estimators.json), as classes;
+# * the estimator classes a spec may name (io/estimators.json), as classes;
 # * what $ML_ASSETS_TRUSTED_TYPES adds on purpose (comma-separated dotted names): the visible
 #   opt-in for the inner types of an estimator the shipped specs do not use.
 # No functions, no other classes: a tampered model file cannot run code on load.
@@ -32,7 +31,7 @@ class UntrustedModelError(ValueError):
 
 @cache
 def _shipped_trusted() -> frozenset[str]:
-    from ml_assets.core import estimators
+    from ml_assets.io import estimators
 
     return frozenset(json.loads(TRUSTED_FILE.read_text())) | frozenset(estimators.allowed())
 
@@ -49,8 +48,8 @@ def shipped_pipeline_types() -> list[str]:
     import pandas as pd
     import skops.io as sio
 
-    from ml_assets.core.spec import load_spec, model_folders
     from ml_assets.core.training import build_pipeline
+    from ml_assets.io.specs import load_spec, model_folders
 
     rng = np.random.default_rng(0)
     found: set[str] = set()
@@ -60,7 +59,10 @@ def shipped_pipeline_types() -> list[str]:
         frame = pd.DataFrame(
             {
                 **{c: np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)) for c in spec.numeric_features},
-                **{c: rng.choice(["a", "b", "c", None], size=n).astype(object) for c in spec.categorical_features},
+                **{
+                    c: rng.choice(np.array(["a", "b", "c", None], dtype=object), size=n)
+                    for c in spec.categorical_features
+                },
             }
         )
         label = (rng.random(n) < 0.4).astype(float) if spec.is_classification else rng.normal(size=n)
@@ -80,7 +82,8 @@ def untrusted_types_or_raise(data: bytes | None, source: str, declared: list[str
     if refused:
         raise UntrustedModelError(
             f"{source}: model holds types that are not trusted: {refused}. Only the types of the shipped pipelines and "
-            f"the allowed estimator classes load; to trust more on purpose, list them in ${TRUSTED_ENV} (comma-separated)"
+            f"the allowed estimator classes load; to trust more on purpose, list them in ${TRUSTED_ENV} "
+            "(comma-separated)"
         )
     return types
 

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 from ml_assets.io.files import temp_beside
 from ml_assets.io.paths import is_local
 
-
 # -- Parquet in parts: a day is never held whole ------------------------------------------------
 BATCH_ROWS = 131_072  # rows per Arrow record batch when a step streams a stored day
 
@@ -76,8 +75,8 @@ class PartStream:
 
 
 def write_parquet_parts(path: UPath, parts: Iterable) -> None:
-    """Write parts (Arrow record batches or DataFrames) as consecutive row groups of one Parquet file, all-or-nothing like
-    `atomic_write_bytes`: into a temporary file (beside the target, or local before one upload
+    """Write parts (Arrow record batches or DataFrames) as consecutive row groups of one Parquet
+    file, all-or-nothing like `atomic_write_bytes`: into a temporary file (beside the target, or local before one upload
     to S3) that replaces the target only once every part is written."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -23,7 +23,6 @@ import math
 import os
 import uuid
 from dataclasses import dataclass
-
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -135,13 +134,14 @@ class PredictionStore:
                 "day": day,
                 "model_version": ",".join(sorted(set(rows["model_version"].astype(str)))),
                 "rows": len(ids),
-                "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
             with self._redis.pipeline(transaction=True) as pipe:
                 while True:
                     try:
                         pipe.watch(self.meta)
-                        current = pipe.hget(self.meta, "day")
+                        found = pipe.hget(self.meta, "day")
+                        current = found.decode() if isinstance(found, bytes) else found
                         if current and current > day:
                             pipe.unwatch()
                             return Published(day, len(ids), False, current)
@@ -151,7 +151,7 @@ class PredictionStore:
                         else:
                             pipe.delete(self.live)
                         pipe.expire(self.live, self.ttl)
-                        pipe.hset(self.meta, mapping=meta)
+                        pipe.hset(self.meta, mapping=meta)  # type: ignore[arg-type]  # text and numbers
                         pipe.expire(self.meta, self.ttl)
                         pipe.execute()
                         return Published(day, len(ids), True, day)

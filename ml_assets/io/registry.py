@@ -12,7 +12,6 @@ as a line in the registered model's description (for people reading the MLflow U
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import getpass
 import json
@@ -25,61 +24,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml_assets.io.mlflow_env import (
+    RegistryError,
+    default_tracking_uri,
+    fluent_uri,
+    is_transient,
+    local_artifact_root,
+)
 from ml_assets.io.model_cache import ModelCache
-from ml_assets.io.paths import ml_assets_home
 from ml_assets.io.provenance import package_versions
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "ChampionModel",
+    "Registry",
+    "RegistryError",
+    "default_tracking_uri",
+    "end_runs_of",
+]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 # Every move of `champion` as a registered-model tag `champion_history.<n>` holding JSON (see set_alias).
 HISTORY_TAG = "champion_history."
 _PROFILES: dict[tuple[str, str], dict] = {}  # (tracking uri, run id) -> profile; a run's artifacts never change
-_MODELS: dict[tuple[str, str, str, str], "ChampionModel"] = {}  # (uri, model, version, run id) -> loaded model
-
-
-class RegistryError(RuntimeError):
-    """MLflow could not be reached or refused an operation; the message says which and where.
-
-    `transient` is True when trying again later may succeed (server unreachable, timeouts,
-    5xx, a locked database): Dagster's retry policy then retries the step. A refusal (no such
-    version, bad parameter, permission) is not transient."""
-
-    def __init__(self, message: str, transient: bool = False):
-        super().__init__(message)
-        self.transient = transient
-
-
-# MLflow error codes that mean "the server could not do it now", not "this is wrong".
-_TRANSIENT_CODES = {
-    "INTERNAL_ERROR",
-    "TEMPORARILY_UNAVAILABLE",
-    "REQUEST_LIMIT_EXCEEDED",
-    "DEADLINE_EXCEEDED",
-    "ABORTED",
-}
-
-
-def _is_transient(exc: Exception) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    if isinstance(exc, MlflowException):
-        return exc.error_code in _TRANSIENT_CODES
-    return True  # OSError and the HTTP/DB client errors: the service did not answer
-
-
-def default_tracking_uri() -> str:
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    folder = ml_assets_home() / "mlflow"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'mlflow.db'}"
-
-
-def _local_artifact_root(tracking_uri: str) -> str | None:
-    """For the embedded SQLite store, keep artifacts beside it (a server decides for itself)."""
-    if tracking_uri.startswith("sqlite:///"):
-        return (Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
-    return None
+_MODELS: dict[tuple[str, str, str, str], ChampionModel] = {}  # (uri, model, version, run id) -> loaded model
 
 
 @dataclass
@@ -108,7 +77,7 @@ class Registry:
     # -- errors ------------------------------------------------------------------------------
     def _wrap(self, what: str, exc: Exception) -> RegistryError:
         return RegistryError(
-            f"MLflow at {self.tracking_uri}: {what} failed: {type(exc).__name__}: {str(exc)[:500]}", _is_transient(exc)
+            f"MLflow at {self.tracking_uri}: {what} failed: {type(exc).__name__}: {str(exc)[:500]}", is_transient(exc)
         )
 
     def _call(self, what: str, fn, *args, **kwargs):
@@ -132,7 +101,7 @@ class Registry:
             "creating the experiment",
             self.client.create_experiment,
             self.experiment_name,
-            artifact_location=_local_artifact_root(self.tracking_uri),
+            artifact_location=local_artifact_root(self.tracking_uri),
         )
 
     def find_run(self, dagster_run_id: str) -> str | None:
@@ -237,7 +206,7 @@ class Registry:
                 )
             return info.registered_model_version
 
-        with _fluent_uri(self.tracking_uri):
+        with fluent_uri(self.tracking_uri):
             version = str(self._call("logging and registering the model", log))
         for k, v in tags.items():
             self._call(
@@ -283,7 +252,7 @@ class Registry:
         if key not in _MODELS:
             cache = ModelCache()
             if (cached := cache.get(key)) is None:
-                with _fluent_uri(self.tracking_uri):
+                with fluent_uri(self.tracking_uri):
                     info = self._call(f"reading {uri}", mlflow.models.get_model_info, uri)
                     # The trusted-types list travels in the model's own metadata: check it against our policy
                     # before skops loads anything, so a tampered MLmodel file cannot widen it.
@@ -424,27 +393,3 @@ def end_runs_of(tracking_uri: str | None, dagster_run_id: str, status: str = "FA
     for run in runs:
         registry._call("ending a run", client.set_terminated, run.info.run_id, status)
     return [run.info.run_id for run in runs]
-
-
-@contextlib.contextmanager
-def _fluent_uri(uri: str):
-    """Point MLflow's process-global (fluent) API at `uri` for a block, then restore it.
-
-    `mlflow.set_tracking_uri` also writes MLFLOW_TRACKING_URI into os.environ, which would
-    silently redirect every later default in this process; undo that on the way out.
-    """
-    import mlflow
-
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])  # None: back to MLflow's default
-        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -16,8 +16,8 @@ from upath import UPath
 
 from ml_assets.core.retention import RETAINED_ASSETS, Decision, Protected, plan_retention
 from ml_assets.core.spec import PipelineSpec
-from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry
 from ml_assets.io.files import partition_path, stored_partition_paths
+from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry
 
 
 def stored_partitions(base: UPath) -> dict[str, list[str]]:

@@ -1,0 +1,189 @@
+"""The last step of `model`: pick the best candidate, register it, and let the gate decide
+whether it becomes `champion`. Thin wiring over `ml_assets.core.challenger` (what is compared),
+`ml_assets.core.gate` (the decision) and `ml_assets.io.registry`."""
+
+import pandas as pd
+from dagster import AssetCheckKey, DagsterRunStatus, In, MetadataValue, OpExecutionContext, Out, op
+
+from ml_assets.core.challenger import comparable, holdout_inputs, holdout_metric, reference_profile
+from ml_assets.core.gate import Decision, decide, fenced
+from ml_assets.core.training import DAY_COLUMN, ModelBundle, assemble_bundle
+from ml_assets.graph.context import Pipeline, promotion_pool
+from ml_assets.graph.runtime.instance import blocking_check_failures
+from ml_assets.graph.runtime.io_managers import RUN_DAY
+from ml_assets.graph.runtime.resources import mlflow_failure
+from ml_assets.io.files import remove_tree
+from ml_assets.io.provenance import git_commit
+from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry, RegistryError
+
+
+def log_selection(
+    registry: Registry, run_id: str, bundle: ModelBundle, training_set: pd.DataFrame, p: Pipeline
+) -> None:
+    """The selected candidate's figures, and the training reference that the data checks and drift
+    measure new days against."""
+    spec, metric = p.spec, p.spec.model.metric
+    registry.log_metrics(
+        run_id,
+        {
+            f"selected.holdout_{metric}": bundle.metrics[bundle.selected][metric],
+            f"baseline.holdout_{metric}": bundle.baseline_metrics[metric],
+        },
+    )
+    registry.set_run_tags(run_id, {"selected_candidate": bundle.selected})
+    registry.log_dict(run_id, reference_profile(bundle.pipeline, training_set, spec), "reference/profile.json")
+
+
+def rescored_champion(registry: Registry, training_set: pd.DataFrame, p: Pipeline, log):
+    """(champion, its metric on THIS holdout): the comparison is on the same rows. (None, None)
+    without a comparable champion."""
+    spec = p.spec
+    champion = registry.champion()
+    if champion is not None and not comparable(champion.inputs, spec):
+        log.warning(f"champion v{champion.version} takes other inputs {champion.inputs}: not comparable")
+        champion = None
+    if champion is None:
+        return None, None
+    return champion, holdout_metric(champion.pipeline, training_set, spec)
+
+
+def register(
+    registry: Registry, run_id: str, bundle: ModelBundle, training_set: pd.DataFrame, p: Pipeline, dagster_run_id: str
+) -> str:
+    spec, metric = p.spec, p.spec.model.metric
+    return registry.log_and_register(
+        run_id,
+        bundle.pipeline,
+        holdout_inputs(training_set, spec),
+        tags={
+            **{
+                k: bundle.info[k]
+                for k in ("model_fingerprint", "training_set_fingerprint", "window_first_day", "window_last_day")
+            },
+            "spec_hash": spec.spec_hash,
+            "candidate": bundle.selected,
+            f"holdout_{metric}": f"{bundle.metrics[bundle.selected][metric]:.6f}",
+            "dagster_run_id": dagster_run_id,
+            **git_commit(),
+        },
+    )
+
+
+def _named(version: str | None) -> str:
+    return f"v{version}" if version else "none"
+
+
+def fence(context, registry: Registry, compared_with: str | None) -> str | None:
+    """Why this run may not move `champion` now, or None. Read right before the alias moves. The
+    registering step holds the model's promotion pool slot, so no other training moves the alias in
+    between; a rollback from the CLI meanwhile shows as a moved champion."""
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is None or run.status != DagsterRunStatus.STARTED:
+        state = run.status.value if run is not None else "gone"
+        return f"this run ({context.run_id}) is {state}, not STARTED: a run marked as ended does not promote"
+    now = registry.alias_version(CHAMPION)
+    if now != compared_with:
+        return (
+            f"the champion moved from {_named(compared_with)} to {_named(now)} while this run compared against "
+            f"{_named(compared_with)}; the next training compares against {_named(now)}"
+        )
+    return None
+
+
+def model_metadata(bundle: ModelBundle, version: str, alias: str, decision: Decision, run_id: str, metric: str) -> dict:
+    return {
+        "model_version": version,
+        "model_fingerprint": bundle.info["model_fingerprint"],
+        "selected": bundle.selected,
+        f"holdout_{metric}": MetadataValue.float(bundle.metrics[bundle.selected][metric]),
+        f"baseline_{metric}": MetadataValue.float(bundle.baseline_metrics[metric]),
+        "promotion": f"{alias}: {decision.summary()}",
+        "candidates": MetadataValue.md(
+            f"| candidate | {metric} |\n|---|---|\n"
+            + "\n".join(f"| {n} | {m[metric]:.5f} |" for n, m in bundle.metrics.items())
+        ),
+        "window": f"{bundle.info['window_first_day']} .. {bundle.info['window_last_day']}",
+        # `model` is the newest registered version, whatever day it was trained on: this one.
+        "trained_on_day": bundle.info["window_last_day"],
+        "mlflow_run_id": run_id,
+    }
+
+
+def _remove_candidates(p: Pipeline, context: OpExecutionContext) -> None:
+    """The candidates were carried between this run's steps; the chosen one is registered now."""
+    folder = p.base.parent / "_runs" / context.run_id
+    if remove_tree(folder) is False:
+        context.log.warning(f"could not remove this run's candidate files under {folder}")
+
+
+def _registration_info(registry, version: str, run_id: str, decision, alias: str, champion, champion_metric) -> dict:
+    """What the model bundle records of its registration and the gate's decision."""
+    return {
+        "registered_model": registry.model_name,
+        "registered_version": version,
+        "mlflow_run_id": run_id,
+        "tracking_uri": registry.tracking_uri,
+        "promotion": {
+            **decision.to_dict(),
+            "alias": alias,
+            "champion_version_before": champion.version if champion else None,
+            "champion_metric_before": champion_metric,
+        },
+    }
+
+
+def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
+    spec = p.spec
+
+    @op(
+        retry_policy=p.retry,
+        name=p.qualified("select_and_register"),
+        required_resource_keys={"mlflow"},
+        ins={"training_set": In(metadata={RUN_DAY: True}), "candidates": In()},
+        # One registering step per model at a time, whatever launched its run (UI, CLI, daemon,
+        # automation): the pool's limit is 1 (dagster.yaml `concurrency.pools.default_limit`).
+        pool=promotion_pool(p.name),
+        out=Out(io_manager_key="model_io_manager"),
+        description=(
+            "Pick the best candidate by the spec's metric, register it in MLflow (sklearn flavour, skops, "
+            "signature, input example), then move `champion` to it only if the gate allows."
+        ),
+    )
+    def select_and_register(context: OpExecutionContext, training_set: pd.DataFrame, candidates: list) -> ModelBundle:
+        fitted = {part.selected: (part.pipeline, part.metrics[part.selected]) for part in candidates}
+        bundle = assemble_bundle(training_set, spec, {c.name: fitted[c.name] for c in spec.model.candidates})
+        metric = spec.model.metric
+        registry = context.resources.mlflow.registry(spec)
+        try:
+            run_id = registry.find_run(context.run_id)
+            log_selection(registry, run_id, bundle, training_set, p)
+            compared_with = registry.alias_version(CHAMPION)
+            champion, champion_metric = rescored_champion(registry, training_set, p, context.log)
+            version = register(registry, run_id, bundle, training_set, p, context.run_id)
+            decision = decide(
+                metric=spec.metric,
+                challenger=bundle.metrics[bundle.selected][metric],
+                baseline=bundle.baseline_metrics[metric],
+                champion=champion_metric,
+                champion_version=champion.version if champion else None,
+                tolerance=spec.registry.tolerance,
+                blocking_failures=blocking_check_failures(
+                    context.instance, guarded, sorted(training_set[DAY_COLUMN].unique())
+                ),
+            )
+            decision = fenced(decision, fence(context, registry, compared_with) if decision.promote else None)
+            alias = CHAMPION if decision.promote else CHALLENGER
+            registry.set_alias(alias, version, decision.summary(), f"dagster run {context.run_id}")
+            registry.set_run_tags(run_id, {"registered_version": version, "promotion": alias})
+            registry.log_dict(run_id, decision.to_dict(), "promotion/decision.json")
+            registry.end_run(run_id, "FINISHED")
+        except RegistryError as exc:
+            raise mlflow_failure(f"model: MLflow failed; the champion is unchanged: {exc}", exc) from None
+        context.log.info(f"registered {registry.model_name} v{version}: {decision.summary()}")
+        _remove_candidates(p, context)
+        bundle.version = version
+        bundle.info.update(_registration_info(registry, version, run_id, decision, alias, champion, champion_metric))
+        context.add_output_metadata(model_metadata(bundle, version, alias, decision, run_id, metric))
+        return bundle
+
+    return select_and_register

@@ -1,0 +1,135 @@
+"""The run-failure alert sensor: every failed run of any model, as a log line naming the model,
+the step and the reason (failed blocking checks by name), and a JSON POST to
+$ML_ASSETS_ALERT_WEBHOOK when set."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+
+from dagster import (
+    AssetCheckSeverity,
+    DagsterEventType,
+    RunFailureSensorContext,
+    run_failure_sensor,
+)
+
+from ml_assets.graph.automation.sensors import sensor_status
+from ml_assets.graph.context import MODEL_TAG, TRIGGER_TAG, model_of
+
+ALERT_WEBHOOK_ENV = "ML_ASSETS_ALERT_WEBHOOK"
+
+alert_log = logging.getLogger("ml_assets.alerts")
+
+
+def post_alert(url: str, payload: dict, attempts: int = 3, timeout: float = 10.0) -> str | None:
+    """POST the alert as JSON; retried with backoff. Returns None on success, else the last error."""
+    body = json.dumps(payload).encode()
+    error = None
+    for attempt in range(attempts):
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                if 200 <= response.status < 300:
+                    return None
+                error = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            error = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            error = str(getattr(exc, "reason", exc))
+        time.sleep(0.5 * 2**attempt if attempt + 1 < attempts else 0)
+    return error
+
+
+def failure_text(data) -> str:
+    """A step failure's own reason: after the last retry Dagster's error only says "Exceeded
+    max_retries", while the Failure's description (user_failure_data) keeps what went wrong."""
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return data.user_failure_data.description.strip()
+    return data.error.message.strip() if data.error else ""
+
+
+def model_of_run(run) -> str:
+    """The model a run belongs to: its tag, else its job's name, else its assets' prefix."""
+    if run.tags.get(MODEL_TAG):
+        return run.tags[MODEL_TAG]
+    if model := model_of(run.job_name):
+        return model
+    prefixes = sorted({k.path[0] for k in (run.asset_selection or []) if len(k.path) > 1})
+    return ",".join(prefixes) or "?"
+
+
+def failed_checks(instance, run_id: str) -> list[str]:
+    """The run's failed blocking checks, each with what failed."""
+    lines = []
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        data = entry.dagster_event.event_specific_data
+        if not data.passed and data.blocking and data.severity == AssetCheckSeverity.ERROR:
+            day = f" ({data.partition})" if data.partition else ""
+            lines.append(
+                f"check {data.asset_key.to_user_string()}:{data.check_name}{day} failed: "
+                f"{data.description or 'no description'}"
+            )
+    return lines
+
+
+def alert_payload(context: RunFailureSensorContext) -> dict:
+    run = context.dagster_run
+    steps = [
+        {"step": e.step_key, "error": failure_text(e.step_failure_data)[:2000]}
+        for e in context.get_step_failure_events()
+    ]
+    model = model_of_run(run)
+    if model == "?" and steps:
+        model = model_of(steps[0]["step"]) or "?"  # a run of an ad-hoc selection: its steps say whose
+    partition = run.tags.get("dagster/partition")
+    where = f" for {partition}" if partition else ""
+    checks = failed_checks(context.instance, run.run_id)
+    first = steps[0]["error"].splitlines()[0] if steps and steps[0]["error"] else (context.failure_event.message or "")
+    if checks and "check" in first.lower():
+        first = checks[0]  # "1 blocking asset check failed" says less than the check's own message
+    return {
+        "text": f"[ml-assets {model}] run {run.run_id[:8]} of {run.job_name}{where} failed: {first}",
+        "pipeline": model,
+        "job": run.job_name,
+        "run_id": run.run_id,
+        "partition": partition,
+        "assets": sorted(k.to_user_string() for k in (run.asset_selection or [])),
+        "trigger": run.tags.get(TRIGGER_TAG)
+        or run.tags.get("dagster/sensor_name")
+        or run.tags.get("dagster/schedule_name")
+        or "manual",
+        "failed_steps": steps,
+        "failed_checks": checks,
+        "message": context.failure_event.message,
+    }
+
+
+def build_alert_sensor(on: bool = True, interval_seconds: int = 30):
+    """One for the code location: every model's failed runs, each alert naming its model."""
+
+    @run_failure_sensor(
+        name="run_failure_alert_sensor",
+        default_status=sensor_status(on),
+        minimum_interval_seconds=interval_seconds,
+        description="Every failed run of this code location is an alert naming its model: a log line, and a JSON POST "
+        f"to ${ALERT_WEBHOOK_ENV} when set.",
+    )
+    def run_failure_alert_sensor(context: RunFailureSensorContext):
+        payload = alert_payload(context)
+        alert_log.error(payload["text"])
+        context.log.error(payload["text"])
+        url = os.environ.get(ALERT_WEBHOOK_ENV)
+        if url:
+            error = post_alert(url, payload)
+            if error:
+                # The alert is still in this log; a dead webhook must not stop later alerts.
+                context.log.warning(f"alert webhook ${ALERT_WEBHOOK_ENV} failed after 3 attempts: {error}")
+            else:
+                context.log.info(f"alert posted to ${ALERT_WEBHOOK_ENV}")
+
+    return run_failure_alert_sensor

@@ -1,0 +1,293 @@
+"""Sensors: the landing sensor (new files -> raw_data runs), the labels sensor (late labels ->
+realized_quality runs), the automation-condition sensor that evaluates `policies.py`, the dead-run
+sensor and a broken spec's error sensor. The run-failure alert sensor is in `alerts.py`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+from upath import UPath
+
+from ml_assets.core.quality import DAY, parse_labels
+from ml_assets.core.schema import SchemaError
+from ml_assets.core.spec import PipelineSpec, SpecError
+from ml_assets.graph.context import TRIGGER_TAG, Pipeline, qualified_name
+from ml_assets.graph.runtime.dead_runs import prepare_instance
+from ml_assets.io.arrivals import Cursor, LandedFile, by_day, list_landed, listing_since, new_files, run_key
+from ml_assets.io.landing import LandingError, read_landing_file
+from ml_assets.io.paths import labels_root, landing_root
+
+
+def sensor_status(on: bool) -> DefaultSensorStatus:
+    return DefaultSensorStatus.RUNNING if on else DefaultSensorStatus.STOPPED
+
+
+def _ingested_after(instance, raw_data: AssetKey, day: str, files: list[LandedFile]) -> bool:
+    """raw_data for the day was materialized after its newest file appeared (already ingested)."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=raw_data, asset_partitions=[day]), limit=1
+    ).records
+    return bool(records) and records[0].timestamp > max(f.modified for f in files)
+
+
+# What a landing run materializes, in one run: the day from its files to its predictions, so a new
+# day is scored without waiting for automation ticks between the steps. The checks of these assets
+# run in it too, and a failed blocking check stops the steps below it in the same run.
+INGEST_ASSETS = ("raw_data", "features", "feature_drift")
+SCORING_ASSETS = ("batch_predictions", "realized_quality")
+
+
+def landing_assets(p: Pipeline, instance) -> list[AssetKey]:
+    """INGEST_ASSETS, and SCORING_ASSETS once a model has been trained (before that there is no
+    champion to score with; automation scores the day once a model exists, see policies.py)."""
+    trained = instance.get_latest_materialization_event(p.key("model")) is not None
+    return [p.key(a) for a in INGEST_ASSETS + (SCORING_ASSETS if trained else ())]
+
+
+def day_requests(
+    p: Pipeline, days: dict, pending: set, last_day: str | None, ingested, assets: list[AssetKey] | None = None
+) -> tuple[list, list[str]]:
+    """One run request per complete day with new files (a day not complete yet waits in `pending`);
+    and a note per day. `ingested(day, files)`: already ingested after those files landed. `assets`:
+    what each run materializes (default: the sensor's whole target)."""
+    first_day = p.spec.partitions.start_date.isoformat()
+    requests, notes = [], []
+    for day, files in sorted(days.items()):
+        if day < first_day:
+            notes.append(f"{day}: before partitions.start_date {first_day}, ignored ({len(files)} file(s))")
+            continue
+        if last_day is None or day > last_day:
+            pending.add(day)
+            notes.append(f"{day}: the day is not complete yet; requested once it is ({len(files)} file(s))")
+            continue
+        pending.discard(day)
+        if not files or ingested(day, files):
+            continue  # first look (or a reset cursor): this day was already ingested after its files landed
+        tags = {TRIGGER_TAG: "landing_sensor", "ml_assets/new_files": str(len(files)), **p.tags}
+        requests.append(RunRequest(run_key=run_key(day, files), partition_key=day, tags=tags, asset_selection=assets))
+        notes.append(
+            f"{day}: {len(files)} new or rewritten file(s): {', '.join(f.key for f in files[:5])}"
+            + (" ..." if len(files) > 5 else "")
+        )
+    return requests, notes
+
+
+def build_landing_sensor(p: Pipeline):
+    spec, daily = p.spec, p.daily
+    auto = spec.automation
+    lookback = auto.landing_lookback_seconds
+
+    @sensor(
+        name=p.qualified("landing_sensor"),
+        target=p.select(*INGEST_ASSETS, *SCORING_ASSETS),
+        minimum_interval_seconds=auto.landing_sensor_interval_seconds,
+        default_status=sensor_status(auto.enabled),
+        description=(
+            f"Watches {spec.landing.uri} (<YYYY-MM-DD>/*.{spec.landing.format}) and requests one run per day "
+            "that received new or rewritten files: raw_data, features and feature_drift with their checks, and once "
+            "a model is trained batch_predictions and realized_quality too (one hop from a file to predictions). The "
+            "cursor (a watermark and the files seen near it) is kept by "
+            "Dagster, so a restarted daemon neither misses nor re-ingests a file; run keys make each request "
+            "idempotent."
+        ),
+    )
+    def landing_sensor(context: SensorEvaluationContext):
+        landing = landing_root(spec)
+        cursor = Cursor.from_json(context.cursor)
+        try:
+            listed = list_landed(landing, spec.landing.format, since=listing_since(cursor, lookback))
+        except FileNotFoundError as exc:
+            return SensorResult(skip_reason=SkipReason(f"{exc}: nothing to watch yet"), cursor=context.cursor)
+        fresh, next_cursor = new_files(listed, cursor, lookback)
+        last_day = daily.get_last_partition_key()
+        pending = set(cursor.pending)
+        days = by_day(fresh)
+        # A day that was not complete yet when its files landed is requested once its partition exists.
+        for day in sorted(pending):
+            if last_day is not None and day <= last_day and day not in days:
+                days[day] = list_landed(landing, spec.landing.format, day=day)
+        first_look = context.cursor is None
+        ingested = lambda d, f: first_look and _ingested_after(context.instance, p.key("raw_data"), d, f)  # noqa: E731
+        requests, notes = day_requests(
+            p, days, pending, last_day, ingested, landing_assets(p, context.instance) if days else None
+        )
+        for note in notes:
+            context.log.info(note)
+        next_cursor = Cursor(next_cursor.watermark, next_cursor.recent, tuple(sorted(pending)))
+        if not requests:
+            return SensorResult(
+                skip_reason=SkipReason("; ".join(notes) or "no new landing files"), cursor=next_cursor.to_json()
+            )
+        return SensorResult(run_requests=requests, cursor=next_cursor.to_json())
+
+    return landing_sensor
+
+
+AUTOMATION_KEY = "ml_assets/automation_interval_seconds"  # per model, in its Definitions' metadata
+
+
+def automation_metadata(p: Pipeline) -> dict:
+    """What the shared automation sensor needs of a model: its interval, or None when its spec turns
+    automation off (its assets then carry no automation conditions at all)."""
+    auto = p.spec.automation
+    return {f"{AUTOMATION_KEY}/{p.name}": auto.automation_interval_seconds if auto.enabled else None}
+
+
+def model_names(metadata: dict) -> list[str]:
+    """The models of a code location, from the metadata each one adds (automation_metadata)."""
+    return sorted(k.removeprefix(f"{AUTOMATION_KEY}/") for k in metadata if k.startswith(f"{AUTOMATION_KEY}/"))
+
+
+def build_automation_sensor(metadata: dict):
+    """One for the code location: a tick evaluates every model's conditions at once, which takes half
+    the time of one sensor per model (BENCHMARKS.md, "Many models"). A model whose spec turns
+    automation off has no conditions to evaluate; the interval is the shortest any model asks for."""
+    # Definitions store metadata as MetadataValue objects: the number (or None) is their `.value`.
+    intervals = {
+        k.removeprefix(f"{AUTOMATION_KEY}/"): getattr(v, "value", v)
+        for k, v in metadata.items()
+        if k.startswith(f"{AUTOMATION_KEY}/")
+    }
+    on = [v for v in intervals.values() if v is not None]
+    return AutomationConditionSensorDefinition(
+        "automation_condition_sensor",
+        target=AssetSelection.all(),  # raw_data has no condition: the landing sensor starts it
+        default_status=sensor_status(bool(on)),
+        minimum_interval_seconds=min(on) if on else 30,
+        # One run per day and asset group, never a backfill: each run names its day and trigger.
+        emit_backfills=False,
+        description=(
+            "Evaluates every model's automation conditions (see docs/automation.md) and launches the runs. "
+            "Models with automation on: "
+            f"{', '.join(sorted(m for m, v in intervals.items() if v is not None)) or 'none'}."
+        ),
+    )
+
+
+def _event_days_of(root: UPath, key: str, spec: PipelineSpec) -> set[str]:
+    frame = parse_labels(read_landing_file(root / key, spec.labels.format), spec, str(root / key))
+    return set(frame[DAY])
+
+
+def _label_days(fresh: list, root, spec, last_day: str | None, notes: list[str]) -> dict[str, list]:
+    """{event day: label files holding labels for it}, for days within the partitions; labels
+    later than labels.max_delay_days and unreadable files are left out, with a note."""
+    labels = spec.labels
+    first_day = spec.partitions.start_date.isoformat()
+    days: dict[str, list] = {}
+    for f in fresh:
+        try:
+            event_days = _event_days_of(root, f.key, spec)
+        except (SchemaError, LandingError) as exc:
+            notes.append(f"{f.key}: unreadable, realized_quality will quarantine it: {exc}")
+            continue
+        earliest = (dt.date.fromisoformat(f.day) - dt.timedelta(days=labels.max_delay_days)).isoformat()
+        late = {d for d in event_days if d < earliest}
+        if late:
+            notes.append(
+                f"{f.key}: labels for {len(late)} day(s) more than {labels.max_delay_days} day(s) late, not counted"
+            )
+        for d in event_days - late:
+            if first_day <= d and (last_day is not None and d <= last_day):
+                days.setdefault(d, []).append(f)
+    return days
+
+
+def build_labels_sensor(p: Pipeline):
+    spec, daily = p.spec, p.daily
+    labels = spec.labels
+
+    @sensor(
+        name=p.qualified("labels_sensor"),
+        target=p.select("realized_quality"),
+        minimum_interval_seconds=spec.automation.landing_sensor_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING if spec.automation.enabled else DefaultSensorStatus.STOPPED,
+        description=(
+            f"Watches {labels.uri} (<arrival YYYY-MM-DD>/*.{labels.format}) and re-materializes realized_quality for "
+            f"each scored day that new label files hold labels for (up to {labels.max_delay_days} day(s) late)."
+        ),
+    )
+    def labels_sensor(context: SensorEvaluationContext):
+        root = labels_root(spec)
+        cursor = Cursor.from_json(context.cursor)
+        lookback = spec.automation.landing_lookback_seconds
+        try:
+            listed = list_landed(root, labels.format, since=listing_since(cursor, lookback))
+        except FileNotFoundError as exc:
+            return SensorResult(skip_reason=SkipReason(f"{exc}: no labels yet"), cursor=context.cursor)
+        fresh, next_cursor = new_files(listed, cursor, lookback)
+        last_day = daily.get_last_partition_key()
+        notes: list[str] = []
+        days = _label_days(fresh, root, spec, last_day, notes)
+        requests = []
+        scored = set(context.instance.get_materialized_partitions(p.key("batch_predictions"))) if days else set()
+        for day, files in sorted(days.items()):
+            if day not in scored:
+                notes.append(
+                    f"{day}: labels arrived, but the day is not scored yet (realized_quality follows its predictions)"
+                )
+                continue
+            requests.append(
+                RunRequest(
+                    run_key=f"labels-{run_key(day, files)}",
+                    partition_key=day,
+                    tags={TRIGGER_TAG: "labels_sensor", **p.tags},
+                )
+            )
+            notes.append(f"{day}: {len(files)} new label file(s)")
+        for note in notes:
+            context.log.info(note)
+        if not requests:
+            return SensorResult(
+                skip_reason=SkipReason("; ".join(notes) or "no new label files"), cursor=next_cursor.to_json()
+            )
+        return SensorResult(run_requests=requests, cursor=next_cursor.to_json())
+
+    return labels_sensor
+
+
+def build_dead_run_sensor(pools: list[str], interval_seconds: int = 30, runs_folder=None):
+    @sensor(
+        name="dead_run_sensor",
+        minimum_interval_seconds=interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        required_resource_keys={"mlflow"},
+        description=(
+            "Marks FAILED the runs whose process died without reporting (kill -9, out of memory), frees their "
+            "queue and pool slots and ends their MLflow runs: the run launcher here cannot report a dead worker."
+        ),
+    )
+    def dead_run_sensor(context):
+        done = prepare_instance(context.instance, context.resources.mlflow.tracking_uri, pools, runs_folder)
+        for line in done:
+            context.log.warning(line)
+        return SkipReason("; ".join(done) if done else "no dead runs")
+
+    return dead_run_sensor
+
+
+def build_spec_error_sensor(name: str, message: str):
+    """A model whose spec is invalid: a sensor whose every tick fails, naming the spec's problem."""
+
+    @sensor(
+        name=qualified_name(name, "spec_error"),
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Model '{name}' is not loaded: its spec is invalid. {message}",
+    )
+    def spec_error(context: SensorEvaluationContext):
+        raise SpecError(f"model '{name}' is not loaded: {message}")
+
+    return spec_error
