@@ -20,8 +20,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from ml_assets.core import estimators
 from ml_assets.core.estimators import Table
 from ml_assets.core.gate import Metric
-from ml_assets.core.spec.data_sections import (  # noqa: F401
-    CandidateSpec,
+from ml_assets.core.spec.data_sections import (
     ColumnsSpec,
     FeatureSpec,
     LandingSpec,
@@ -30,19 +29,15 @@ from ml_assets.core.spec.data_sections import (  # noqa: F401
     TaskSpec,
     TrainingSpec,
 )
-from ml_assets.core.spec.operations_sections import (  # noqa: F401
+from ml_assets.core.spec.operations_sections import (
     AutomationSpec,
-    DriftLimits,
-    FreshnessLimit,
-    FreshnessSpec,
     LabelsSpec,
     PredictionStoreSpec,
     RegistrySpec,
     RetentionSpec,
-    RetrySpec,
     ValidationSpec,
 )
-from ml_assets.core.spec.vocabulary import (  # noqa: F401 (the spec's names, importable from here)
+from ml_assets.core.spec.vocabulary import (
     _NAME,
     CLASSIFICATION_METRICS,
     DERIVED_FEATURES,
@@ -50,9 +45,7 @@ from ml_assets.core.spec.vocabulary import (  # noqa: F401 (the spec's names, im
     REGRESSION_METRICS,
     SpecError,
     _Strict,
-    estimator_class,
     estimator_table,
-    label_token,
 )
 
 
