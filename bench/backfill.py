@@ -5,8 +5,9 @@ raw_data,features --partition D` per day, each a fresh process; and the Dagster 
 `dagster asset materialize --select raw_data,features,feature_drift --partition-range A...B`
 (ingest only, one run).
 
-`ml-assets run` is timed whole, from an empty home with the days landed: ingest every day, train on
-the window ending the last day, score it, build the monitoring page. The per-day path is timed on a
+`ml-assets run` is timed whole, from an empty home with the days landed (the run creates its MLflow
+store): ingest every day, train on the window ending the last day, score it, build the monitoring
+page. The per-day path is timed on a
 sample of days and its ingest alone is projected to all the days (median × days): a lower bound,
 since it still has to train and score. The three are measured in turn in each round (at most 3
 rounds: a whole run takes minutes); each starts from a fresh project.
@@ -38,7 +39,7 @@ def run(days: int, rows: int, sample_days: int, repeats: int, log=print, **spec_
     bin_dir = Path(sys.executable).parent
     whole, per_day, ranged = [], [], []
     for i in range(repeats):
-        with project("backfill", **spec_changes) as proj:
+        with project("backfill", fresh_mlflow=True, **spec_changes) as proj:
             _land(proj, days, rows)
             seconds = timed_command([str(bin_dir / "ml-assets"), "run"], proj.subprocess_env())
             whole.append(seconds)

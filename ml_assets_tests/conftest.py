@@ -67,10 +67,29 @@ def _use_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def _empty_mlflow_store(tmp_path_factory) -> Path:
+    """An empty MLflow SQLite store with its schema migrated, made once per worker: creating one
+    costs 2-4 s of migrations, paid otherwise by every test that tracks a run."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.getbasetemp() / "empty-mlflow" / "mlflow.db"
+    db.parent.mkdir()
+    MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    """A fresh $ML_ASSETS_HOME; no S3 or spec settings leak in from the caller's environment."""
-    return _use_home(monkeypatch, tmp_path / "home")
+def home(tmp_path, monkeypatch, _empty_mlflow_store) -> Path:
+    """A fresh $ML_ASSETS_HOME; no S3 or spec settings leak in from the caller's environment. Its
+    MLflow store starts as a copy of the pre-migrated empty one (the path ml-assets would create)."""
+    return _with_mlflow_store(_use_home(monkeypatch, tmp_path / "home"), _empty_mlflow_store)
+
+
+def _with_mlflow_store(home: Path, empty_store: Path) -> Path:
+    (home / "mlflow").mkdir(parents=True)
+    shutil.copyfile(empty_store, home / "mlflow" / "mlflow.db")
+    return home
 
 
 class Trained(NamedTuple):
@@ -84,7 +103,7 @@ TRAINED_DAYS = 6
 
 
 @pytest.fixture(scope="session")
-def _trained_project(tmp_path_factory) -> tuple[Path, Path]:
+def _trained_project(tmp_path_factory, _empty_mlflow_store) -> tuple[Path, Path]:
     """Built once per worker: 6 demo days ingested, a model trained and promoted, the newest day
     scored, in a SQLite Dagster instance and MLflow store at a fixed path (MLflow records absolute
     artifact paths). Returns (that path, a copy of it to restore from)."""
@@ -96,7 +115,7 @@ def _trained_project(tmp_path_factory) -> tuple[Path, Path]:
     template = tmp_path_factory.getbasetemp() / "trained-template"
     (live / "dagster").mkdir(parents=True)
     with pytest.MonkeyPatch.context() as mp:
-        _use_home(mp, live / "home")
+        _with_mlflow_store(_use_home(mp, live / "home"), _empty_mlflow_store)
         spec, path = small_demo_spec(live)
         days = day_keys(TRAINED_DAYS)
         land_demo_days(spec, days)
@@ -240,6 +259,24 @@ def start_daemon(env: dict, log: Path, workspace: Path = PROJECT_ROOT / "workspa
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+class StartedHere(list):
+    """Processes a test started, stopped at its teardown (last started, first stopped)."""
+
+    def append(self, proc: subprocess.Popen) -> subprocess.Popen:
+        super().append(proc)
+        return proc
+
+
+@pytest.fixture
+def started_here():
+    """Register each process the test starts (`started_here.append(Popen(...))` returns it); every
+    one is stopped by its pid when the test ends, whatever happened."""
+    procs = StartedHere()
+    yield procs
+    for proc in reversed(procs):
+        stop_process(proc)
 
 
 def stop_process(proc: subprocess.Popen, group: bool = False, timeout: float = 10) -> None:

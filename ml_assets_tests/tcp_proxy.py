@@ -1,15 +1,24 @@
 """A TCP proxy on loopback, for fault tests: `python tcp_proxy.py LISTEN_PORT TARGET_PORT`. Killing
 it makes its port refuse connections, as a stopped endpoint does; starting it again on the same port
-brings the endpoint back with the target's state intact."""
+brings the endpoint back with the target's state intact.
 
+SIGUSR1 stalls it: connections are still accepted and read, but nothing is passed on either way,
+so a client waits on its request, as on an endpoint that hangs, at no CPU cost. SIGUSR2 lets the
+held bytes through again."""
+
+import signal
 import socket
 import sys
 import threading
+
+flowing = threading.Event()
+flowing.set()
 
 
 def pipe(src: socket.socket, dst: socket.socket) -> None:
     try:
         while data := src.recv(65536):
+            flowing.wait()
             dst.sendall(data)
     except OSError:
         pass
@@ -33,6 +42,8 @@ def handle(client: socket.socket, target_port: int) -> None:
 
 def main() -> None:
     listen_port, target_port = int(sys.argv[1]), int(sys.argv[2])
+    signal.signal(signal.SIGUSR1, lambda *_: flowing.clear())
+    signal.signal(signal.SIGUSR2, lambda *_: flowing.set())
     server = socket.create_server(("127.0.0.1", listen_port))
     while True:
         client, _ = server.accept()

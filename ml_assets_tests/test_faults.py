@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from ml_assets.graph.runtime.dead_runs import clean_run_leftovers, find_dead_runs
@@ -34,6 +35,7 @@ from ml_assets_tests.conftest import (
     model_job,
     small_demo_spec,
     start_daemon,
+    start_logged,
     stop_process,
     wait_for_port,
     wait_until,
@@ -194,6 +196,10 @@ def test_a_training_killed_mid_run_does_not_promote_its_steps_die_and_a_rerun_su
         assert sorted(p.name for p in runs_folder.iterdir()) == ["not-a-run-of-this-instance"]
 
         # A rerun trains and promotes: nothing the dead run held (queue tag, pool slot) is in its way.
+        # Its forest is small (the big one was there to be killed, not to be waited for).
+        spec_data = yaml.safe_load(path.read_text())
+        spec_data["model"]["candidates"][0]["params"] = {"n_estimators": 20, "max_depth": 4}
+        path.write_text(yaml.safe_dump(spec_data))
         rerun = _execute("training_job", env, log)
         assert rerun.wait(timeout=300) == 0, log.read_text()[-3000:]
         assert registry.alias_version("champion") == "1"
@@ -213,8 +219,9 @@ def test_two_trainings_at_once_each_compare_against_the_champion_of_their_moment
     spec, path, env = project
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
     log = tmp_path / "trainings.log"
-    # v1 first, then two trainings launched together outside the queue (the CLI does not queue).
-    assert _execute("training_job", env, log).wait(timeout=300) == 0, log.read_text()[-3000:]
+    # v1 first (in process), then two trainings launched together outside the queue (the CLI does not queue).
+    with DagsterInstance.get() as instance:
+        run_days(spec, str(path), [("training_job", DAYS[-1])], instance)
     assert registry.alias_version("champion") == "1"
     procs = [_execute("training_job", env, log) for _ in range(2)]
     assert [p.wait(timeout=400) for p in procs] == [0, 0], log.read_text()[-3000:]
@@ -548,14 +555,14 @@ def test_a_crafted_model_file_with_a_type_outside_the_trust_list_is_refused_befo
 # -- kill -9 of runs the daemon launched: the queue moves again --------------------------------
 
 
-def _launch(job: str, day: str, env: dict) -> None:
+def _launch(job: str, day: str, env: dict, workspace: Path) -> None:
     done = subprocess.run(
         [
             str(VENV_BIN / "dagster"),
             "job",
             "launch",
             "-w",
-            str(PROJECT_ROOT / "workspace.yaml"),
+            str(workspace),
             "-j",
             model_job(job),
             "--tags",
@@ -570,90 +577,115 @@ def _launch(job: str, day: str, env: dict) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
+def _code_server(port: int, env: dict, log: Path) -> subprocess.Popen:
+    """A gRPC code server of our own, as deploy/workspace.yaml has one (a container of its own)."""
+    args = [VENV_BIN / "dagster", "api", "grpc", "-m", "ml_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    return start_logged([*args, "--location-name", "ml_assets"], env, log, port=port, timeout=120)
+
+
 def _run_of(instance, day: str):
     runs = instance.get_runs(filters=RunsFilter(tags={"dagster/partition": day}))
     return runs[0] if runs else None
 
 
 @pytest.mark.daemon
+@pytest.mark.s3
 def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_and_a_rerun_succeeds(
-    home, tmp_path, monkeypatch
+    home, tmp_path, monkeypatch, s3_env, started_here
 ):
-
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     # One run at a time: a dead run that kept its slot would stop the queue.
     config = (PROJECT_ROOT / "dagster.yaml").read_text().replace("max_concurrent_runs: 4", "max_concurrent_runs: 1")
     (dagster_home / "dagster.yaml").write_text(config)
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    # The landing is in S3 behind a proxy that can hang: while it hangs, a run's raw_data step waits
+    # on its read (mid-flight, at no CPU cost) until it is killed.
+    _, bucket = s3_env
+    target = int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    port = free_port()
+    proxy = started_here.append(_start_proxy(port, target))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("ML_ASSETS_LANDING_ROOT", f"s3://{bucket}/landing")
     # No landing sensor or automation: only the runs launched here. Sensors tick every 2 s.
     spec, path = small_demo_spec(tmp_path, automation={"enabled": False, "automation_interval_seconds": 2})
-    land_demo_days(spec, DAYS[:2], rows=60000)  # big days: the runs are still working when killed
-    land_demo_days(spec, DAYS[2:3])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+    land_demo_days(spec, DAYS[:3])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["ML_ASSETS_SPEC"] = str(path)
     log = tmp_path / "daemon.log"
-    daemon = start_daemon(env, log)
-    try:
-        with DagsterInstance.get() as instance:
+    # The daemon reaches the code through a gRPC server started here, so that the server can be killed
+    # and started again at once, as a restarted container is (a code server the daemon starts itself
+    # comes back only at its next workspace reload, a minute later).
+    code_port = free_port()
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {code_port}\n"
+        "      location_name: ml_assets\n"
+    )
+    servers = [started_here.append(_code_server(code_port, env, log))]
+    daemon = started_here.append(start_daemon(env, log, workspace))
+    proxy.send_signal(signal.SIGUSR1)  # the landing hangs: the next two runs wait in their first step
+    with DagsterInstance.get() as instance:
 
-            def started(day: str, step: str | None):
-                run = _run_of(instance, day)
-                if (
-                    run is None
-                    or run.status != DagsterRunStatus.STARTED
-                    or (reported := run_worker_pid(instance, run.run_id)) is None
-                ):
-                    return None
-                if step and not instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START):
-                    return None
-                return run.run_id, reported[0]
+        def started(day: str, step: str | None):
+            run = _run_of(instance, day)
+            if (
+                run is None
+                or run.status != DagsterRunStatus.STARTED
+                or (reported := run_worker_pid(instance, run.run_id)) is None
+            ):
+                return None
+            if step and not instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START):
+                return None
+            return run.run_id, reported[0]
 
-            killed = {}
-            # 1. Its process killed as soon as it started: the code server that started it sees it die.
-            # 2. Killed in the middle of its first step together with that code server (an OOM kill of
-            #    the container, a restart): nobody saw it die; ml-assets' dead_run_sensor finds it.
-            for day, step, with_parent in ((DAYS[0], None, False), (DAYS[1], "raw_data", True)):
-                _launch("ingest_job", day, env)
-                run_id, pid = wait_until(
-                    f"the run for {day} to start", lambda d=day, s=step: started(d, s), 180, daemon, log
-                )
-                parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-                os.kill(pid, signal.SIGKILL)
-                if with_parent:
-                    os.kill(parent, signal.SIGKILL)
-                killed[day] = run_id
-                wait_until(
-                    f"the killed run {run_id} to be marked failed",
-                    lambda r=run_id: instance.get_run_by_id(r).status == DagsterRunStatus.FAILURE,
-                    120,
-                    daemon,
-                    log,
-                )
-                if with_parent:
-                    events = [e.message for e in instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)]
-                    assert any(f"its process {pid} is gone" in (m or "") for m in events), events
-            # The queue moves: the next run starts and succeeds.
-            _launch("ingest_job", DAYS[2], env)
+        killed = {}
+        # 1. Its process killed as soon as it started: the code server that started it sees it die.
+        # 2. Killed in the middle of its first step together with that code server (an OOM kill of
+        #    the container, then its restart): nobody saw it die; ml-assets' dead_run_sensor finds it.
+        for day, step, with_parent in ((DAYS[0], None, False), (DAYS[1], "raw_data", True)):
+            _launch("ingest_job", day, env, workspace)
+            run_id, pid = wait_until(
+                f"the run for {day} to start", lambda d=day, s=step: started(d, s), 180, daemon, log
+            )
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            assert parent == servers[-1].pid, "the run worker is not a child of the code server"
+            os.kill(pid, signal.SIGKILL)
+            if with_parent:
+                os.kill(parent, signal.SIGKILL)
+                servers[-1].wait()
+                servers.append(_code_server(code_port, env, log))
+            killed[day] = run_id
             wait_until(
-                "the next run to succeed",
-                lambda: getattr(_run_of(instance, DAYS[2]), "status", None) == DagsterRunStatus.SUCCESS,
-                180,
+                f"the killed run {run_id} to be marked failed",
+                lambda r=run_id: instance.get_run_by_id(r).status == DagsterRunStatus.FAILURE,
+                120,
                 daemon,
                 log,
             )
-            # And a rerun of a killed day succeeds; its earlier attempt left nothing half-written.
-            _launch("ingest_job", DAYS[1], env)
-            wait_until(
-                "the rerun to succeed",
-                lambda: (
-                    _run_of(instance, DAYS[1]).run_id != killed[DAYS[1]]
-                    and _run_of(instance, DAYS[1]).status == DagsterRunStatus.SUCCESS
-                ),
-                240,
-                daemon,
-                log,
-            )
-            assert not list(Path(os.environ["ML_ASSETS_HOME"]).rglob(".*.tmp"))
-    finally:
-        stop_process(daemon)
+            if with_parent:
+                events = [e.message for e in instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)]
+                assert any(f"its process {pid} is gone" in (m or "") for m in events), events
+        # The landing answers again; the queue moves: the next run starts and succeeds.
+        proxy.send_signal(signal.SIGUSR2)
+        _launch("ingest_job", DAYS[2], env, workspace)
+        wait_until(
+            "the next run to succeed",
+            lambda: getattr(_run_of(instance, DAYS[2]), "status", None) == DagsterRunStatus.SUCCESS,
+            180,
+            daemon,
+            log,
+        )
+        # And a rerun of a killed day succeeds; its earlier attempt left nothing half-written.
+        _launch("ingest_job", DAYS[1], env, workspace)
+        wait_until(
+            "the rerun to succeed",
+            lambda: (
+                _run_of(instance, DAYS[1]).run_id != killed[DAYS[1]]
+                and _run_of(instance, DAYS[1]).status == DagsterRunStatus.SUCCESS
+            ),
+            240,
+            daemon,
+            log,
+        )
+        assert not list(Path(os.environ["ML_ASSETS_HOME"]).rglob(".*.tmp"))
