@@ -17,12 +17,11 @@ from dagster import (
 
 from ml_assets.core.demo_data import generate_day
 from ml_assets.definitions import defs as load_defs
-from ml_assets.definitions import models_root
 from ml_assets.graph.context import model_of
 from ml_assets.graph.runtime.partitions import daily_partitions
 from ml_assets.io.landing import write_landing_file
 from ml_assets.io.paths import landing_root
-from ml_assets.io.specs import load_spec
+from ml_assets.io.specs import load_spec, models_root
 
 
 def main() -> None:

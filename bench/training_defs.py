@@ -4,11 +4,10 @@ Loaded by the training benchmark through `dagster job execute -m bench.training_
 
 from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, multiprocess_executor
 
-from ml_assets.definitions import spec_path_from_env
 from ml_assets.graph.automation.jobs import TRAINING, TRAINS_TAG
 from ml_assets.graph.pipeline import build_definitions
 from ml_assets.graph.runtime.executors import PRELOAD_MODULES
-from ml_assets.io.specs import load_spec
+from ml_assets.io.specs import load_spec, spec_path_from_env
 
 SEQUENTIAL = multiprocess_executor.configured(
     {"max_concurrent": 1, "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}, name="sequential_steps"

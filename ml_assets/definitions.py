@@ -12,7 +12,6 @@ share the IO managers, the MLflow resource, the executor and the run-failure ale
 
 from __future__ import annotations
 
-import os
 import sys
 import types
 import warnings
@@ -20,27 +19,7 @@ from pathlib import Path
 
 from dagster import BetaWarning, ComponentTree, Definitions, PreviewWarning, definitions
 
-SPEC_ENV = "ML_ASSETS_SPEC"
-DEFS_ENV = "ML_ASSETS_DEFS"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def spec_path_from_env() -> Path | None:
-    value = os.environ.get(SPEC_ENV, "").strip()
-    return Path(value) if value else None
-
-
-def models_root() -> Path:
-    """The defs folder the code location serves: $ML_ASSETS_DEFS, else ml_assets/defs/."""
-    value = os.environ.get(DEFS_ENV, "").strip()
-    if not value:
-        return Path(__file__).resolve().parent / "defs"
-    folder = Path(value).expanduser().resolve()
-    if not folder.is_dir():
-        raise NotADirectoryError(
-            f"{DEFS_ENV}={value}: {folder}: not a folder (it should hold one <model>/defs.yaml per model)"
-        )
-    return folder
 
 
 def _defs_module(folder: Path) -> types.ModuleType:
@@ -61,7 +40,7 @@ def _defs_module(folder: Path) -> types.ModuleType:
 def defs() -> Definitions:
     """Loaded lazily by Dagster's tools, so importing this module reads no spec."""
     from ml_assets.graph.pipeline import build_definitions, shared_definitions
-    from ml_assets.io.specs import model_folders
+    from ml_assets.io.specs import model_folders, models_root, spec_path_from_env
 
     path = spec_path_from_env()
     if path is not None:

@@ -10,7 +10,6 @@ launched by the daemon pays ~5-20 s of start-up; a run here ~0.5-1 s).
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -18,8 +17,19 @@ from dataclasses import dataclass, field
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
+from ml_assets.core.history import (  # noqa: F401 (the runner's own names, as before)
+    RANGE_MAX_BYTES,
+    RANGE_MAX_DAYS,
+    STOP_AFTER,
+    Plan,
+    day_range,
+    failure_signature,
+    ingest_ranges,
+    partial_note,
+    plan_history,
+)
 from ml_assets.core.spec import PipelineSpec
-from ml_assets.graph.automation.alerts import failure_text
+from ml_assets.graph.automation.alerts import failed_check_lines, failure_text
 from ml_assets.graph.context import model_of, qualified_name
 from ml_assets.graph.pipeline import build_definitions
 from ml_assets.io.registry import CHAMPION
@@ -32,10 +42,25 @@ SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 class JobFailed(RuntimeError):
     def __init__(self, job_name: str, day: str | None, result: ExecuteInProcessResult):
         self.result = result
-        self.errors = [
-            f"{e.step_key}: {failure_text(e.step_failure_data)}" for e in result.all_events if e.is_step_failure
-        ]
+        self.errors = failure_lines(result)
         super().__init__(f"{job_name} for {day} failed:\n" + "\n".join(self.errors))
+
+
+def failure_lines(result: ExecuteInProcessResult) -> list[str]:
+    """Why a run failed, as a user reads it: each failed blocking check with its rule, column,
+    observed value, limit and spec field; then each failed step's own error, except the steps whose
+    only error is that a blocking check failed (the check's line says more)."""
+    checks = failed_check_lines(result.all_events)
+    steps = [
+        f"{e.step_key}: {failure_text(e.step_failure_data)}"
+        for e in result.all_events
+        if e.is_step_failure and not (checks and _check_failed_error(e.step_failure_data))
+    ]
+    return checks + steps
+
+
+def _check_failed_error(data) -> bool:
+    return bool(data.error and data.error.cls_name == "DagsterAssetCheckFailedError")
 
 
 def qualified(spec: PipelineSpec, job_name: str) -> str:
@@ -78,44 +103,14 @@ def run_days(
 
 # -- a user's history: ingest a range, train as of a day, score, report -------------------------
 @dataclass
-class Plan:
-    """What `run_history` will do, decided before any run starts (so progress has a total).
-
-    Days up to the training day are ingested first (`ingest_job`), then the model is trained; days
-    after it are ingested and scored in one run each (`scoring_job`), so their drift and statistics
-    checks judge them against the new champion's training reference, as in production. Days that
-    are already ingested but have no predictions are scored by `predictions_job`."""
-
-    ingest: list[str]
-    train_on: str | None
-    score: list[str]
-    skipped: dict[str, str] = field(default_factory=dict)  # day -> why it is left alone
-
-    @property
-    def steps(self) -> list[tuple[str, str | None]]:
-        train = self.train_on
-        first = [d for d in self.ingest if train is not None and d <= train]  # the model's window and before
-        later = set(self.ingest) - set(first)  # ingested once the model exists (or with no training at all)
-        score = set(self.score)
-        steps = [("ingest_job", d) for d in first] + ([("training_job", train)] if train else [])
-        for day in sorted(score | later):
-            if day in later:
-                steps.append(("scoring_job" if day in score else "ingest_job", day))
-            else:
-                steps.append(("predictions_job", day))
-        return steps + [("monitoring_job", None)]
-
-
-@dataclass
 class Outcome:
     done: list[tuple[str, str | None]] = field(default_factory=list)
     failed: dict[tuple[str, str | None], list[str]] = field(default_factory=dict)
     blocked: dict[str, list[str]] = field(default_factory=dict)  # day -> blocking checks that failed
     model: dict = field(default_factory=dict)  # the model materialization's metadata, as text
-
-
-def day_range(first: dt.date, last: dt.date) -> list[str]:
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    partial: dict[str, str] = field(default_factory=dict)  # day -> which of its files were quarantined
+    stopped: str | None = None  # why the run stopped before the end of its plan
+    not_run: int = 0  # planned steps left when it stopped
 
 
 class Progress:
@@ -136,62 +131,6 @@ class Progress:
         )
 
 
-def plan_history(
-    days: list[str],
-    landed: set[str],
-    stored_features: set[str],
-    stored_predictions: set[str],
-    train_on: str | None,
-    force: bool = False,
-    score: bool = True,
-    score_from: str | None = None,
-) -> Plan:
-    """Pure: which days to ingest (landed, and not ingested yet unless `force`), the day to train on,
-    and which days to score (ingested or about to be, with no predictions yet; from `score_from` on)."""
-    skipped = {d: "no landing files" for d in days if d not in landed}
-    ingest = [d for d in days if d in landed and (force or d not in stored_features)]
-    for d in days:
-        if d in landed and d not in ingest:
-            skipped[d] = "already ingested (--force re-ingests)"
-    have_features = stored_features | set(ingest)
-    to_score = (
-        [
-            d
-            for d in days
-            if d in have_features and (force or d not in stored_predictions) and (score_from is None or d >= score_from)
-        ]
-        if score
-        else []
-    )
-    return Plan(ingest=ingest, train_on=train_on, score=to_score, skipped=dict(sorted(skipped.items())))
-
-
-# A range of days is ingested in one run (BackfillPolicy.single_run on the ingest assets) up to these
-# limits: the run holds its days in memory, and a failed range is redone day by day.
-RANGE_MAX_DAYS = 31
-RANGE_MAX_BYTES = 256 * 2**20
-
-
-def ingest_ranges(
-    days: list[str], day_bytes: dict[str, int], max_days: int = RANGE_MAX_DAYS, max_bytes: int = RANGE_MAX_BYTES
-) -> list[list[str]]:
-    """Pure: consecutive calendar days grouped into ranges of at most `max_days` days and
-    `max_bytes` bytes of landing files (a day over the limit is a range of its own)."""
-    ranges: list[list[str]] = []
-    for day in days:
-        current = ranges[-1] if ranges else None
-        follows = current and dt.date.fromisoformat(day) - dt.date.fromisoformat(current[-1]) == dt.timedelta(days=1)
-        if (
-            follows
-            and len(current) < max_days
-            and sum(day_bytes.get(d, 0) for d in current) + day_bytes.get(day, 0) <= max_bytes
-        ):
-            current.append(day)
-        else:
-            ranges.append([day])
-    return ranges
-
-
 @dataclass
 class _HistoryRun:
     """The state of one `run_history`: what it runs against, what it has done, how it reports."""
@@ -204,8 +143,11 @@ class _HistoryRun:
     progress: Progress
     say: Callable[[str], None]
     day_bytes: dict[str, int]
+    keep_going: bool = False  # do not stop when the same rule fails day after day
     outcome: Outcome = field(default_factory=lambda: Outcome())
     champion: str | None = None  # looked up before the first scoring step ("" when there is none)
+    streak: list[str] = field(default_factory=list)  # consecutive days that failed on `streak_rule`
+    streak_rule: str = ""
 
     def execute(self, job_name: str, day: str | None = None, days: list[str] | None = None):
         """One run of `job_name` for a day, or for a range of days in one run: (result, seconds)."""
@@ -227,6 +169,9 @@ class _HistoryRun:
         steps = self.plan.steps
         i = 0
         while i < len(steps):
+            if self.outcome.stopped:
+                self.outcome.not_run += len(steps) - i
+                break
             job_name, day = steps[i]
             if job_name == "ingest_job" and (covered := self.ingest_range(steps, i)):
                 i += covered
@@ -257,12 +202,17 @@ class _HistoryRun:
         result, took = self.execute("ingest_job", days=days)
         if result.success:
             self.outcome.done.extend(("ingest_job", d) for d in days)
-            self.progress(f"ingest {days[0]} .. {days[-1]} ({len(days)} days, one run)", True, took, steps=len(days))
+            note = self.note_partial(result)
+            what = f"ingest {days[0]} .. {days[-1]} ({len(days)} days, one run)"
+            self.progress(what, True, took, note, steps=len(days))
             return len(days)
-        errors = "; ".join(JobFailed("ingest_job", None, result).errors)[:300]
+        errors = "; ".join(JobFailed("ingest_job", None, result).errors)[:600]
         self.say(f"  ingesting {days[0]} .. {days[-1]} in one run failed ({errors}); redoing it one day per run")
-        for d in days:
+        for n, d in enumerate(days):
             self.record("ingest_job", d, *self.execute("ingest_job", d))
+            if self.outcome.stopped:
+                self.outcome.not_run += len(days) - n - 1
+                break
         return len(days)
 
     def gate(self, job_name: str, day: str | None) -> str | None:
@@ -298,13 +248,40 @@ class _HistoryRun:
         outcome, note = self.outcome, ""
         if result.success:
             outcome.done.append((job_name, day))
+            note = self.note_partial(result)
             if job_name == "training_job":
                 outcome.model = _model_metadata(result)
                 note = f" · {outcome.model.get('promotion', '')}"
+            self.streak = []
         else:
             outcome.failed[(job_name, day)] = JobFailed(job_name, day, result).errors
-            note = " · " + "; ".join(outcome.failed[(job_name, day)])[:300]
+            note = " · " + "; ".join(outcome.failed[(job_name, day)])[:600]
         self.progress(_what(job_name, day), result.success, took, note)
+        if not result.success and day is not None and job_name in ("ingest_job", "scoring_job"):
+            self.follow_streak(day, outcome.failed[(job_name, day)])
+
+    def follow_streak(self, day: str, errors: list[str]) -> None:
+        """Stop the run once the same rule has failed on STOP_AFTER days in a row (unless keep_going)."""
+        rule = failure_signature(errors)
+        self.streak = [*self.streak, day] if rule == self.streak_rule else [day]
+        self.streak_rule = rule
+        if len(self.streak) >= STOP_AFTER and not self.keep_going:
+            self.outcome.stopped = (
+                f"the same rule failed on {len(self.streak)} days in a row ({self.streak[0]} .. {self.streak[-1]}): "
+                f"{errors[0][:600]}\nEvery later day would fail the same way: the spec, not the data, looks wrong. "
+                "`ml-assets validate-spec SPEC --data` checks the spec against a sample of the landed days; fix it "
+                "and run again (`--keep-going` runs every day anyway)."
+            )
+
+    def note_partial(self, result) -> str:
+        """Record the days of a successful run that were built from only some of their files; the
+        progress line's note for them."""
+        partial = _partial_days(result)
+        for day, entry in partial.items():
+            self.outcome.partial[day] = partial_note(day, entry)
+        if not partial:
+            return ""
+        return " · partial: " + "; ".join(self.outcome.partial[d] for d in sorted(partial))[:600]
 
 
 def run_history(
@@ -314,6 +291,7 @@ def run_history(
     instance: DagsterInstance,
     say: Callable[[str], None] = print,
     day_bytes: dict[str, int] | None = None,
+    keep_going: bool = False,
 ) -> Outcome:
     """Carry out `plan`. Consecutive days to ingest go in one run per range (`ingest_ranges`); a
     range that fails is redone one day per run, so a bad day fails alone and the others go on.
@@ -330,6 +308,7 @@ def run_history(
         progress=Progress(len(plan.steps), say),
         say=say,
         day_bytes=day_bytes or {},
+        keep_going=keep_going,
     )
     return run.run()
 
@@ -340,6 +319,13 @@ def _what(job_name: str, day: str | None) -> str:
 
 def _champion_version(defs, spec: PipelineSpec) -> str | None:
     return defs.resources["mlflow"].registry(spec).alias_version(CHAMPION)
+
+
+def _partial_days(result: ExecuteInProcessResult) -> dict[str, dict]:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.path[-1] == "raw_data" and "partial_days" in event.materialization.metadata:
+            return dict(event.materialization.metadata["partial_days"].value or {})
+    return {}
 
 
 def _model_metadata(result: ExecuteInProcessResult) -> dict:

@@ -454,27 +454,29 @@ def redis_db() -> str:
     return url
 
 
-# The slowest tests, longest first, as measured on a quiet 2-core machine (`--durations=20`, seconds).
+# The slowest tests, longest first, as measured on a 2-core machine (`--durations=25`, seconds).
 # Two workers take tests one at a time in this order (`--maxschedchunk 1`), so the longest start
 # first and the short ones fill in at the end: the order changes the suite's wall time, never a result.
 SLOWEST = {
-    "test_production.py::test_full_pipeline_through_the_queue": 283,
-    "test_cli.py::test_demo_then_dagster_cli": 157,
-    "test_bench.py::test_data_benchmarks_smoke": 142,
-    "test_daemon.py::test_landed_file_becomes_predictions": 129,
-    "test_faults.py::test_runs_killed_at_several_points": 108,
-    "test_bench.py::test_checks_and_latency_benchmarks_smoke": 98,
-    "test_bench.py::test_backfill_and_models_benchmarks_smoke": 70,
-    "test_faults.py::test_two_trainings_at_once": 65,
-    "test_reproduce.py::test_a_trained_version_is_reproduced": 62,
-    "test_faults.py::test_a_training_killed_mid_run": 56,
-    "test_celery.py::test_full_pipeline_steps_run_on_a_celery_worker": 55,
-    "test_browser.py::test_ui_lists": 50,
-    "test_s3.py::test_graph_on_s3_landing_and_storage": 46,
-    "test_own_data.py::test_ml_assets_run_trains_on_history": 36,
-    "test_retention.py::test_retention_deletes": 35,
-    "test_faults.py::test_an_s3_endpoint_that_stops": 30,
-    "test_mlflow_server.py::test_training_promotion_scoring": 27,
+    "test_production.py::test_full_pipeline_through_the_queue": 195,
+    "test_bench.py::test_data_benchmarks_smoke": 180,
+    "test_cli.py::test_demo_then_dagster_cli": 160,
+    "test_daemon.py::test_landed_file_becomes_predictions": 123,
+    "test_bench.py::test_checks_and_latency_benchmarks_smoke": 95,
+    "test_celery.py::test_full_pipeline_steps_run_on_a_celery_worker": 58,
+    "test_bench.py::test_backfill_and_models_benchmarks_smoke": 50,
+    "test_init_spec.py::test_init_spec_then_validate_then_run": 45,
+    "test_faults.py::test_two_trainings_at_once": 43,
+    "test_faults.py::test_runs_killed_at_several_points": 42,
+    "test_faults.py::test_a_training_killed_mid_run": 40,
+    "test_own_data.py::test_ml_assets_run_trains_on_history": 38,
+    "test_faults.py::test_an_s3_endpoint_that_stops": 33,
+    "test_browser.py::test_ui_lists": 28,
+    "test_reproduce.py::test_a_trained_version_is_reproduced": 26,
+    "test_mlflow_server.py::test_training_promotion_scoring": 26,
+    "test_registry.py::test_gate_promotes_better": 22,
+    "test_retention.py::test_retention_deletes": 21,
+    "test_own_data.py::test_a_spec_that_breaks_the_contract": 20,
 }
 
 

@@ -57,7 +57,8 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
     spec, path, _, instance = trained
     day = DAYS[-1]
     drifted = generate_day(dt.date.fromisoformat(day), rows=300, drift_from=dt.date.fromisoformat(day))
-    with pytest.raises(JobFailed, match="blocking asset check failed") as failed:
+    # The run's error is the check's own line: the rule, the column, the observed value.
+    with pytest.raises(JobFailed, match=rf"check demo_churn/features:features_drift \({day}\) failed: .*PSI") as failed:
         _reingest(spec, path, instance, day, drifted)
     # What failed is said in the run log and in the alert, not only the check's name.
     run_id = failed.value.result.run_id
@@ -91,7 +92,7 @@ def test_injected_drift_is_named_and_blocks_training_and_scoring_of_that_day(tra
 
     # Scoring: in the same run Dagster skips batch_predictions; a later run that only scores the
     # day is refused by the asset itself, and says why.
-    with pytest.raises(JobFailed, match="blocking asset check failed"):
+    with pytest.raises(JobFailed, match=rf"check demo_churn/features:features_drift \({day}\) failed"):
         run_days(spec, str(path), [("scoring_job", day)], instance)
     job = build_definitions(spec, str(path)).resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
@@ -127,7 +128,9 @@ def test_contract_violation_is_error_and_blocks_the_day(trained):
     day = DAYS[-2]
     bad = generate_day(dt.date.fromisoformat(day), rows=300)
     bad.loc[:40, "plan"] = "gold"  # not an allowed category
-    with pytest.raises(JobFailed, match="blocking asset check failed"):
+    with pytest.raises(
+        JobFailed, match=r"`plan`: .* not in \['basic', 'standard', 'premium'\].*; spec: features\[4\] plan"
+    ):
         _reingest(spec, path, instance, day, bad)
     key = AssetCheckKey(model_key("raw_data"), "raw_data_contract")
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].evaluation

@@ -415,3 +415,85 @@ def _raw_rows(spec, labels: list) -> pd.DataFrame:
         frame[f.name] = ["1.5"] * n if f.kind == "numeric" else ["a"] * n
     frame[spec.columns.label] = labels
     return pd.DataFrame(frame).astype(object)
+
+
+# -- a spec that breaks the contract: said before ingest, said by the run, which stops early ----------
+
+
+def test_a_spec_that_breaks_the_contract_is_named_before_ingest_and_stops_the_run_early(
+    home, tmp_path, instance, capsys
+):
+    from ml_assets.cli import check_landing_sample
+    from ml_assets.runner import STOP_AFTER, run_history
+
+    # last_login_days is missing in about 10 % of the demo's rows; this spec allows 1 %.
+    features = yaml.safe_load(shipped_spec("demo").read_text())["features"]
+    assert features[3]["name"] == "last_login_days"
+    features[3]["max_null_rate"] = 0.01
+    spec, path = small_demo_spec(tmp_path, features=features)
+    days = day_keys(STOP_AFTER + 2)
+    land_demo_days(spec, days)
+    field = "spec: features[3] last_login_days: max_null_rate 0.01: raise it, or drop the feature"
+
+    # Before any ingest: the rule, the column, the observed value, the limit, the spec field, and
+    # on how many sampled days; exit 1; nothing moved.
+    assert check_landing_sample(spec, 5)
+    out = capsys.readouterr().out
+    contract = [line for line in out.splitlines() if line.startswith("data: CONTRACT: ")]
+    assert len(contract) == 1, out
+    assert "null rate of `last_login_days`: 0." in contract[0] and "> 0.01; " + field in contract[0], contract
+    assert "(on 5/5 sampled days, e.g." in contract[0]
+    assert "data: 5 of 5 sampled day(s) would fail the raw_data contract" in out
+    assert not (Path(str(landing_root(spec))) / "_quarantine").exists()
+
+    # The run says the same for each day, and stops once the rule has failed STOP_AFTER days in a row.
+    plan = plan_history(days, set(days), set(), set(), train_on=None, score=False)
+    lines: list[str] = []
+    outcome = run_history(spec, str(path), plan, instance, say=lines.append)
+    assert len(outcome.failed) == STOP_AFTER and outcome.not_run == 3  # 2 days and the monitoring page
+    assert len(instance.get_runs()) == 1 + STOP_AFTER  # the range, then one run per day until the stop
+    for (_, day), errors in outcome.failed.items():
+        assert errors[0].startswith(f"check demo_churn/raw_data:raw_data_contract ({day}) failed: null rate of"), errors
+        assert field in errors[0] and "DagsterAssetCheckFailedError" not in " ".join(errors)
+    assert outcome.stopped and f"the same rule failed on {STOP_AFTER} days in a row" in outcome.stopped
+    assert "the spec, not the data, looks wrong" in outcome.stopped and "--keep-going" in outcome.stopped
+    assert all(field in line for line in lines if "FAILED" in line), lines
+    # --keep-going: every day runs, whatever fails.
+    outcome = run_history(spec, str(path), plan, instance, say=lines.append, keep_going=True)
+    assert outcome.stopped is None and len(outcome.failed) == len(days) and outcome.not_run == 0
+
+
+def test_a_day_with_a_quarantined_file_reads_as_partial(home, tmp_path, instance):
+    from ml_assets.runner import run_history
+
+    spec, path = small_demo_spec(tmp_path)
+    days = day_keys(2)
+    land_demo_days(spec, days)
+    # A second file for the last day, written with `;` as its separator: quarantined, the day goes on.
+    folder = Path(str(landing_root(spec) / days[-1]))
+    (folder / "events-west.csv").write_text((folder / "events.csv").read_text().replace(",", ";"))
+    plan = plan_history(days, set(days), set(), set(), train_on=None, score=False)
+    lines: list[str] = []
+    outcome = run_history(spec, str(path), plan, instance, say=lines.append)
+    assert not outcome.failed and list(outcome.partial) == [days[-1]]
+    note = outcome.partial[days[-1]]
+    assert note.startswith(f"{days[-1]}: ok, 1 of 2 files (1 quarantined: events-west.csv: "), note
+    assert any("· partial: " + note in line for line in lines), lines
+    record = instance.get_latest_materialization_event(model_key("raw_data"))
+    assert list(record.asset_materialization.metadata["partial_days"].value) == [days[-1]]
+
+
+def test_force_rescores_every_day_it_reingests():
+    days = ["2024-03-01", "2024-03-02", "2024-03-03"]
+    # Without training, scoring starts after the newest scored day: a forced day before it is still re-scored.
+    plan = plan_history(days, set(days), set(days), set(days), train_on=None, force=True, score_from="2024-03-04")
+    assert plan.ingest == days and plan.score == days
+    plan = plan_history(days, set(days), set(days), set(days), train_on=None, force=False, score_from="2024-03-04")
+    assert plan.ingest == [] and plan.score == []
+
+
+def test_force_without_scoring_is_refused(tmp_path):
+    from ml_assets.cli.history import run_range
+
+    with pytest.raises(SystemExit, match="--force re-scores the days it re-ingests"):
+        run_range(tmp_path / "never-read.yaml", force=True, score=False)

@@ -167,7 +167,7 @@ def test_days_failing_a_blocking_check_are_left_out_of_training(landed, instance
     for day in DAYS:
         if day == bad_day:
             # Dagster fails the run when a blocking check fails; the partition itself was written.
-            with pytest.raises(JobFailed, match="blocking asset check failed"):
+            with pytest.raises(JobFailed, match=rf"check demo_churn/features:features_not_corrupt \({day}\) failed"):
                 run_days(spec, str(path), [("ingest_job", day)], instance, **checks)
         else:
             run_days(spec, str(path), [("ingest_job", day)], instance, **checks)
@@ -302,3 +302,21 @@ def test_gate_rules_in_isolation():
     assert rmse.better(1.0, 2.0) and not rmse.better(2.0, 2.0) and rmse.at_least(2.0, 2.0)
     with pytest.raises(TypeError):
         decide(rmse, 10.0, 12.0)
+
+
+def test_models_lists_every_model_of_the_code_location_and_any_one_by_name(trained, capsys):
+    from ml_assets.cli import main
+
+    main(["models"])  # no --spec, no --model, no $ML_ASSETS_SPEC: every model, one line each
+    out = capsys.readouterr().out
+    assert "3 model(s) in the code location" in out, out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    assert rows["demo_churn"] == ["demo_churn", "1", "v1"], out
+    assert rows["breast_cancer"] == ["breast_cancer", "0", "not", "trained", "yet"], out
+    for name in ("demo_churn", "demo"):  # the spec's name, or the model's folder
+        main(["models", "--model", name])
+        assert "1  champion" in capsys.readouterr().out
+    main(["models", "--model", "diabetes"])
+    assert "diabetes: no version registered yet at " in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"--model nope: no such model in the code location \(its models: "):
+        main(["models", "--model", "nope"])

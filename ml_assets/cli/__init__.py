@@ -1,16 +1,18 @@
 """`ml-assets`: what Dagster's own CLI does not do.
 
     ml-assets demo [--model demo|diabetes|breast_cancer] [--days N] [--rows-per-day N] [--last-day DAY]
-    ml-assets run [--spec PATH] [--from D1] [--to D2] [--train-on D] [--no-train] [--no-score] [--score-all] [--force]
+    ml-assets init-spec LANDING --label COL [--id COL] [--time COL] [--task T] [--ranges] > my-spec.yaml
+    ml-assets run [--spec PATH] [--from D1] [--to D2] [--train-on D] [--no-train] [--no-score] [--score-all]
+                  [--force] [--keep-going]
     ml-assets init
     ml-assets generate [--days N] [--rows-per-day N] [--drift-from DAY] [--flip-labels-from DAY] [--last-day DAY]
     ml-assets land-sklearn diabetes|breast_cancer [--days N]
     ml-assets validate-spec [PATH|MODEL] [--data [--sample-days N]] | --all [DEFS FOLDER]
     ml-assets paths
-    ml-assets rollback --to VERSION --reason TEXT
-    ml-assets models
-    ml-assets recover
-    ml-assets reproduce --version N
+    ml-assets rollback --to VERSION --reason TEXT [--model NAME]
+    ml-assets models [--model NAME]
+    ml-assets recover [--model NAME]
+    ml-assets reproduce --version N [--model NAME]
     ml-assets retention [--dry-run]
     ml-assets mlflow-ui [--port 5000]
     ml-assets ui
@@ -18,7 +20,7 @@
 Everything runs on the embedded default unless the environment says otherwise:
 $ML_ASSETS_HOME (default ./.ml_assets) holds landing files, assets, reports and the Dagster
 instance ($DAGSTER_HOME, default $ML_ASSETS_HOME/dagster). `--spec` takes a spec file or the name of
-a model folder (`--spec breast_cancer`).
+a model folder (`--spec breast_cancer`); `--model` a model of the code location by its name.
 """
 
 from __future__ import annotations
@@ -48,10 +50,11 @@ from ml_assets.cli.operate import (
     cmd_rollback,
     cmd_ui,
 )
-from ml_assets.cli.specs import check_landing_sample, cmd_paths, cmd_validate_spec  # noqa: F401
+from ml_assets.cli.specs import check_landing_sample, cmd_init_spec, cmd_paths, cmd_validate_spec  # noqa: F401
 from ml_assets.core.spec import SpecError
 
 SPEC_HELP = "spec file or model name (default: $ML_ASSETS_SPEC, else demo)"
+MODEL_HELP = "a model of the code location, by its name (its spec's `name`, or its folder under the defs folder)"
 
 
 def _history_commands(sub) -> None:
@@ -93,7 +96,19 @@ def _history_commands(sub) -> None:
         action="store_true",
         help="also score the days before the training day (in-sample: the model was fitted on them)",
     )
-    p.add_argument("--force", action="store_true", help="re-ingest and re-score days that already have output")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="re-ingest days that already have output, and re-score every re-ingested day that had predictions "
+        "(not with --no-score: a day's predictions never outlive the rows they were made from)",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        # 5: runner.STOP_AFTER (not imported here: the CLI's start stays free of Dagster's import)
+        help="run every day even when the same rule fails on 5 days in a row (by default the run stops there: the "
+        "spec, not the data, looks wrong)",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -146,11 +161,31 @@ def _data_commands(sub) -> None:
     p.set_defaults(func=cmd_paths)
 
 
+def _init_spec_command(sub) -> None:
+    p = sub.add_parser(
+        "init-spec",
+        help="write a first spec from a sample of your landed days (to stdout: `... > my-spec.yaml`)",
+    )
+    p.add_argument("landing", help="the landing folder (or s3://bucket/prefix) holding <YYYY-MM-DD>/ day folders")
+    p.add_argument("--label", required=True, help="the label column")
+    p.add_argument("--id", help="the entity id column (default: guessed, and said so)")
+    p.add_argument("--time", help="the event timestamp column (default: guessed, and said so)")
+    p.add_argument("--task", choices=["binary_classification", "regression"], help="default: from the label's values")
+    p.add_argument("--name", help="the model's name (default: the landing folder's name)")
+    p.add_argument("--format", choices=["csv", "parquet"], help="default: whichever the day folders hold")
+    p.add_argument("--sample-days", type=int, default=10, help="days to read, spread over the landed range")
+    p.add_argument(
+        "--ranges", action="store_true", help="also write min/max and allowed values from the sample (default: open)"
+    )
+    p.set_defaults(func=cmd_init_spec)
+
+
 def _operate_commands(sub) -> None:
     p = sub.add_parser("rollback", help="move the registry's `champion` alias to an earlier version")
     p.add_argument("--to", required=True, metavar="VERSION", help="registered model version to serve again")
     p.add_argument("--reason", required=True, help="why (recorded on the version and in the model's history)")
     p.add_argument("--spec", help=SPEC_HELP)
+    p.add_argument("--model", help=MODEL_HELP)
     p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("retention", help="delete partitions and model versions older than the spec's retention")
@@ -158,6 +193,7 @@ def _operate_commands(sub) -> None:
         "--dry-run", action="store_true", help="print the plan (what goes, what stays and why); delete nothing"
     )
     p.add_argument("--spec", help=SPEC_HELP)
+    p.add_argument("--model", help=MODEL_HELP)
     p.set_defaults(func=cmd_retention)
 
     p = sub.add_parser(
@@ -165,19 +201,27 @@ def _operate_commands(sub) -> None:
     )
     p.add_argument("--version", required=True, help="registered model version")
     p.add_argument("--spec", help=SPEC_HELP)
+    p.add_argument("--model", help=MODEL_HELP)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("recover", help="mark runs whose process died FAILED, free their slots, end their MLflow runs")
     p.add_argument("--spec", help=SPEC_HELP)
+    p.add_argument("--model", help=MODEL_HELP)
     p.set_defaults(func=cmd_recover)
 
-    p = sub.add_parser("models", help="list the registered model's versions, aliases and champion history")
+    p = sub.add_parser(
+        "models",
+        help="list a model's registered versions, aliases and champion history; with no --spec/--model (and no "
+        "$ML_ASSETS_SPEC), every model of the code location in one line each",
+    )
     p.add_argument("--spec", help=SPEC_HELP)
+    p.add_argument("--model", help=MODEL_HELP)
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("lookup", help="read entities' predictions from the online prediction store (Redis)")
     p.add_argument("entity_ids", nargs="+", metavar="ENTITY_ID")
     p.add_argument("--spec", help=SPEC_HELP)
+    p.add_argument("--model", help=MODEL_HELP)
     p.set_defaults(func=cmd_lookup)
 
     p = sub.add_parser("mlflow-ui", help="open the MLflow UI on the local store ($ML_ASSETS_HOME/mlflow)")
@@ -192,11 +236,14 @@ def _operate_commands(sub) -> None:
 def main(argv: list[str] | None = None) -> None:
     # One progress line per run is ours; MLflow's per-download progress bars would drown it.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's INFO lines (creating its tables, "Detected uv project", "Created version 1") say what
+    # ml-assets says itself, or nothing a user can act on; its warnings and errors still show.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     parser = argparse.ArgumentParser(
         prog="ml-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_history_commands, _data_commands, _operate_commands):
+    for add in (_history_commands, _data_commands, _init_spec_command, _operate_commands):
         add(sub)
     args = parser.parse_args(argv)
     try:

@@ -40,6 +40,24 @@ def _spec_path(arg: str | None) -> Path:
     return Path(value)
 
 
+def model_spec(args) -> PipelineSpec:
+    """The model a command is about: `--model NAME` (a model of the code location, by its spec's
+    name or its folder), else `--spec` (default $ML_ASSETS_SPEC, else demo)."""
+    from ml_assets.io.specs import code_location_specs, load_spec
+
+    name = getattr(args, "model", None)
+    if not name:
+        return load_spec(_spec_path(getattr(args, "spec", None)))
+    if getattr(args, "spec", None):
+        raise SystemExit("error: give --model or --spec, not both")
+    found = code_location_specs()
+    for where, spec in found:
+        if name in (spec.name, Path(where).parent.name):
+            return spec
+    names = ", ".join(spec.name for _, spec in found) or "none"
+    raise SystemExit(f"error: --model {name}: no such model in the code location (its models: {names})")
+
+
 def last_complete_day(spec: PipelineSpec) -> dt.date:
     from ml_assets.graph.runtime.partitions import daily_partitions
 

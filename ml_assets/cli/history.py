@@ -135,10 +135,14 @@ def _report(outcome, registry, base, took: float) -> None:
     champion = registry.alias_version(CHAMPION)
     scored = sorted(_stored(base, "batch_predictions"))
     failed = outcome.failed
+    partial = f" ({len(outcome.partial)} day(s) partial: some files quarantined)" if outcome.partial else ""
     _say(
-        f"\nDone in {took:.0f} s: {len(outcome.done)} step(s) ok, {len(failed)} failed, "
-        f"{len(outcome.blocked)} day(s) not scored (blocked by their checks)."
+        f"\n{'Stopped early' if outcome.stopped else 'Done'} in {took:.0f} s: {len(outcome.done)} step(s) ok{partial}, "
+        f"{len(failed)} failed, {len(outcome.blocked)} day(s) not scored (blocked by their checks)"
+        + (f", {outcome.not_run} not run." if outcome.stopped else ".")
     )
+    if outcome.stopped:
+        _say(f"  STOPPED: {outcome.stopped}")
     if outcome.model:
         meta = outcome.model
         _say(
@@ -147,9 +151,11 @@ def _report(outcome, registry, base, took: float) -> None:
         )
         _say(f"  {meta.get('promotion')}")
     for (job_name, day), errors in list(failed.items())[:10]:
-        _say(f"  FAILED {job_name} {day or ''}: {errors[0][:400] if errors else ''}")
+        _say(f"  FAILED {job_name} {day or ''}: {errors[0][:600] if errors else ''}")
     if len(failed) > 10:
         _say(f"  ... and {len(failed) - 10} more failed run(s): see the Runs page (`ml-assets ui`)")
+    for note in list(outcome.partial.values())[:10]:
+        _say(f"  partial {note}")
     for day, checks in list(outcome.blocked.items())[:5]:
         _say(f"  not scored {day}: blocking checks failed: {', '.join(checks)}")
     _say("Dagster runs: `ml-assets ui`; MLflow runs and the model registry: `ml-assets mlflow-ui`.")
@@ -164,6 +170,14 @@ def _report(outcome, registry, base, took: float) -> None:
     )
 
 
+def _refuse_force_without_scoring(force: bool, score: bool) -> None:
+    if force and not score:
+        raise SystemExit(
+            "error: --force re-scores the days it re-ingests (their predictions would otherwise come from rows that "
+            "are no longer their raw data); drop --no-score, or --force"
+        )
+
+
 def run_range(
     spec_path: Path,
     first: dt.date | None = None,
@@ -173,6 +187,7 @@ def run_range(
     score: bool = True,
     force: bool = False,
     score_from_training_day: bool = False,
+    keep_going: bool = False,
 ) -> int:
     """Ingest the landed days of a range, train as of a day, score the days with no predictions and
     rebuild the monitoring page, each as a run in the persistent instance (the UI shows them), with
@@ -184,6 +199,7 @@ def run_range(
     from ml_assets.io.paths import landing_root, storage_root
     from ml_assets.io.registry import Registry, default_tracking_uri
 
+    _refuse_force_without_scoring(force, score)
     spec = load_spec(spec_path)
     landing = landing_root(spec)
     landed = landing_days(landing, spec.landing.format)
@@ -216,7 +232,9 @@ def run_range(
     instance = DagsterInstance.get()
     for line in prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)], base.parent / "_runs"):
         _say(f"recovered: {line}")
-    outcome = runner.run_history(spec, str(spec_path), plan, instance, say=_say, day_bytes=landed)
+    outcome = runner.run_history(
+        spec, str(spec_path), plan, instance, say=_say, day_bytes=landed, keep_going=keep_going
+    )
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
     _report(outcome, registry, base, (dt.datetime.now() - started).total_seconds())
     return 1 if outcome.failed else 0
@@ -303,6 +321,7 @@ def cmd_run(args) -> None:
         score=not args.no_score,
         force=args.force,
         score_from_training_day=not args.score_all,
+        keep_going=args.keep_going,
     )
     if code:
         raise SystemExit(code)

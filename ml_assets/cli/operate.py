@@ -6,21 +6,20 @@ import os
 import sys
 from pathlib import Path
 
-from ml_assets.cli.common import PROJECT_ROOT, _say, _spec_path, ensure_dagster_home, last_complete_day
-from ml_assets.io.specs import load_spec
+from ml_assets.cli.common import PROJECT_ROOT, _say, ensure_dagster_home, last_complete_day, model_spec
 
 
-def _registry(spec_arg: str | None):
+def _registry(args):
     from ml_assets.io.registry import Registry, default_tracking_uri
 
-    spec = load_spec(_spec_path(spec_arg))
+    spec = model_spec(args)
     return Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
 
 
 def cmd_rollback(args) -> None:
     from ml_assets.io.registry import RegistryError
 
-    registry = _registry(args.spec)
+    registry = _registry(args)
     try:
         previous = registry.rollback(args.to, args.reason)
     except RegistryError as exc:
@@ -41,11 +40,11 @@ def cmd_retention(args) -> None:
     from ml_assets.io.paths import storage_root
     from ml_assets.io.registry import RegistryError
 
-    spec = load_spec(_spec_path(args.spec))
+    spec = model_spec(args)
     if not spec.retention.enabled:
         _say("retention is off: set retention.days and/or retention.model_version_days in the spec; nothing to do")
         return
-    registry = _registry(args.spec)
+    registry = _registry(args)
     base = storage_root() / spec.name
     try:
         decisions = retention.plan(spec, base, registry, last_complete_day(spec).isoformat())
@@ -67,11 +66,17 @@ def cmd_retention(args) -> None:
 def cmd_models(args) -> None:
     from ml_assets.io.registry import RegistryError
 
-    registry = _registry(args.spec)
+    if not (args.spec or args.model or os.environ.get("ML_ASSETS_SPEC")):
+        _models_of_code_location()
+        return
+    registry = _registry(args)
     try:
-        rows = registry.versions()
+        rows = registry.versions() if registry.exists() else None
     except RegistryError as exc:
         raise SystemExit(f"error: {exc}") from None
+    if rows is None:
+        _say(f"{registry.model_name}: no version registered yet at {registry.tracking_uri} (training registers one)")
+        return
     _say(f"{registry.model_name} at {registry.tracking_uri}")
     _say(f"{'version':>7}  {'aliases':<20} {'created':<16}  {'window':<23}  {'fingerprint':<19}  champion history")
     for r in rows:
@@ -84,12 +89,33 @@ def cmd_models(args) -> None:
         )
 
 
+def _models_of_code_location() -> None:
+    """One line per model of the code location: its registered model, versions and champion."""
+    from ml_assets.io.registry import Registry, RegistryError, default_tracking_uri
+    from ml_assets.io.specs import code_location_specs
+
+    uri = default_tracking_uri()
+    found = code_location_specs()
+    _say(f"{len(found)} model(s) in the code location; registry at {uri} (one model: --model NAME)")
+    _say(f"{'model':<24} {'registered model':<24} {'versions':>8}  champion")
+    for _, spec in found:
+        registry = Registry(uri, spec.name, spec.registered_model_name)
+        try:
+            versions = registry.versions() if registry.exists() else []
+            champion = registry.alias_version("champion") if versions else None
+        except RegistryError as exc:
+            _say(f"{spec.name:<24} {spec.registered_model_name:<24} {'?':>8}  error: {exc}")
+            continue
+        said = f"v{champion}" if champion else ("none yet" if versions else "not trained yet")
+        _say(f"{spec.name:<24} {spec.registered_model_name:<24} {len(versions):>8}  {said}")
+
+
 def cmd_lookup(args) -> None:
     import json
 
     from ml_assets.io.prediction_store import PredictionStore, PredictionStoreError
 
-    spec = load_spec(_spec_path(args.spec))
+    spec = model_spec(args)
     store = PredictionStore.for_spec(spec)
     try:
         values = store.lookup_many(args.entity_ids)
@@ -136,7 +162,7 @@ def cmd_recover(args) -> None:
     from ml_assets.io.registry import default_tracking_uri
 
     ensure_dagster_home()
-    spec = load_spec(_spec_path(args.spec))
+    spec = model_spec(args)
     with DagsterInstance.get() as instance:
         done = prepare_instance(instance, default_tracking_uri(), [promotion_pool(spec.name)], storage_root() / "_runs")
     for line in done:
@@ -151,7 +177,7 @@ def cmd_reproduce(args) -> None:
     from ml_assets.io.registry import Registry, RegistryError, default_tracking_uri
     from ml_assets.io.reproduce import ReproduceError, reproduce_version
 
-    spec = load_spec(_spec_path(args.spec))
+    spec = model_spec(args)
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
     try:
         outcome = reproduce_version(spec, storage_root() / spec.name, registry, args.version, say=_say)

@@ -84,6 +84,7 @@ def cmd_validate_spec(args) -> None:
 def check_landing_sample(spec: PipelineSpec, sample_days: int) -> bool:
     """Read a sample of the landing files (up to `sample_days` days, spread over the landed range) and
     say what the spec would do to them. Moves nothing. Returns True if a problem was found."""
+    from ml_assets.core.contract import day_verdict, sample_leaks
     from ml_assets.core.schema import describe_sample
     from ml_assets.io.landing import LandingError, landing_days, list_landing_files, read_landing_file
     from ml_assets.io.paths import landing_root
@@ -108,29 +109,123 @@ def check_landing_sample(spec: PipelineSpec, sample_days: int) -> bool:
             f"({partitions[0] + ' .. ' + partitions[1] if partitions else 'none complete yet'}), e.g. {outside[:3]}: "
             "they will not be ingested (check partitions.start_date / end_date)"
         )
-    frames, problems = {}, []
+    frames, problems, verdicts = {}, [], []
     for day in picks:
         try:
             files, _ = list_landing_files(landing, day, spec.landing.format)
-            for path in files[:3]:
-                frames[str(path)] = read_landing_file(path, spec.landing.format)
+            day_frames = {}
+            for path in files:
+                try:
+                    day_frames[path.name] = read_landing_file(path, spec.landing.format)
+                except LandingError as exc:  # a file ingest would quarantine
+                    problems.append(f"{day}/{path.name}: {exc}")
+            frames.update({f"{day}/{name}": frame for name, frame in list(day_frames.items())[:3]})
         except LandingError as exc:
             problems.append(str(exc))
+            continue
+        if day_frames:
+            verdicts.append(day_verdict(day_frames, spec, day))
     found, notes = describe_sample(frames, spec)
     problems += found
     for line in problems:
         _say(f"data: PROBLEM: {line}")
     for line in notes:
         _say(f"data: note: {line}")
-    _say(
-        "data: "
-        + (
-            f"{len(problems)} problem(s): fix them before ingesting (nothing was moved)"
-            if problems
-            else "ok: the sample would be ingested as is"
+    failing = _say_contract(verdicts, problems, sample_leaks(verdicts, spec))
+    return bool(problems or failing)
+
+
+def _say_contract(verdicts, problems: list[str], leaks: list[str]) -> list[str]:
+    """The raw_data contract, as ingest would run it on each sampled day (blocking: a failing day is
+    neither trained on nor scored): one line per failing rule, the partial days, the verdict.
+    Returns the days that would fail."""
+    from ml_assets.core.contract import summarize
+
+    for line in summarize(verdicts):
+        _say(f"data: CONTRACT: {line}")
+    for verdict in verdicts:
+        if verdict.quarantined and not verdict.failures:
+            kept = verdict.files - len(verdict.quarantined)
+            _say(
+                f"data: PARTIAL: {verdict.day} would be ingested from {kept} of {verdict.files} files; quarantined: "
+                + "; ".join(verdict.quarantined)
+            )
+    for line in leaks:
+        _say(f"data: LEAK? {line}")
+    failing = [v.day for v in verdicts if v.failures]
+    if failing:
+        other = f", and {len(problems)} other problem(s)" if problems else ""
+        _say(
+            f"data: {len(failing)} of {len(verdicts)} sampled day(s) would fail the raw_data contract{other}: fix the "
+            "spec (the field is named on each line) or the files before ingesting (nothing was moved)"
         )
+    elif problems:
+        _say(f"data: {len(problems)} problem(s): fix them before ingesting (nothing was moved)")
+    else:
+        warned = f" ({len(leaks)} leakage warning(s) above)" if leaks else ""
+        _say(f"data: ok: the {len(verdicts)} sampled day(s) would be ingested and pass the raw_data contract{warned}")
+    return failing
+
+
+def cmd_init_spec(args) -> None:
+    """Write a first spec from a sample of the landed days to stdout; what was guessed to stderr."""
+    import re
+
+    import pandas as pd
+    import yaml
+
+    from ml_assets.core.draft_spec import DraftError, draft_spec
+    from ml_assets.io.estimators import allowed
+    from ml_assets.io.landing import LandingError, landing_days, list_landing_files, read_landing_file
+    from ml_assets.io.paths import resolve_uri
+
+    landing = resolve_uri(args.landing if "://" in args.landing else str(Path(args.landing).expanduser().resolve()))
+    fmt, days = next(
+        (
+            (f, list(d))
+            for f in ([args.format] if args.format else ["csv", "parquet"])
+            if (d := landing_days(landing, f))
+        ),
+        (args.format or "csv", []),
     )
-    return bool(problems)
+    if not days:
+        raise SystemExit(f"error: no day folders (<YYYY-MM-DD>/*.csv or *.parquet) under {landing}")
+    picks = sorted({days[round(i * (len(days) - 1) / max(args.sample_days - 1, 1))] for i in range(args.sample_days)})
+    frames = []
+    for day in picks:
+        try:
+            files, _ = list_landing_files(landing, day, fmt)
+            frames += [read_landing_file(f, fmt).assign(_landing_day=day) for f in files]
+        except LandingError as exc:
+            print(f"init-spec: skipped {day}: {exc}", file=sys.stderr)
+    if not frames:
+        raise SystemExit(f"error: no file of the sampled days under {landing} could be read")
+    name = args.name or re.sub(r"\W", "_", str(landing).rstrip("/").rsplit("/", 1)[-1]).strip("_") or "my_model"
+    try:
+        draft = draft_spec(
+            pd.concat(frames, ignore_index=True),
+            days,
+            name=name if name[0].isalpha() else f"m_{name}",
+            landing_uri=str(landing),
+            fmt=fmt,
+            label=args.label,
+            entity_id=args.id,
+            event_time=args.time,
+            task=args.task,
+            ranges=args.ranges,
+        )
+    except DraftError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    from ml_assets.core.spec import parse_spec
+
+    parse_spec(yaml.safe_load(draft.text), "the spec init-spec wrote", allowed())  # a SpecError here is a bug
+    print(
+        f"init-spec: read {len(frames)} file(s) of {len(picks)} of {len(days)} landed day(s) under {landing}",
+        file=sys.stderr,
+    )
+    for note in draft.notes:
+        print(f"init-spec: {note}", file=sys.stderr)
+    sys.stdout.write(draft.text)
 
 
 def cmd_paths(args) -> None:

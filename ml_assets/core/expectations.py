@@ -90,6 +90,10 @@ def raw_types(spec: PipelineSpec) -> dict[str, tuple[str, ...]]:
     return {f.name: NUMERIC_TYPES if f.kind == "numeric" else TEXT_TYPES for f in spec.features}
 
 
+def raw_type_fixes(spec: PipelineSpec) -> dict[str, str]:
+    return {f.name: f"{feature_field(spec, f.name)}: kind {f.kind}: change it, or fix the files" for f in spec.features}
+
+
 def feature_types(spec: PipelineSpec) -> dict[str, tuple[str, ...]]:
     return {**{n: NUMERIC_TYPES for n in spec.numeric_features}, **{n: TEXT_TYPES for n in spec.categorical_features}}
 
@@ -109,26 +113,64 @@ def type_results(df: pd.DataFrame, types: dict[str, tuple[str, ...]]) -> list[di
     ]
 
 
+def feature_field(spec: PipelineSpec, name: str) -> str:
+    """Where a feature is in the spec, as a user finds it: `features[3] wind_gust`."""
+    index = next((i for i, f in enumerate(spec.features) if f.name == name), None)
+    return f"features[{index}] {name}" if index is not None else name
+
+
 def raw_suite(spec: PipelineSpec):
+    """The raw_data contract. Each expectation's meta names the spec field that sets its limit, so a
+    failure says what to change (`fix`)."""
     gx = _gx()
     e = gx.expectations
     cols, v = spec.columns, spec.validation
+
+    def fix(text: str) -> dict:
+        return {"fix": text}
+
+    id_fix = fix("columns.entity_id: name the id column the files have")
+    time_fix = fix("columns.event_time: name the timestamp column the files have")
     exps = [
-        e.ExpectColumnToExist(column=cols.entity_id),
-        e.ExpectColumnValuesToNotBeNull(column=cols.entity_id),
-        e.ExpectColumnToExist(column=cols.event_time),
-        e.ExpectColumnValuesToNotBeNull(column=cols.event_time),
-        e.ExpectTableRowCountToBeBetween(min_value=v.min_rows, max_value=v.max_rows),
+        e.ExpectColumnToExist(column=cols.entity_id, meta=id_fix),
+        e.ExpectColumnValuesToNotBeNull(column=cols.entity_id, meta=id_fix),
+        e.ExpectColumnToExist(column=cols.event_time, meta=time_fix),
+        e.ExpectColumnValuesToNotBeNull(column=cols.event_time, meta=time_fix),
+        e.ExpectTableRowCountToBeBetween(
+            min_value=v.min_rows,
+            max_value=v.max_rows,
+            meta=fix(f"validation.min_rows ({v.min_rows}) / validation.max_rows ({v.max_rows or 'none'})"),
+        ),
     ]
     for f in spec.features:
-        exps.append(e.ExpectColumnToExist(column=f.name))
+        where = feature_field(spec, f.name)
+        exps.append(e.ExpectColumnToExist(column=f.name, meta=fix(f"{where}: fix its name or drop the feature")))
         max_null = v.max_null_rate if f.max_null_rate is None else f.max_null_rate
         if max_null < 1:
-            exps.append(e.ExpectColumnValuesToNotBeNull(column=f.name, mostly=1 - max_null))
+            default = " (validation.max_null_rate)" if f.max_null_rate is None else ""
+            field = f"{where}: max_null_rate {max_null:g}{default}"
+            exps.append(
+                e.ExpectColumnValuesToNotBeNull(
+                    column=f.name, mostly=1 - max_null, meta=fix(f"{field}: raise it, or drop the feature")
+                )
+            )
         if f.min is not None or f.max is not None:
-            exps.append(e.ExpectColumnValuesToBeBetween(column=f.name, min_value=f.min, max_value=f.max))
+            exps.append(
+                e.ExpectColumnValuesToBeBetween(
+                    column=f.name,
+                    min_value=f.min,
+                    max_value=f.max,
+                    meta=fix(f"{where}: min {f.min} / max {f.max}: widen them, or remove them"),
+                )
+            )
         if f.allowed is not None:
-            exps.append(e.ExpectColumnValuesToBeInSet(column=f.name, value_set=list(f.allowed)))
+            exps.append(
+                e.ExpectColumnValuesToBeInSet(
+                    column=f.name,
+                    value_set=list(f.allowed),
+                    meta=fix(f"{where}: allowed: add the values, or remove the list"),
+                )
+            )
     return gx.ExpectationSuite(name=f"{spec.name}.raw_data", expectations=exps)
 
 
@@ -200,8 +242,15 @@ def _fmt(x) -> str:
     return f"{x:.4g}" if isinstance(x, (int, float, np.number)) and not isinstance(x, bool) else repr(x)
 
 
-def describe_failure(kind: str, kwargs: dict, result: dict) -> str:
-    """One line saying what was expected and what was observed."""
+def describe_failure(kind: str, kwargs: dict, result: dict, meta: dict | None = None) -> str:
+    """One line saying what was expected and what was observed, and, where the expectation's meta
+    names it, the spec field to change."""
+    line = _describe(kind, kwargs, result)
+    fix = (meta or {}).get("fix")
+    return f"{line}; spec: {fix}" if fix else line
+
+
+def _describe(kind: str, kwargs: dict, result: dict) -> str:
     col = kwargs.get("column")
     observed = result.get("observed_value")
     pct = result.get("unexpected_percent")
@@ -241,12 +290,19 @@ def describe_failure(kind: str, kwargs: dict, result: dict) -> str:
     return f"{kind} failed on `{col}`: observed {observed!r}"
 
 
-def validate(df: pd.DataFrame, suite, types: dict[str, tuple[str, ...]] | None = None) -> Outcome:
-    """Run `suite` on `df` in one GX validation, and check the column `types` on its schema."""
+def validate(
+    df: pd.DataFrame, suite, types: dict[str, tuple[str, ...]] | None = None, type_fixes: dict[str, str] | None = None
+) -> Outcome:
+    """Run `suite` on `df` in one GX validation, and check the column `types` on its schema
+    (`type_fixes`: the spec field to change, per column, said with a type failure)."""
     gx = _gx()
     schema = type_results(df, types or {})
+    fixes = type_fixes or {}
     failures = [
-        f"`{t['column']}` has type {t['dtype']}, expected one of {t['expected']}" for t in schema if not t["success"]
+        f"`{t['column']}` has type {t['dtype']}, expected one of {t['expected']}"
+        + (f"; spec: {fixes[t['column']]}" if t["column"] in fixes else "")
+        for t in schema
+        if not t["success"]
     ]
     missing = {
         exp.column
@@ -283,7 +339,7 @@ def validate(df: pd.DataFrame, suite, types: dict[str, tuple[str, ...]] | None =
                 f"{config.type} on `{config.kwargs.get('column')}` raised: {r.exception_info.get('exception_message')}"
             )
         else:
-            failures.append(describe_failure(config.type, dict(config.kwargs), dict(r.result)))
+            failures.append(describe_failure(config.type, dict(config.kwargs), dict(r.result), dict(config.meta or {})))
     payload = jsonable({**result.to_json_dict(), "schema": schema})
     json.dumps(payload, allow_nan=False)  # fail here, not in storage, if anything is still not JSON
     return Outcome(

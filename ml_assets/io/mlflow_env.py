@@ -5,6 +5,7 @@ URI for a block. The registry itself is `registry.py`."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -80,3 +81,13 @@ def fluent_uri(uri: str):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _no_pip_version_warning(record: logging.LogRecord) -> bool:
+    return "Failed to resolve installed pip version" not in record.getMessage()
+
+
+def quiet_pip_version_warning() -> None:
+    """uv's environments have no pip; MLflow then warns on every model it logs, about a conda.yaml
+    nobody here uses (the model's requirements are pinned). Idempotent."""
+    logging.getLogger("mlflow.utils.environment").addFilter(_no_pip_version_warning)

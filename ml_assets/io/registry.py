@@ -30,6 +30,7 @@ from ml_assets.io.mlflow_env import (
     fluent_uri,
     is_transient,
     local_artifact_root,
+    quiet_pip_version_warning,
 )
 from ml_assets.io.model_cache import ModelCache
 from ml_assets.io.provenance import package_versions
@@ -41,7 +42,6 @@ __all__ = [
     "Registry",
     "RegistryError",
     "default_tracking_uri",
-    "end_runs_of",
 ]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -206,6 +206,7 @@ class Registry:
                 )
             return info.registered_model_version
 
+        quiet_pip_version_warning()
         with fluent_uri(self.tracking_uri):
             version = str(self._call("logging and registering the model", log))
         for k, v in tags.items():
@@ -354,6 +355,11 @@ class Registry:
     def delete_version(self, version: str) -> None:
         self._call(f"deleting version {version}", self.client.delete_model_version, self.model_name, str(version))
 
+    def exists(self) -> bool:
+        """Whether the registered model exists yet (it does once a first version is registered)."""
+        found = self._call("finding the model", self.client.search_registered_models, f"name = '{self.model_name}'")
+        return any(m.name == self.model_name for m in found)
+
     def versions(self) -> list[dict[str, Any]]:
         model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
         aliases: dict[str, list[str]] = {}
@@ -374,22 +380,3 @@ class Registry:
                 }
             )
         return sorted(rows, key=lambda r: int(r["version"]))
-
-
-def end_runs_of(tracking_uri: str | None, dagster_run_id: str, status: str = "FAILED") -> list[str]:
-    """End (FAILED) the MLflow runs of any experiment that a Dagster run left RUNNING: a killed run
-    cannot end its own. Returns their ids."""
-    registry = Registry(tracking_uri or default_tracking_uri(), "", "")
-    client = registry.client
-    experiments = [e.experiment_id for e in registry._call("listing experiments", client.search_experiments)]
-    if not experiments:
-        return []
-    runs = registry._call(
-        "searching runs",
-        client.search_runs,
-        experiments,
-        filter_string=f"tags.dagster_run_id = '{dagster_run_id}' and attributes.status = 'RUNNING'",
-    )
-    for run in runs:
-        registry._call("ending a run", client.set_terminated, run.info.run_id, status)
-    return [run.info.run_id for run in runs]

@@ -14,6 +14,34 @@ from ml_assets.io.estimators import allowed
 
 # The shipped models: one folder per model in the Dagster defs folder, each with its spec.
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "defs"
+SPEC_ENV = "ML_ASSETS_SPEC"  # one spec file: the code location serves that model alone
+DEFS_ENV = "ML_ASSETS_DEFS"  # a folder of your own models (one sub-folder each)
+
+
+def spec_path_from_env() -> Path | None:
+    value = os.environ.get(SPEC_ENV, "").strip()
+    return Path(value) if value else None
+
+
+def models_root() -> Path:
+    """The defs folder the code location serves: $ML_ASSETS_DEFS, else ml_assets/defs/."""
+    value = os.environ.get(DEFS_ENV, "").strip()
+    if not value:
+        return SHIPPED_MODELS
+    folder = Path(value).expanduser().resolve()
+    if not folder.is_dir():
+        raise NotADirectoryError(
+            f"{DEFS_ENV}={value}: {folder}: not a folder (it should hold one <model>/defs.yaml per model)"
+        )
+    return folder
+
+
+def code_location_specs() -> list[tuple[str, PipelineSpec]]:
+    """(where, spec) of every model the code location serves: the spec $ML_ASSETS_SPEC names, else
+    each model folder of $ML_ASSETS_DEFS (default the shipped ones). Raises SpecError on a bad one."""
+    if (path := spec_path_from_env()) is not None:
+        return [(str(path), load_spec(path))]
+    return [load_instance(defs_yaml) for defs_yaml in model_folders(models_root())]
 
 
 def shipped_spec(name: str) -> Path:

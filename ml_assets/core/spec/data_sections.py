@@ -130,6 +130,9 @@ class FeatureSpec(_Strict):
     from a multi-day reference. Such columns are also detected from the reference and reported as not
     judged.
     """
+    leakage_ok: bool = False
+    """This feature predicts the label almost perfectly on a sample (`validate-spec --data` and
+    `init-spec` warn of it), and that is known and fine: it is available when predictions are made."""
 
     @model_validator(mode="after")
     def _transform_fits_kind(self) -> FeatureSpec:

@@ -38,6 +38,7 @@ from ml_assets.core.expectations import (
     features_suite,
     jsonable,
     raw_suite,
+    raw_type_fixes,
     raw_types,
     statistics_suite,
     validate,
@@ -237,7 +238,7 @@ def contract_checks(p: Pipeline) -> list:
     )
     def raw_data_contract(context: AssetCheckExecutionContext, raw_data):
         def judge(day: str, frame: pd.DataFrame) -> AssetCheckResult:
-            outcome = validate(frame, raw_suite(spec), raw_types(spec))
+            outcome = validate(frame, raw_suite(spec), raw_types(spec), raw_type_fixes(spec))
             return _result(
                 outcome, AssetCheckSeverity.ERROR, _save(p.base, "raw_data", day, "raw_data_contract", outcome.result)
             )

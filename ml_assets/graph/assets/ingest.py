@@ -106,12 +106,29 @@ def ingest_day(
     }
 
 
+def partial_days(meta: dict[str, dict]) -> dict[str, dict]:
+    """The days built from only some of their files: {day: {files: kept, quarantined: [{file, reason}]}}."""
+    return {
+        day: {
+            "files": len(m["files"]),
+            "quarantined": [{"file": q["file"].rsplit("/", 1)[-1], "reason": q["reason"]} for q in m["quarantined"]],
+        }
+        for day, m in meta.items()
+        if m["quarantined"]
+    }
+
+
 def range_metadata(meta: dict[str, dict]) -> dict:
-    """raw_data's metadata: the day's own for one day, totals for a range."""
+    """raw_data's metadata: the day's own for one day, totals for a range; and the partial days."""
+    partial = {"partial_days": MetadataValue.json(partial_days(meta))}
     if len(meta) == 1:
         only = next(iter(meta.values()))
-        return {k: MetadataValue.json(v) if isinstance(v, list) else MetadataValue.int(v) for k, v in only.items()}
+        return {
+            **{k: MetadataValue.json(v) if isinstance(v, list) else MetadataValue.int(v) for k, v in only.items()},
+            **partial,
+        }
     return {
+        **partial,
         "days": MetadataValue.int(len(meta)),
         "files": MetadataValue.int(sum(len(m["files"]) for m in meta.values())),
         "quarantined": MetadataValue.json([q for m in meta.values() for q in m["quarantined"]]),

@@ -65,9 +65,19 @@ def model_of_run(run) -> str:
 
 def failed_checks(instance, run_id: str) -> list[str]:
     """The run's failed blocking checks, each with what failed."""
+    return failed_check_lines(
+        e.dagster_event for e in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    )
+
+
+def failed_check_lines(events) -> list[str]:
+    """From a run's events: one line per failed blocking ERROR check, with what failed (its
+    description names the rule, the column, the observed value, the limit and the spec field)."""
     lines = []
-    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-        data = entry.dagster_event.event_specific_data
+    for event in events:
+        if event is None or event.event_type != DagsterEventType.ASSET_CHECK_EVALUATION:
+            continue
+        data = event.event_specific_data
         if not data.passed and data.blocking and data.severity == AssetCheckSeverity.ERROR:
             day = f" ({data.partition})" if data.partition else ""
             lines.append(

@@ -31,7 +31,7 @@ from dagster import DagsterRunStatus, RunsFilter
 
 from ml_assets.graph.runtime.instance import ensure_pool_limit, free_pool_slots, run_worker_pid
 from ml_assets.io.files import remove_tree
-from ml_assets.io.registry import RegistryError, end_runs_of
+from ml_assets.io.registry import Registry, RegistryError, default_tracking_uri
 
 IN_FLIGHT = [DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 # The machine a run's steps execute on: a pid means something only there.
@@ -187,3 +187,22 @@ def prepare_instance(instance, tracking_uri: str | None, pools: list[str], runs_
         if ensure_pool_limit(instance, pool)
     ]
     return done
+
+
+def end_runs_of(tracking_uri: str | None, dagster_run_id: str, status: str = "FAILED") -> list[str]:
+    """End (FAILED) the MLflow runs of any experiment that a Dagster run left RUNNING: a killed run
+    cannot end its own. Returns their ids."""
+    registry = Registry(tracking_uri or default_tracking_uri(), "", "")
+    client = registry.client
+    experiments = [e.experiment_id for e in registry._call("listing experiments", client.search_experiments)]
+    if not experiments:
+        return []
+    runs = registry._call(
+        "searching runs",
+        client.search_runs,
+        experiments,
+        filter_string=f"tags.dagster_run_id = '{dagster_run_id}' and attributes.status = 'RUNNING'",
+    )
+    for run in runs:
+        registry._call("ending a run", client.set_terminated, run.info.run_id, status)
+    return [run.info.run_id for run in runs]
