@@ -168,7 +168,7 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     assert a[2] != b[2], "candidate steps ran in the same process"
 
     # Same data, spec and code: version 2 has the same fingerprint, is promoted, scores identically.
-    proc = _run([str(VENV_BIN / "ml-assets"), "models"], cli_env)
+    proc = _run([str(VENV_BIN / "ml-assets"), "models", "--model", "demo_churn"], cli_env)
     assert "2  champion" in proc.stdout
     _run(
         [
