@@ -15,12 +15,26 @@ import platform
 import time
 from pathlib import Path
 
-from bench import backfill, checks, incremental, latency, models, orchestration, scoring, storage, training
+from bench import backfill, checks, incremental, latency, models, orchestration, rollout, scoring, storage, training
 from bench.project import LAST_DAY_ENV, SMALL_WINDOW
 from ml_assets.io.specs import load_spec, shipped_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ["scoring", "incremental", "orchestration", "storage", "training", "checks", "latency", "backfill", "models"]
+NAMES = [
+    "scoring",
+    "incremental",
+    "orchestration",
+    "storage",
+    "training",
+    "checks",
+    "latency",
+    "backfill",
+    "models",
+    "rollout",
+]
+
+
+UNTIMED = {"rollout"}  # sections that count, not time: "medians of N runs" does not apply
 
 
 def machine() -> str:
@@ -44,6 +58,10 @@ SECTIONS = {
         backfill.__doc__,
     ),
     "models": ("9. Many models: one code location with 1, 10 and 100 models", models.__doc__),
+    "rollout": (
+        "10. Live comparison of a challenger: the sequential test's error rates, in simulation",
+        rollout.__doc__,
+    ),
 }
 
 
@@ -100,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
             else backfill.table(backfill.run(90, 1_000, 5, min(repeats, 3)))
         ),
         "models": lambda: models.table(models.run([1, 2] if quick else [1, 10, 100], repeats)),
+        "rollout": lambda: rollout.table(rollout.run(50 if quick else 1_000, 1_000), 1_000),
     }
     started = time.monotonic()
     parts = []
@@ -113,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"This section alone: `uv run python -m bench --only {name}{' --quick' if quick else ''}`, "
                 f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {(time.monotonic() - t0) / 60:.0f} min, on "
                 f"{machine()}; "
-                f"medians of {repeats} run(s).\n\n"
+                + ("a simulation, not timed.\n\n" if name in UNTIMED else f"medians of {repeats} run(s).\n\n")
             )
             if args.merge
             else ""
