@@ -654,7 +654,7 @@ def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_
             if with_parent:
                 os.kill(parent, signal.SIGKILL)
                 servers[-1].wait()
-                servers.append(_code_server(code_port, env, log))
+                servers.append(started_here.append(_code_server(code_port, env, log)))
             killed[day] = run_id
             wait_until(
                 f"the killed run {run_id} to be marked failed",
