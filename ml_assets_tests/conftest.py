@@ -470,6 +470,7 @@ SLOWEST = {
     "test_faults.py::test_runs_killed_at_several_points": 42,
     "test_faults.py::test_a_training_killed_mid_run": 40,
     "test_own_data.py::test_ml_assets_run_trains_on_history": 38,
+    "test_rollout.py::test_shadow": 35,
     "test_faults.py::test_an_s3_endpoint_that_stops": 33,
     "test_browser.py::test_ui_lists": 28,
     "test_reproduce.py::test_a_trained_version_is_reproduced": 26,

@@ -100,6 +100,18 @@ def test_older_day_never_replaces_newer_and_one_value_per_entity(redis_url):
     assert store.lookup("nobody") is None
     assert store.current()["day"] == "2026-11-02" and store.current()["rows"] == "3"
 
+    # During an A/B experiment each entity is served its arm's score, and the value says which arm.
+    ab = _day(3, "2026-11-03", "2").assign(arm=["champion", "challenger", "champion"], model_version=["2", "3", "2"])
+    assert store.publish(ab, "2026-11-03", "customer_id", "event_time").swapped
+    assert store.lookup("c1") == {
+        "score": float(ab["score"].iloc[1]),
+        "prediction": int(ab["prediction"].iloc[1]),
+        "model_version": "3",
+        "day": "2026-11-03",
+        "arm": "challenger",
+    }
+    assert store.lookup("c0")["arm"] == "champion" and store.current()["model_version"] == "2,3"
+
 
 def test_unreachable_store_names_the_url_without_its_password():
     store = PredictionStore("redis://:s3cret@127.0.0.1:1/0", "x", ttl_hours=1)

@@ -5,8 +5,11 @@ rates over many simulated experiments are a benchmark (`python -m bench --only r
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
+from ml_assets.core.rollout import approval_of, day_summary, rules_of, srm_p_value, verdict
 from ml_assets.core.sequential import (
     CHALLENGER_ARM,
     Rules,
@@ -17,6 +20,8 @@ from ml_assets.core.sequential import (
     squared_loss,
     weighted_differences,
 )
+from ml_assets.core.spec import SpecError
+from ml_assets.io.specs import load_spec, shipped_spec, spec_from_data
 
 ENTITIES = [f"C{i:07d}" for i in range(20_000)]
 
@@ -70,3 +75,74 @@ def test_the_interval_is_wider_than_a_fixed_horizon_one_and_shrinks_with_rows():
     assert radius(5_000, variance, 0.05, 5_000) > fixed  # the price of looking every day
     assert radius(50_000, variance, 0.05, 5_000) < radius(5_000, variance, 0.05, 5_000)
     assert radius(1, variance, 0.05, 5_000) == float("inf")
+
+
+# -- the experiment's day records and verdict (`ml_assets.core.rollout`) ------------------------
+
+
+def _spec(**rollout):
+    spec = load_spec(shipped_spec("demo"))
+    return spec.model_copy(update={"rollout": spec.rollout.model_copy(update=rollout)})
+
+
+def test_day_records_sum_to_the_same_verdict_as_all_rows_at_once():
+    spec = _spec(mode="shadow", min_labeled_rows=100, max_days=30)
+    rng = np.random.default_rng(5)
+    rows, observations = [], []
+    for i, day in enumerate(("2026-01-01", "2026-01-02", "2026-01-03")):
+        ids = [f"d{i}e{j}" for j in range(400)]
+        y = (rng.random(400) < 0.3).astype(int)
+        preds = pd.DataFrame(
+            {
+                "customer_id": ids,
+                "score": np.clip(0.3 + 0.3 * y + rng.normal(0, 0.3, 400), 0, 1),
+                "challenger_score": np.clip(0.3 + 0.3 * y + rng.normal(0, 0.2, 400), 0, 1),
+                "experiment": "m:v2",
+            }
+        )
+        labels = pd.DataFrame({"customer_id": ids[:300], "churned": y[:300]})  # a quarter not labelled yet
+        rows.append({"day": day, **day_summary(preds, labels, spec)})
+        observations.append(
+            paired_differences(
+                squared_loss(y[:300], preds["score"][:300]), squared_loss(y[:300], preds["challenger_score"][:300])
+            )
+        )
+    other = {"day": "2026-01-04", "experiment": "m:v1", "exp_rows": 5000, "exp_sum": -900.0, "exp_sumsq": 1e3}
+    found = verdict(pd.DataFrame([*rows, other]), "m:v2", spec)
+    direct = decide(np.concatenate(observations), 3, rules_of(spec))
+    assert found.days == 3 and found.decision.rows == 900  # labelled rows of this experiment's days only
+    assert found.decision.estimate == pytest.approx(direct.estimate)
+    assert (found.decision.lower, found.decision.upper) == pytest.approx((direct.lower, direct.upper))
+    assert rows[0]["champion_rows"] == rows[0]["challenger_rows"] == 300
+
+
+def test_a_split_that_does_not_match_the_share_is_caught_and_its_day_left_out():
+    assert srm_p_value(2_520, 10_000, 0.25) > 0.5  # what chance gives
+    assert srm_p_value(2_800, 10_000, 0.25) < 1e-9  # rows lost from the champion's arm
+    days = pd.DataFrame(
+        [
+            {"day": "d1", "experiment": "m:v2", "srm_p": 0.4, "exp_rows": 1000, "exp_sum": 10.0, "exp_sumsq": 90.0},
+            {"day": "d2", "experiment": "m:v2", "srm_p": 1e-6, "exp_rows": 1000, "exp_sum": 500.0, "exp_sumsq": 900.0},
+        ]
+    )
+    found = verdict(days, "m:v2", _spec(mode="ab", share=0.25))
+    assert found.decision.rows == 1000 and found.days == 2
+    assert found.excluded == ["d2: sample-ratio mismatch, p=1e-06 < rollout.srm_p_value 0.001"]
+
+
+def test_approval_tags_and_the_specs_rollout_rules():
+    assert approval_of({})[0] is None
+    tags = {"approval": "Approved", "approval.by": "bob", "approval.at": "t", "approval.reason": "ok"}
+    assert approval_of(tags) == ("approved", "approved by bob at t: ok")
+    answer, said = approval_of({"approval": "yes"})
+    assert answer is None and "neither 'approved' nor 'rejected'" in said
+
+    data = yaml.safe_load(shipped_spec("demo").read_text())
+    assert load_spec(shipped_spec("demo")).rollout.mode == "immediate"  # the default: nothing changes
+    data.pop("labels")
+    data["rollout"] = {"mode": "shadow"}
+    with pytest.raises(SpecError, match="rollout.mode.: 'shadow' is decided by delayed labels; add a `labels`"):
+        spec_from_data(data, "x.yaml")
+    data["rollout"] = {"mode": "ab", "share": 1.5}
+    with pytest.raises(SpecError, match="rollout.share"):
+        spec_from_data(data, "x.yaml")

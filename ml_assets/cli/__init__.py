@@ -50,6 +50,7 @@ from ml_assets.cli.operate import (
     cmd_rollback,
     cmd_ui,
 )
+from ml_assets.cli.rollout import cmd_approve, cmd_reject, cmd_rollout
 from ml_assets.cli.specs import check_landing_sample, cmd_init_spec, cmd_paths, cmd_validate_spec  # noqa: F401
 from ml_assets.core.spec import SpecError
 
@@ -180,6 +181,23 @@ def _init_spec_command(sub) -> None:
     p.set_defaults(func=cmd_init_spec)
 
 
+def _rollout_commands(sub) -> None:
+    for name, helps in (
+        ("approve", "approve the challenger's promotion (rollout.approval: required)"),
+        ("reject", "reject the challenger: its experiment ends and the champion stays"),
+    ):
+        p = sub.add_parser(name, help=helps)
+        p.add_argument("--version", required=True, help="the challenger's registered model version")
+        p.add_argument("--reason", required=name == "reject", help="why (kept on the version and in the history)")
+        p.add_argument("--spec", help=SPEC_HELP)
+        p.add_argument("--model", help=MODEL_HELP)
+        p.set_defaults(func=cmd_approve if name == "approve" else cmd_reject)
+    p = sub.add_parser("rollout", help="where the live experiment stands: champion, challenger, every decision")
+    p.add_argument("--spec", help=SPEC_HELP)
+    p.add_argument("--model", help=MODEL_HELP)
+    p.set_defaults(func=cmd_rollout)
+
+
 def _operate_commands(sub) -> None:
     p = sub.add_parser("rollback", help="move the registry's `champion` alias to an earlier version")
     p.add_argument("--to", required=True, metavar="VERSION", help="registered model version to serve again")
@@ -243,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="ml-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_history_commands, _data_commands, _init_spec_command, _operate_commands):
+    for add in (_history_commands, _data_commands, _init_spec_command, _operate_commands, _rollout_commands):
         add(sub)
     args = parser.parse_args(argv)
     try:

@@ -237,9 +237,10 @@ def render_html(data: dict[str, Any], plots: dict[str, bytes]) -> str:
             f"<li>{'&#10003;' if r['passed'] else '&#10007;'} {html.escape(r['name'])}: {html.escape(r['detail'])}</li>"
             for r in p["rules"]
         )
+        alias = p["alias"] or "without an alias"
         promotion = (
             f"<h2>Promotion</h2><p>Version {html.escape(str(data['model_version']))} of "
-            f"<b>{html.escape(str(data.get('registered_model')))}</b> is now <b>{html.escape(p['alias'])}</b>: "
+            f"<b>{html.escape(str(data.get('registered_model')))}</b> is now <b>{html.escape(alias)}</b>: "
             f"{html.escape(p['summary'])}.</p><ul>{items}</ul>"
         )
     return f"""<!doctype html>

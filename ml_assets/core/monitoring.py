@@ -168,6 +168,31 @@ def _fmt(x) -> str:
     )
 
 
+EXPERIMENT_COLUMNS = ["at", "version", "state", "rows", "days", "estimate", "lower", "upper", "by", "reason"]
+
+
+def _experiment_html(quality: pd.DataFrame, experiments: pd.DataFrame | None, spec: PipelineSpec) -> str:
+    """Live experiments: every decision with its interval (champion's loss minus the challenger's),
+    and per day the labelled rows and the metric of each arm."""
+    if (experiments is None or experiments.empty) and "experiment" not in quality.columns:
+        return ""
+    metric = spec.model.metric
+    decisions = (experiments if experiments is not None else pd.DataFrame()).reindex(columns=EXPERIMENT_COLUMNS)
+    days = quality.dropna(subset=["experiment"]) if "experiment" in quality.columns else quality.iloc[0:0]
+    per_day = ["day", "experiment", "champion_rows", "challenger_rows", f"champion_{metric}", f"challenger_{metric}"]
+    per_day += ["champion_loss", "challenger_loss"]
+    r = spec.rollout
+    return f"""<h2>Live experiments (rollout.mode {html.escape(r.mode)})</h2>
+<p>The challenger is compared with the champion on the per-row loss of the days it scored (Brier score, or squared
+error): estimate = champion's loss minus challenger's, positive when the challenger is better, with its
+{1 - r.alpha:.0%} confidence sequence [lower, upper], valid however often it is looked at. Promoted when lower &gt;
+{r.min_improvement:g} after {r.min_labeled_rows} labelled rows; stopped when upper &lt; -{r.guardrail:g} or after
+{r.max_days} days.</p>
+{_table(decisions.iloc[::-1], EXPERIMENT_COLUMNS)}
+<h3>Per day and arm</h3>
+{_table(days.iloc[::-1], [c for c in per_day if c in days.columns])}"""
+
+
 def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     if frame.empty:
         return "<p>none</p>"
@@ -241,9 +266,11 @@ def monitoring_page(
     latest: dict | None = None,
     verdict: tuple[str, str] | None = None,
     registry_note: str = "",
+    experiments: pd.DataFrame | None = None,
 ) -> HtmlReport:
     """`quality`: realized_quality rows (one per day); `drift`: feature_drift rows; `events`:
-    champion promotions and rollbacks (PROMOTION_COLUMNS); `latest`/`verdict`: the newest judged day."""
+    champion promotions and rollbacks (PROMOTION_COLUMNS); `latest`/`verdict`: the newest judged day;
+    `experiments`: the live experiments' decisions (the registry's rollout history), if any."""
     v = spec.validation
     metric = spec.model.metric
     quality = quality.sort_values("day").reset_index(drop=True)
@@ -274,6 +301,7 @@ ERROR (the day is blocked) above PSI {v.drift_error.psi:g} / KS {v.drift_error.k
 {imgs}
 <h2>Promotions and rollbacks</h2>
 {_table(events, PROMOTION_COLUMNS)}
+{_experiment_html(quality, experiments, spec)}
 <h2>Days and features flagged for drift</h2>
 {_table(flagged, ["day", "feature", "psi", "ks", "status"])}
 <h2>Per day</h2>
@@ -285,5 +313,6 @@ ERROR (the day is blocked) above PSI {v.drift_error.psi:g} / KS {v.drift_error.k
         "realized_quality.parquet": quality,
         "feature_drift.parquet": drift,
         "promotions.parquet": events.astype(str),
+        **({"experiments.parquet": experiments.astype(str)} if experiments is not None and len(experiments) else {}),
     }
     return HtmlReport(data=data, plots=plots, html=page, tables=tables)

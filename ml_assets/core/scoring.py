@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from ml_assets.core.evaluation import predict_scores
+from ml_assets.core.rollout import ARM, CHALLENGER_PREDICTION, CHALLENGER_SCORE, CHALLENGER_VERSION, EXPERIMENT
+from ml_assets.core.sequential import CHALLENGER_ARM, CHAMPION_ARM, assign_arm
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.core.training import model_inputs
 
@@ -60,3 +63,49 @@ def score_batches(
     """A day read in parts, scored part by part: memory is bounded by the batch, not the day."""
     for batch in batches:
         yield score_batch(pipeline, model_version, batch, spec)
+
+
+def _arms(entity_ids: pa.Array, experiment: str, share: float) -> np.ndarray:
+    """True where the entity is served by the challenger (sticky: by the experiment and the entity)."""
+    ids = entity_ids.cast(pa.string()).to_pylist()
+    return np.fromiter((assign_arm(experiment, str(e), share) == CHALLENGER_ARM for e in ids), bool, len(ids))
+
+
+def score_experiment_batch(
+    champion: tuple[Any, str],
+    challenger: tuple[Any, str],
+    batch: pa.RecordBatch,
+    spec: PipelineSpec,
+    experiment: str,
+) -> pa.RecordBatch:
+    """One batch during a live experiment (`rollout.mode` shadow or ab); `champion` and `challenger`
+    are (pipeline, version). The columns of `score_batch`, then `arm` (who served the row) and
+    `experiment`. Shadow: the champion serves every row and the challenger's score, prediction and
+    version are kept beside it. A/B: each row is scored by its entity's arm only."""
+    base = score_batch(champion[0], champion[1], batch, spec)
+    x = batch.select(spec.model_inputs).to_pandas()
+    n = len(x)
+    if spec.rollout.mode == "shadow":
+        score, prediction = _scores(challenger[0], x, spec)
+        extra = {
+            ARM: pa.array([CHAMPION_ARM] * n, pa.string()),
+            CHALLENGER_SCORE: pa.array(score),
+            CHALLENGER_PREDICTION: pa.array(prediction),
+            CHALLENGER_VERSION: pa.array([str(challenger[1])] * n, pa.string()),
+        }
+        columns = {name: base.column(name) for name in base.schema.names}
+    else:
+        served = _arms(batch.column(spec.columns.entity_id), experiment, spec.rollout.share)
+        score = base.column("score").to_numpy(zero_copy_only=False).copy()
+        prediction = base.column("prediction").to_numpy(zero_copy_only=False).copy()
+        if served.any():
+            score[served], prediction[served] = _scores(challenger[0], x[served], spec)
+        version = np.where(served, str(challenger[1]), str(champion[1]))
+        columns = {name: base.column(name) for name in base.schema.names}
+        columns.update(
+            {"score": pa.array(score), "prediction": pa.array(prediction), "model_version": pa.array(version.tolist())}
+        )
+        extra = {ARM: pa.array(np.where(served, CHALLENGER_ARM, CHAMPION_ARM).tolist(), pa.string())}
+    columns.update(extra)
+    columns[EXPERIMENT] = pa.array([experiment] * n, pa.string())
+    return pa.record_batch(list(columns.values()), names=list(columns))

@@ -13,6 +13,7 @@ from ml_assets.core.spec import PipelineSpec
 from ml_assets.graph.assets.checks import build_checks
 from ml_assets.graph.assets.ingest import build_ingest
 from ml_assets.graph.assets.monitoring import build_monitoring
+from ml_assets.graph.assets.rollout import build_rollout
 from ml_assets.graph.assets.scoring import build_scoring
 from ml_assets.graph.assets.training import build_training
 from ml_assets.graph.automation.alerts import build_alert_sensor
@@ -23,6 +24,7 @@ from ml_assets.graph.automation.retention import build_retention
 from ml_assets.graph.automation.schedules import build_schedules
 from ml_assets.graph.automation.sensors import (
     automation_metadata,
+    build_approval_sensor,
     build_automation_sensor,
     build_dead_run_sensor,
     build_labels_sensor,
@@ -48,16 +50,21 @@ def build_pipeline(p: Pipeline) -> Definitions:
     checks, drift = build_checks(p)
     checks = [*checks, *p.extra_checks]
     monitoring, monitoring_checks = build_monitoring(p)
+    rollout, rollout_checks = build_rollout(p)
     _, training_executor = executors_from_env()
     retention_job, retention_schedule = build_retention(p)
     # Automation conditions and freshness policies come from the spec's `automation` section,
     # applied here to every asset of the model at once (see policies.py).
-    assets = [*build_ingest(p), *build_training(p, checks), *build_scoring(p, checks), *drift, *monitoring]
+    assets = [*build_ingest(p), *build_training(p, checks), *build_scoring(p, checks), *drift, *monitoring, *rollout]
     return Definitions(
         assets=apply_policies(assets, p),
-        asset_checks=[*checks, *monitoring_checks],
+        asset_checks=[*checks, *monitoring_checks, *rollout_checks],
         jobs=[*build_jobs(p, training_executor), retention_job, build_reproduce_job(p)],
-        sensors=[build_landing_sensor(p), *([build_labels_sensor(p)] if p.spec.labels is not None else [])],
+        sensors=[
+            build_landing_sensor(p),
+            *([build_labels_sensor(p)] if p.spec.labels is not None else []),
+            *([build_approval_sensor(p)] if p.spec.rollout.approval == "required" else []),
+        ],
         schedules=[*build_schedules(p), retention_schedule],
         metadata=automation_metadata(p),
     )

@@ -2,7 +2,8 @@
 
 Layout, under a key prefix (default: the spec's name):
 
-* `<prefix>:predictions` — a hash, entity id -> JSON {"score", "prediction", "model_version", "day"}
+* `<prefix>:predictions` — a hash, entity id -> JSON {"score", "prediction", "model_version", "day"},
+  and during a live experiment also "arm" (`champion` or `challenger`: who served the entity)
 * `<prefix>:predictions:meta` — a hash: day, model_version, rows, published_at
 
 A day is written to a staging hash first (it expires by itself if the writer dies), then swapped
@@ -75,14 +76,13 @@ def latest_per_entity(preds: pd.DataFrame, entity_col: str, time_col: str) -> pd
     return ordered.drop_duplicates(entity_col, keep="last")
 
 
-def _value(score, prediction, model_version: str, day: str) -> str:
+def _value(score, prediction, model_version: str, day: str, arm: str | None = None) -> str:
     def num(x):
         x = float(x)
         return None if math.isnan(x) else (int(x) if x.is_integer() else x)
 
-    return json.dumps(
-        {"score": float(score), "prediction": num(prediction), "model_version": str(model_version), "day": day}
-    )
+    value = {"score": float(score), "prediction": num(prediction), "model_version": str(model_version), "day": day}
+    return json.dumps(value if arm is None else {**value, "arm": str(arm)})
 
 
 class PredictionStore:
@@ -112,10 +112,9 @@ class PredictionStore:
 
         rows = latest_per_entity(preds, entity_col, time_col)
         staging = f"{self.live}:staging:{uuid.uuid4().hex}"
-        values = [
-            _value(s, p, v, day)
-            for s, p, v in zip(rows["score"], rows["prediction"], rows["model_version"], strict=True)
-        ]
+        arms = rows["arm"] if "arm" in rows.columns else [None] * len(rows)  # during a live experiment
+        columns = (rows["score"], rows["prediction"], rows["model_version"], arms)
+        values = [_value(s, p, v, day, a) for s, p, v, a in zip(*columns, strict=True)]
         ids = rows[entity_col].astype(str).tolist()
 
         def write_staging():

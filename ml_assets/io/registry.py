@@ -47,6 +47,8 @@ __all__ = [
 CHAMPION, CHALLENGER = "champion", "challenger"
 # Every move of `champion` as a registered-model tag `champion_history.<n>` holding JSON (see set_alias).
 HISTORY_TAG = "champion_history."
+# Every decision of a live experiment (started, continuing, awaiting approval, promoted, stopped...).
+ROLLOUT_TAG = "rollout_history."
 _PROFILES: dict[tuple[str, str], dict] = {}  # (tracking uri, run id) -> profile; a run's artifacts never change
 _MODELS: dict[tuple[str, str, str, str], ChampionModel] = {}  # (uri, model, version, run id) -> loaded model
 
@@ -209,10 +211,7 @@ class Registry:
         quiet_pip_version_warning()
         with fluent_uri(self.tracking_uri):
             version = str(self._call("logging and registering the model", log))
-        for k, v in tags.items():
-            self._call(
-                "tagging the model version", self.client.set_model_version_tag, self.model_name, version, k, str(v)
-            )
+        self.set_version_tags(version, {k: str(v) for k, v in tags.items()})
         return version
 
     def read_artifact(self, run_id: str, path: str) -> str:
@@ -305,23 +304,9 @@ class Registry:
                     f"champion.{k}",
                     v[:5000],
                 )
-            model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
             # The history, as data: one registered-model tag per move, numbered in order.
-            number = 1 + sum(1 for k in (model.tags or {}) if k.startswith(HISTORY_TAG))
-            event = {
-                "at": now,
-                "previous": previous or "-",
-                "version": str(version),
-                "by": actor,
-                "reason": reason[:4000],
-            }
-            self._call(
-                "recording the change",
-                self.client.set_registered_model_tag,
-                self.model_name,
-                f"{HISTORY_TAG}{number:06d}",
-                json.dumps(event),
-            )
+            event = {"at": now, "previous": previous or "-", "version": str(version), "by": actor, "reason": reason}
+            model = self._append_event(HISTORY_TAG, event, 4000)
             # And for people reading the model's page in the MLflow UI, a line of text.
             line = f"{now} champion v{previous or '-'} -> v{version} by {actor}: {reason}"
             history = ((model.description or "").rstrip() + "\n" + line).strip()[-20000:]
@@ -348,9 +333,39 @@ class Registry:
     def champion_history(self) -> list[dict[str, str]]:
         """Every move of `champion` recorded by `set_alias`, oldest first: at, previous, version, by,
         reason, kind (promotion | rollback)."""
-        model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
-        events = [json.loads(v) for k, v in sorted((model.tags or {}).items()) if k.startswith(HISTORY_TAG)]
+        events = self._events(HISTORY_TAG)
         return [{**e, "kind": "rollback" if e["reason"].startswith("rollback:") else "promotion"} for e in events]
+
+    # -- live experiments (rollout) -------------------------------------------------------------
+    def set_version_tags(self, version: str, tags: dict[str, str]) -> None:
+        for k, v in tags.items():
+            self._call("tagging", self.client.set_model_version_tag, self.model_name, str(version), k, str(v))
+
+    def delete_alias(self, alias: str) -> None:
+        if self.alias_version(alias) is not None:
+            self._call(f"removing alias {alias}", self.client.delete_registered_model_alias, self.model_name, alias)
+
+    def record_rollout(self, event: dict[str, Any]) -> None:
+        """One decision of an experiment, kept in order on the registered model."""
+        self._append_event(ROLLOUT_TAG, event, 1500)
+
+    def rollout_history(self) -> list[dict[str, Any]]:
+        return self._events(ROLLOUT_TAG)
+
+    def _append_event(self, prefix: str, event: dict[str, Any], longest: int):
+        """`event` as the registered model's next tag `<prefix><n>` (JSON, texts cut to `longest`);
+        returns the registered model as read before."""
+        model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
+        number = 1 + sum(1 for k in (model.tags or {}) if k.startswith(prefix))
+        data = json.dumps({k: v[:longest] if isinstance(v, str) else v for k, v in event.items()})
+        self._call(
+            "recording the event", self.client.set_registered_model_tag, self.model_name, f"{prefix}{number:06d}", data
+        )
+        return model
+
+    def _events(self, prefix: str) -> list[dict[str, Any]]:
+        model = self._call("reading the registered model", self.client.get_registered_model, self.model_name)
+        return [json.loads(v) for k, v in sorted((model.tags or {}).items()) if k.startswith(prefix)]
 
     def delete_version(self, version: str) -> None:
         self._call(f"deleting version {version}", self.client.delete_model_version, self.model_name, str(version))

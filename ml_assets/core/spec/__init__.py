@@ -31,6 +31,7 @@ from ml_assets.core.spec.operations_sections import (
     RegistrySpec,
     RetentionSpec,
     RetrySpec,
+    RolloutSpec,
     ValidationSpec,
 )
 from ml_assets.core.spec.pipeline_spec import PipelineSpec, parse_spec
@@ -62,6 +63,7 @@ __all__ = [
     "PredictionStoreSpec",
     "RegistrySpec",
     "RetentionSpec",
+    "RolloutSpec",
     "RetrySpec",
     "SpecError",
     "TaskSpec",

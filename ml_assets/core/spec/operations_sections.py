@@ -211,3 +211,47 @@ class RetentionSpec(_Strict):
     @property
     def enabled(self) -> bool:
         return self.days is not None or self.model_version_days is not None
+
+
+class RolloutSpec(_Strict):
+    mode: Literal["immediate", "shadow", "ab"] = "immediate"
+    """How a candidate that passes the holdout gate takes over. `immediate`: it becomes `champion` at once.
+    `shadow`: it becomes `challenger` and scores every live day beside the champion, whose predictions are
+    still the ones served; `ab`: it becomes `challenger` and serves a sticky `share` of entities. In both, the
+    delayed labels decide (`rollout_decision`): promoted when better with confidence, stopped on harm or
+    at `max_days`. Needs a `labels` section. See docs/rollouts.md.
+    """
+    share: float = Field(default=0.25, gt=0, lt=1)
+    """`ab`: the share of entities the challenger serves, by a hash of the experiment and the entity id, so an
+    entity keeps its arm every day; raising it only moves entities to the challenger.
+    """
+    min_labeled_rows: int = Field(default=500, ge=1)
+    """No promotion before this many labelled rows (all days of the experiment together)."""
+    max_days: int = Field(default=14, ge=1)
+    """Live days after which an experiment without a conclusion stops; the champion stays."""
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """The sequential test's error rate: the chance of ever promoting a challenger that is not better, however
+    often the experiment is looked at.
+    """
+    min_improvement: float = Field(default=0.0, ge=0)
+    """How much lower the challenger's per-row loss (Brier score, or squared error for a regressor) must be,
+    with confidence, to be promoted. 0: better at all.
+    """
+    guardrail: float = Field(default=0.0, ge=0)
+    """Stop the experiment as soon as the challenger's loss is higher than the champion's by more than this,
+    with confidence. 0: stop on any harm that the test can see.
+    """
+    approval: Literal["none", "required"] = "none"
+    """`required`: a decided promotion (or, in `immediate` mode, a candidate that passes the gate) waits for
+    a person: `ml-assets approve --model M --version N`, `ml-assets reject ...`, or the model version's tag
+    `approval` set to `approved` / `rejected` in the MLflow UI.
+    """
+    srm_p_value: float = Field(default=0.001, gt=0, lt=1)
+    """`ab`: a day whose arms' row counts are this unlikely under `share` fails the blocking sample-ratio
+    check, and is not counted by the decision.
+    """
+
+    @property
+    def experimenting(self) -> bool:
+        """A candidate that passes the gate becomes `challenger` and waits (for labels or a person)."""
+        return self.mode != "immediate" or self.approval == "required"

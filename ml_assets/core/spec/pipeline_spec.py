@@ -35,6 +35,7 @@ from ml_assets.core.spec.operations_sections import (
     PredictionStoreSpec,
     RegistrySpec,
     RetentionSpec,
+    RolloutSpec,
     ValidationSpec,
 )
 from ml_assets.core.spec.vocabulary import (
@@ -80,6 +81,8 @@ class PipelineSpec(_Strict):
     """Publishing the newest day's predictions to Redis for online lookups."""
     labels: LabelsSpec | None = None
     """Delayed labels, for realized quality after the model ships; none: not measured."""
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    """How a new champion takes over: at once, or after proving itself on live days (shadow, A/B)."""
     retention: RetentionSpec = Field(default_factory=RetentionSpec)
     """Deleting old partitions and model versions (off by default)."""
     seed: int = 0
@@ -123,6 +126,11 @@ class PipelineSpec(_Strict):
                     f"(training.window_days {self.training.window_days}"
                     + (f", labels.max_delay_days {self.labels.max_delay_days} + 1)" if self.labels else ")")
                 )
+        if self.rollout.mode != "immediate" and self.labels is None:
+            raise ValueError(
+                f"rollout.mode: {self.rollout.mode!r} is decided by delayed labels; add a `labels` section, "
+                "or use mode 'immediate'"
+            )
         kind = "classifier" if self.is_classification else "regressor"
         table = estimator_table(info)
         for i, cand in enumerate(self.model.candidates):

@@ -30,6 +30,7 @@ from ml_assets.core.evaluation import HtmlReport
 from ml_assets.core.monitoring import PROMOTION_COLUMNS, monitoring_page
 from ml_assets.core.profile import DRIFT_COLUMNS
 from ml_assets.core.quality import judge, labels_for_day, latest_judged, parse_labels, realized_quality
+from ml_assets.core.rollout import EXPERIMENT, day_summary
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.graph.context import Pipeline
 from ml_assets.graph.runtime.resources import MlflowRegistry
@@ -93,7 +94,9 @@ def build_realized_quality(p: Pipeline):
         partitions_def=p.daily,
         group_name=p.qualified("monitoring"),
         kinds={"pandas", "parquet"},
-        code_version=code_version(spec, realized_quality, judge, sections=("labels", "model", "columns", "task")),
+        code_version=code_version(
+            spec, realized_quality, judge, day_summary, sections=("labels", "model", "columns", "task", "rollout")
+        ),
         description=(
             "One row per day: the day's batch_predictions (volume, score quantiles, the model version that served) "
             "joined by entity id and event day with the labels that arrived for it up to "
@@ -107,6 +110,13 @@ def build_realized_quality(p: Pipeline):
         found, counts = labels_for_day(arrivals, day, spec)
         row = realized_quality(batch_predictions, found, spec, day, today=dt.date.today())
         row["label_files"] = len(read)
+        if EXPERIMENT in batch_predictions.columns:
+            row.update(day_summary(batch_predictions, found, spec))
+            context.log.info(
+                f"realized_quality {day}: experiment {row[EXPERIMENT]}: {row['exp_rows']} labelled row(s); "
+                f"champion {metric} {row[f'champion_{metric}']:.4g}, challenger {metric} "
+                f"{row[f'challenger_{metric}']:.4g}"
+            )
         verdict, why = judge(row, spec)
         context.log.info(why)
         context.add_output_metadata(
@@ -127,6 +137,20 @@ def build_realized_quality(p: Pipeline):
         return pd.DataFrame([row])
 
     return realized_quality_daily
+
+
+def registry_history(mlflow: MlflowRegistry, spec: PipelineSpec, log) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    """(promotions and rollbacks, live experiments' decisions or None, a note when MLflow failed)."""
+    try:
+        registry = mlflow.registry(spec)
+        events = pd.DataFrame(registry.champion_history(), columns=PROMOTION_COLUMNS)
+        experiments = (
+            pd.DataFrame(registry.rollout_history()) if spec.rollout.experimenting and registry.exists() else None
+        )
+    except RegistryError as exc:
+        log.warning(f"promotions and rollbacks left out: {exc}")
+        return pd.DataFrame(columns=PROMOTION_COLUMNS), None, f"(Promotions unavailable: {exc})"
+    return events, experiments, ""
 
 
 def build_monitoring_report(p: Pipeline):
@@ -157,15 +181,12 @@ def build_monitoring_report(p: Pipeline):
             if quality is None
             else quality
         )
-        note = ""
-        try:
-            events = pd.DataFrame(mlflow.registry(spec).champion_history(), columns=PROMOTION_COLUMNS)
-        except RegistryError as exc:
-            context.log.warning(f"promotions and rollbacks left out: {exc}")
-            events, note = pd.DataFrame(columns=PROMOTION_COLUMNS), f"(Promotions unavailable: {exc})"
+        events, experiments, note = registry_history(mlflow, spec, context.log)
         latest = latest_judged(quality, spec)
         verdict = judge(latest, spec) if latest else None
-        page = monitoring_page(quality, drift, events, spec, latest=latest, verdict=verdict, registry_note=note)
+        page = monitoring_page(
+            quality, drift, events, spec, latest=latest, verdict=verdict, registry_note=note, experiments=experiments
+        )
         timeline = page.plots.get("timeline.png")
         context.add_output_metadata(
             {

@@ -90,14 +90,14 @@ def fence(context, registry: Registry, compared_with: str | None) -> str | None:
     return None
 
 
-def model_metadata(bundle: ModelBundle, version: str, alias: str, decision: Decision, run_id: str, metric: str) -> dict:
+def model_metadata(bundle: ModelBundle, version: str, alias: str, said: str, run_id: str, metric: str) -> dict:
     return {
         "model_version": version,
         "model_fingerprint": bundle.info["model_fingerprint"],
         "selected": bundle.selected,
         f"holdout_{metric}": MetadataValue.float(bundle.metrics[bundle.selected][metric]),
         f"baseline_{metric}": MetadataValue.float(bundle.baseline_metrics[metric]),
-        "promotion": f"{alias}: {decision.summary()}",
+        "promotion": f"{alias}: {said}",
         "candidates": MetadataValue.md(
             f"| candidate | {metric} |\n|---|---|\n"
             + "\n".join(f"| {n} | {m[metric]:.5f} |" for n, m in bundle.metrics.items())
@@ -116,7 +116,9 @@ def _remove_candidates(p: Pipeline, context: OpExecutionContext) -> None:
         context.log.warning(f"could not remove this run's candidate files under {folder}")
 
 
-def _registration_info(registry, version: str, run_id: str, decision, alias: str, champion, champion_metric) -> dict:
+def _registration_info(
+    registry, version: str, run_id: str, decision, alias: str, said: str, champion, champion_metric
+) -> dict:
     """What the model bundle records of its registration and the gate's decision."""
     return {
         "registered_model": registry.model_name,
@@ -125,11 +127,72 @@ def _registration_info(registry, version: str, run_id: str, decision, alias: str
         "tracking_uri": registry.tracking_uri,
         "promotion": {
             **decision.to_dict(),
+            "summary": said,
             "alias": alias,
             "champion_version_before": champion.version if champion else None,
             "champion_metric_before": champion_metric,
         },
     }
+
+
+def place(
+    registry: Registry, version: str, decision: Decision, champion: str | None, p: Pipeline, dagster_run_id: str
+) -> tuple[str, str]:
+    """Move the alias the gate's decision calls for; returns (alias or "", what was done).
+
+    `rollout.mode: immediate` (the default): `champion` when the gate passed, else `challenger`.
+    In a live experiment (shadow, A/B, or approval required), a version that passed the gate becomes
+    `challenger` and its experiment starts (the first model, with nothing to replace, becomes
+    champion unless a person must approve it); one held back gets no alias, so the experiment that
+    is running goes on."""
+    from ml_assets.core.rollout import AWAITING, OPEN_STATES, RUNNING, SUPERSEDED, experiment_id
+
+    rollout, actor = p.spec.rollout, f"dagster run {dagster_run_id}"
+    first = champion is None and rollout.approval != "required"
+    if not rollout.experimenting or (decision.promote and first):
+        alias = CHAMPION if decision.promote else CHALLENGER
+        registry.set_alias(alias, version, decision.summary(), actor)
+        return alias, decision.summary()
+    if not decision.promote:
+        said = decision.summary().replace("kept as challenger", "not put on trial", 1)
+        return "", f"{said}; the running experiment (if any) goes on"
+    waiting = rollout.mode == "immediate" or champion is None
+    state = AWAITING if waiting else RUNNING
+    previous = registry.alias_version(CHALLENGER)
+    if previous is not None and registry.version_tags(previous)[1].get("rollout.state") in OPEN_STATES:
+        registry.set_version_tags(
+            previous, {"rollout.state": SUPERSEDED, "rollout.reason": f"superseded by v{version}"}
+        )
+        registry.record_rollout({"version": previous, "state": SUPERSEDED, "reason": f"superseded by v{version}"})
+    gate = "; ".join(r.detail for r in decision.rules)
+    said = (
+        f"passed the gate ({gate}); challenger v{version} awaits approval "
+        f"(ml-assets approve --model {p.name} --version {version})"
+        if waiting
+        else f"passed the gate ({gate}); challenger v{version} on trial against champion v{champion} "
+        f"({rollout.mode}{f', share {rollout.share:g}' if rollout.mode == 'ab' else ''})"
+    )
+    registry.set_alias(CHALLENGER, version, said, actor)
+    registry.set_version_tags(
+        version,
+        {
+            "rollout.state": state,
+            "rollout.mode": rollout.mode,
+            "rollout.share": f"{rollout.share:g}",
+            "rollout.champion": champion or "none",
+            "rollout.experiment": experiment_id(registry.model_name, version),
+            "rollout.started_at": _now(),
+            "rollout.reason": said,
+        },
+    )
+    registry.record_rollout({"version": version, "state": state, "at": _now(), "by": actor, "reason": said})
+    return CHALLENGER, said
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
@@ -172,18 +235,19 @@ def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):
                 ),
             )
             decision = fenced(decision, fence(context, registry, compared_with) if decision.promote else None)
-            alias = CHAMPION if decision.promote else CHALLENGER
-            registry.set_alias(alias, version, decision.summary(), f"dagster run {context.run_id}")
+            alias, said = place(registry, version, decision, compared_with, p, context.run_id)
             registry.set_run_tags(run_id, {"registered_version": version, "promotion": alias})
             registry.log_dict(run_id, decision.to_dict(), "promotion/decision.json")
             registry.end_run(run_id, "FINISHED")
         except RegistryError as exc:
             raise mlflow_failure(f"model: MLflow failed; the champion is unchanged: {exc}", exc) from None
-        context.log.info(f"registered {registry.model_name} v{version}: {decision.summary()}")
+        context.log.info(f"registered {registry.model_name} v{version}: {said}")
         _remove_candidates(p, context)
         bundle.version = version
-        bundle.info.update(_registration_info(registry, version, run_id, decision, alias, champion, champion_metric))
-        context.add_output_metadata(model_metadata(bundle, version, alias, decision, run_id, metric))
+        bundle.info.update(
+            _registration_info(registry, version, run_id, decision, alias, said, champion, champion_metric)
+        )
+        context.add_output_metadata(model_metadata(bundle, version, alias, said, run_id, metric))
         return bundle
 
     return select_and_register

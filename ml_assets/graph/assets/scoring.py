@@ -4,7 +4,8 @@ and, when the spec publishes online, `prediction_store`. Thin wiring over `ml_as
 import pyarrow.compute as pc
 from dagster import AssetCheckKey, AssetExecutionContext, MetadataValue, asset
 
-from ml_assets.core.scoring import score_batches
+from ml_assets.core.rollout import OPEN_STATES, experiment_id
+from ml_assets.core.scoring import score_batches, score_experiment_batch
 from ml_assets.graph.assets.checks import guarded_check_keys
 from ml_assets.graph.assets.serving import build_prediction_store
 from ml_assets.graph.context import Pipeline
@@ -13,7 +14,7 @@ from ml_assets.graph.runtime.instance import blocking_check_failures
 from ml_assets.graph.runtime.resources import MlflowRegistry, mlflow_failure
 from ml_assets.graph.runtime.versions import code_version
 from ml_assets.io.parquet_parts import ParquetParts, PartStream
-from ml_assets.io.registry import RegistryError
+from ml_assets.io.registry import CHALLENGER, RegistryError
 
 
 def load_champion(p: Pipeline, mlflow: MlflowRegistry, day: str):
@@ -38,13 +39,51 @@ def load_champion(p: Pipeline, mlflow: MlflowRegistry, day: str):
     return champion
 
 
-def scored_parts(p: Pipeline, champion, features: ParquetParts, log, day: str) -> PartStream:
+def load_challenger(p: Pipeline, mlflow: MlflowRegistry, champion, day: str):
+    """(challenger, experiment id) while a live experiment runs (`rollout.mode` shadow or ab), else
+    (None, None). A challenger that takes other inputs than the champion is not scored (the log says so)."""
+    if p.spec.rollout.mode == "immediate":
+        return None, None
+    registry = mlflow.registry(p.spec)
+    try:
+        version = registry.alias_version(CHALLENGER)
+        if version is None:
+            return None, None
+        tags = registry.version_tags(version)[1]
+        if tags.get("rollout.state") not in OPEN_STATES or tags.get("rollout.champion") != champion.version:
+            return None, None  # not on trial, or against another champion (e.g. after a rollback)
+        challenger = registry.load_version(version)
+    except RegistryError as exc:
+        raise mlflow_failure(f"batch_predictions {day}: cannot load the challenger: {exc}", exc) from None
+    if challenger.inputs is not None and challenger.inputs != p.spec.model_inputs:
+        raise fail(
+            f"batch_predictions {day}: the challenger (v{version}) takes inputs {challenger.inputs}, not the spec's "
+            f"{p.spec.model_inputs} {p.in_spec}; stop its experiment (ml-assets reject --model {p.name} "
+            f"--version {version}) or restore the spec"
+        )
+    return challenger, tags.get("rollout.experiment") or experiment_id(registry.model_name, version)
+
+
+def scored_parts(p: Pipeline, champion, features: ParquetParts, log, day: str, challenger=None, experiment=None):
     """The day scored one Arrow record batch at a time, with progress in the log."""
     total = features.num_rows
     seen = {"rows": 0, "score_sum": 0.0, "logged": 0}
 
+    def parts():
+        if challenger is None:
+            yield from score_batches(champion.pipeline, champion.version, features.batches(), p.spec)
+            return
+        for batch in features.batches():
+            yield score_experiment_batch(
+                (champion.pipeline, champion.version),
+                (challenger.pipeline, challenger.version),
+                batch,
+                p.spec,
+                experiment,
+            )
+
     def scored():
-        for part in score_batches(champion.pipeline, champion.version, features.batches(), p.spec):
+        for part in parts():
             seen["rows"] += len(part)
             seen["score_sum"] += float(pc.sum(part.column("score")).as_py() or 0.0)
             if seen["rows"] - seen["logged"] >= 1_000_000 or seen["rows"] == total:
@@ -67,7 +106,9 @@ def build_batch_predictions(p: Pipeline, guarded: list[AssetCheckKey]):
         group_name=p.qualified("scoring"),
         kinds={"pandas", "parquet"},
         # The threshold (model section) decides `prediction`; columns and task the rest.
-        code_version=code_version(p.spec, score_batches, ParquetParts, sections=("model", "columns", "task")),
+        code_version=code_version(
+            p.spec, score_batches, ParquetParts, sections=("model", "columns", "task", "rollout")
+        ),
         deps=[p.key("model")],
         # The day is read and scored one Arrow record batch at a time and written part by part:
         # memory is bounded by the batch, not by the size of the day.
@@ -86,14 +127,29 @@ def build_batch_predictions(p: Pipeline, guarded: list[AssetCheckKey]):
                 f"{', '.join(failed)}. Fix the data (see the check results), re-materialize the day, then score it."
             )
         champion = load_champion(p, mlflow, day)
+        challenger, experiment = load_challenger(p, mlflow, champion, day)
         context.add_output_metadata(
             {
                 "model_name": champion.name,
                 "model_version": champion.version,
                 "model_fingerprint": champion.tags.get("model_fingerprint", ""),
+                **(
+                    {"experiment": experiment, "challenger_version": challenger.version, "rollout": p.spec.rollout.mode}
+                    if challenger
+                    else {}
+                ),
             }
         )
-        return scored_parts(p, champion, features, context.log, day)
+        if challenger is not None:
+            how = (
+                f"served to a share of {p.spec.rollout.share:g} of entities"
+                if p.spec.rollout.mode == "ab"
+                else ("scored beside it, not served")
+            )
+            context.log.info(
+                f"batch_predictions {day}: champion v{champion.version}; challenger v{challenger.version} {how}"
+            )
+        return scored_parts(p, champion, features, context.log, day, challenger, experiment)
 
     return batch_predictions
 

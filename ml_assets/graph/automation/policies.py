@@ -14,6 +14,7 @@ Who materializes what, with no human in the loop:
 | `prediction_store` (if enabled) | the newest day's `batch_predictions` is updated (in the same run) |
 | `realized_quality` | that day's `batch_predictions` is updated (in the same run); the labels sensor sees new labels for the day |
 | `monitoring_report` | any day's `realized_quality` has been updated (new predictions or labels); the daily `monitoring_cron` passes |
+| `rollout_decision` (live experiments) | any day's `realized_quality` has been updated; the approval sensor sees an answer in MLflow |
 
 Runs only start when nothing they read is missing or still running (for `training_set`: when
 the newest day is there; a day of the window without data is skipped). Days whose blocking
@@ -144,6 +145,11 @@ def automation_conditions(p: Pipeline) -> dict[str, AutomationCondition]:
             & ~AC.any_deps_in_progress()
             & ~AC.in_progress()
         ).with_label("monitoring data updated, or daily"),
+        "rollout_decision": (
+            _parents_updated(key("realized_quality")).since_last_handled()
+            & ~AC.any_deps_in_progress()
+            & ~AC.in_progress()
+        ).with_label("realized quality updated"),
     }
 
 

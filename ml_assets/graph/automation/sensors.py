@@ -25,6 +25,7 @@ from ml_assets.core.schema import SchemaError
 from ml_assets.core.spec import PipelineSpec, SpecError
 from ml_assets.graph.context import TRIGGER_TAG, Pipeline, qualified_name
 from ml_assets.graph.runtime.dead_runs import prepare_instance
+from ml_assets.graph.runtime.resources import MlflowRegistry
 from ml_assets.io.arrivals import Cursor, LandedFile, by_day, list_landed, listing_since, new_files, run_key
 from ml_assets.io.landing import LandingError, read_landing_file
 from ml_assets.io.paths import labels_root, landing_root
@@ -291,3 +292,40 @@ def build_spec_error_sensor(name: str, message: str):
         raise SpecError(f"model '{name}' is not loaded: {message}")
 
     return spec_error
+
+
+def build_approval_sensor(p: Pipeline):
+    """Acts on a person's answer within one tick: when the challenger's `approval` tag is set (by
+    `ml-assets approve/reject` or in the MLflow UI) while its promotion waits, or a rejection comes
+    while it is on trial, rollout_decision runs and applies it."""
+    from ml_assets.core.rollout import AWAITING, OPEN_STATES, approval_of
+    from ml_assets.io.registry import CHALLENGER, RegistryError
+
+    spec = p.spec
+
+    @sensor(
+        name=p.qualified("approval_sensor"),
+        asset_selection=p.select("rollout_decision"),
+        minimum_interval_seconds=spec.automation.automation_interval_seconds,
+        default_status=sensor_status(spec.automation.enabled),
+        description="Requests rollout_decision when the challenger's `approval` tag is answered in MLflow.",
+    )
+    def approval_sensor(context: SensorEvaluationContext, mlflow: MlflowRegistry):
+        registry = mlflow.registry(spec)
+        try:
+            version = registry.alias_version(CHALLENGER)
+            tags = registry.version_tags(version)[1] if version else {}
+        except RegistryError as exc:
+            return SensorResult(skip_reason=f"MLflow unreachable: {exc}")
+        state = tags.get("rollout.state")
+        answer, _ = approval_of(tags)
+        if version is None or state not in OPEN_STATES or answer is None:
+            return SensorResult(
+                skip_reason=f"nothing to act on (challenger {version or 'none'}, state {state}, approval {answer})"
+            )
+        if state != AWAITING and answer == "approved":
+            return SensorResult(skip_reason=f"v{version} approved before the experiment decided; it decides first")
+        request = RunRequest(run_key=f"approval-{version}-{answer}", tags={**p.tags, TRIGGER_TAG: "approval_sensor"})
+        return SensorResult(run_requests=[request])
+
+    return approval_sensor
