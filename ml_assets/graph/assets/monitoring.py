@@ -165,7 +165,11 @@ def build_monitoring_report(p: Pipeline):
         code_version=code_version(spec, monitoring_page, latest_judged, sections=("labels", "model", "validation")),
         # Read from the store's folders, not through one input per partition: Dagster would try every
         # day since the start date and log a warning (an event-log write) for each one with no data.
-        deps=[p.key("feature_drift"), p.key("realized_quality")],
+        deps=[
+            p.key("feature_drift"),
+            p.key("realized_quality"),
+            *([p.key("rollout_decision")] if spec.rollout.experimenting else []),
+        ],
         description=(
             "The monitoring page (report.html, self-contained): realized quality per day with its baseline, "
             "prediction volume, score distribution, serving model version, per-feature drift (PSI, KS), and "

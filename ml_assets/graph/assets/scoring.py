@@ -4,7 +4,7 @@ and, when the spec publishes online, `prediction_store`. Thin wiring over `ml_as
 import pyarrow.compute as pc
 from dagster import AssetCheckKey, AssetExecutionContext, MetadataValue, asset
 
-from ml_assets.core.rollout import OPEN_STATES, experiment_id
+from ml_assets.core.rollout import AWAITING, OPEN_STATES, experiment_id
 from ml_assets.core.scoring import score_batches, score_experiment_batch
 from ml_assets.graph.assets.checks import guarded_check_keys
 from ml_assets.graph.assets.serving import build_prediction_store
@@ -17,13 +17,24 @@ from ml_assets.io.parquet_parts import ParquetParts, PartStream
 from ml_assets.io.registry import CHALLENGER, RegistryError
 
 
+def _awaiting_approval(registry) -> str | None:
+    version = registry.alias_version(CHALLENGER)
+    return version if version and registry.version_tags(version)[1].get("rollout.state") == AWAITING else None
+
+
 def load_champion(p: Pipeline, mlflow: MlflowRegistry, day: str):
     """The registry's champion, checked to take the spec's inputs."""
     registry = mlflow.registry(p.spec)
     try:
         champion = registry.champion()
+        waiting = _awaiting_approval(registry) if champion is None else None
     except RegistryError as exc:
         raise mlflow_failure(f"batch_predictions {day}: cannot load the champion: {exc}", exc) from None
+    if waiting:
+        raise fail(
+            f"batch_predictions {day}: registered model '{registry.model_name}' has no champion yet: v{waiting} "
+            f"awaits approval (rollout.approval: required): ml-assets approve --model {p.name} --version {waiting}"
+        )
     if champion is None:
         raise fail(
             f"batch_predictions {day}: registered model '{registry.model_name}' has no champion at "

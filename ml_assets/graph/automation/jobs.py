@@ -80,10 +80,11 @@ def build_jobs(p: Pipeline, training_executor: ExecutorDefinition) -> list:
         ),
         define_asset_job(
             p.qualified("monitoring_job"),
-            selection=p.select("monitoring_report"),
+            # With a live experiment, its decision first: the page shows it (`ml-assets run` ends with this job).
+            selection=p.select("monitoring_report", *(["rollout_decision"] if p.spec.rollout.experimenting else [])),
             tags=daily,
             description="Rebuild the monitoring page from every day's realized_quality and feature_drift, and the "
-            "registry's history.",
+            "registry's history" + (" (after rollout_decision)." if p.spec.rollout.experimenting else "."),
         ),
         build_rollback_job(p),
     ]
