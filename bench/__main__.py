@@ -15,7 +15,19 @@ import platform
 import time
 from pathlib import Path
 
-from bench import backfill, checks, incremental, latency, models, orchestration, rollout, scoring, storage, training
+from bench import (
+    backfill,
+    checks,
+    estimates,
+    incremental,
+    latency,
+    models,
+    orchestration,
+    rollout,
+    scoring,
+    storage,
+    training,
+)
 from bench.project import LAST_DAY_ENV, SMALL_WINDOW
 from ml_assets.io.specs import load_spec, shipped_spec
 
@@ -31,10 +43,14 @@ NAMES = [
     "backfill",
     "models",
     "rollout",
+    "estimates",
 ]
 
 
-UNTIMED = {"rollout"}  # sections that count, not time: "medians of N runs" does not apply
+UNTIMED = {
+    "rollout",
+    "estimates",
+}  # sections that count or measure errors, not time: "medians of N runs" does not apply
 
 
 def machine() -> str:
@@ -61,6 +77,10 @@ SECTIONS = {
     "rollout": (
         "10. Live comparison of a challenger: the sequential test's error rates, in simulation",
         rollout.__doc__,
+    ),
+    "estimates": (
+        "11. Label-free estimates (CBPE, binned error model) against the labels that landed, on real flights",
+        estimates.__doc__,
     ),
 }
 
@@ -119,6 +139,9 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "models": lambda: models.table(models.run([1, 2] if quick else [1, 10, 100], repeats)),
         "rollout": lambda: rollout.table(rollout.run(50 if quick else 1_000, 1_000), 1_000),
+        "estimates": lambda: estimates.table(
+            estimates.run([2], resampled_days=6, calendar_days=4) if quick else estimates.run(list(range(2, 13)))
+        ),
     }
     started = time.monotonic()
     parts = []
@@ -132,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"This section alone: `uv run python -m bench --only {name}{' --quick' if quick else ''}`, "
                 f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {(time.monotonic() - t0) / 60:.0f} min, on "
                 f"{machine()}; "
-                + ("a simulation, not timed.\n\n" if name in UNTIMED else f"medians of {repeats} run(s).\n\n")
+                + ("not timed (counts and errors).\n\n" if name in UNTIMED else f"medians of {repeats} run(s).\n\n")
             )
             if args.merge
             else ""

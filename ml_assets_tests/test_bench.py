@@ -49,7 +49,7 @@ def _bench(tmp_path, only: str) -> str:
 @pytest.mark.s3
 @pytest.mark.cli
 def test_data_benchmarks_smoke(tmp_path):
-    text = _bench(tmp_path, "scoring,incremental,orchestration,storage,training,rollout")
+    text = _bench(tmp_path, "scoring,incremental,orchestration,storage,training,rollout,estimates")
     # Scoring: the step alone (the child refuses to report a run with other steps) and the bare predict.
     assert re.search(
         r"\| 2,000 \| [\d,]+ \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) \| [\d,]+ \| \d+\.\d\d (met|\*\*missed\*\*) "
@@ -72,6 +72,10 @@ def test_data_benchmarks_smoke(tmp_path):
     # The live comparison: every mode and scenario simulated, false promotions against alpha.
     assert len(re.findall(r"\| (shadow \(paired\)|A/B, \d\d % share) \| (equal|slightly worse|better) \|", text)) == 9
     assert "| shadow (paired) | equal | " in text and "(target ≤ 5%: " in text, text
+    # Label-free estimates on real flights: calendar and resampled days, both tasks.
+    assert (
+        len(re.findall(r"\| (classification \(roc_auc\)|regression \(mae\)) \| (calendar|resampled) days", text)) == 6
+    )
 
 
 @pytest.mark.daemon

@@ -119,16 +119,12 @@ def test_training_set_splits_by_time(tmp_path):
         assemble_training_set({d: f for d, f in gap.items() if d != days[-2]}, spec, last_day=days[-1])
 
 
-def test_training_is_deterministic_and_beats_baseline(tmp_path):
+def test_training_beats_baseline(tmp_path):
+    # Training twice gives identical models and predictions: test_rollout.py (an equal challenger, its
+    # fingerprint and scores), test_cli.py (the CLI's retraining) and test_reproduce.py (a version retrained).
     spec, _ = small_demo_spec(tmp_path)
     data = assemble_training_set(_window(spec, day_keys(6)), spec)
     a = train_candidates(data, spec, log=lambda _: None)
-    b = train_candidates(data.copy(), spec, log=lambda _: None)
-    assert a.version == b.version
-    holdout = data[data[SPLIT_COLUMN] == "holdout"]
-    pd.testing.assert_frame_equal(
-        score_frame(a.pipeline, a.version, holdout, spec), score_frame(b.pipeline, b.version, holdout, spec)
-    )
     assert a.metrics[a.selected]["roc_auc"] > a.baseline_metrics["roc_auc"] + 0.05
     assert set(a.metrics) == {"logistic_regression", "gradient_boosting"}
 

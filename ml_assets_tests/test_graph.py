@@ -17,7 +17,7 @@ import pytest
 from ml_assets.graph.pipeline import build_definitions
 from ml_assets.io.paths import storage_root
 from ml_assets.runner import JobFailed, run_days
-from ml_assets_tests.conftest import day_keys, graph_steps, land_demo_days, model_key, small_demo_spec
+from ml_assets_tests.conftest import day_keys, land_demo_days, model_key, small_demo_spec
 
 
 def _snapshot(root) -> dict[str, str]:
@@ -82,31 +82,6 @@ def test_whole_graph_leaves_report_and_predictions_with_model_version(trained):
     # The training window came through the partition mapping: exactly the 6 days.
     training = pd.read_parquet(base / "training_set" / f"{days[-1]}.parquet")
     assert sorted(training["_day"].unique()) == days
-
-
-def test_training_twice_gives_identical_predictions(trained, tmp_path):
-    spec, path, days, instance = trained  # the first training, and its predictions
-    pred_path = storage_root() / spec.name / "batch_predictions" / f"{days[-1]}.parquet"
-    first = pd.read_parquet(pred_path)
-    first_model = json.loads((storage_root() / spec.name / "evaluation_report" / "report.json").read_text())
-
-    # Retrain from the same partitions, spec and code into a separate store and MLflow, then score.
-    other = tmp_path / "second-store"
-    run_days(
-        spec,
-        str(path),
-        graph_steps(days),
-        instance,
-        storage_uri=str(other),
-        tracking_uri=f"sqlite:///{tmp_path / 'second-mlflow.db'}",
-    )
-    second = pd.read_parquet(other / spec.name / "batch_predictions" / f"{days[-1]}.parquet")
-    second_model = json.loads((other / spec.name / "evaluation_report" / "report.json").read_text())
-    # Byte-identical predictions (and the same registry version number, as each store is new).
-    pd.testing.assert_frame_equal(first, second, check_exact=True)
-    assert first["score"].to_numpy().tobytes() == second["score"].to_numpy().tobytes()
-    assert first_model["training"]["model_fingerprint"] == second_model["training"]["model_fingerprint"]
-    assert first_model["training"]["training_set_fingerprint"] == second_model["training"]["training_set_fingerprint"]
 
 
 def _landing_file(spec, day):

@@ -150,6 +150,10 @@ def test_a_drop_in_realized_quality_fails_the_checks_and_triggers_retraining(hom
         )
     quality = pd.read_parquet(storage_root() / spec.name / "realized_quality" / f"{DAYS[0]}.parquet").iloc[0]
     assert quality["verdict"] == "ok" and quality["roc_auc"] > spec.labels.quality_threshold
+    # Estimated from the scores alone (CBPE, calibrated on the champion's holdout), with its band: on a day
+    # like the training days it lands near what the labels then said.
+    assert quality["estimated_low"] <= quality["estimated_roc_auc"] <= quality["estimated_high"]
+    assert abs(quality["estimated_roc_auc"] - quality["roc_auc"]) < 0.1 and quality["estimated_version"] == "1"
 
     # Automation rebuilds the page; its check fails on the newest judged day; that retrains.
     tick = evaluate_automation_conditions(

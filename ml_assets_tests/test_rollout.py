@@ -83,6 +83,8 @@ def test_shadow_a_worse_challenger_is_stopped_a_better_one_promoted_an_equal_one
     assert set(day["model_version"]) == {"1"} and set(day["challenger_version"]) == {"2"}
     assert set(day["arm"]) == {"champion"} and set(day[EXPERIMENT]) == {"demo_churn:v2"}
     assert day["challenger_score"].notna().all() and not day["challenger_score"].equals(day["score"])
+    quality = pd.read_parquet(storage_root() / "demo_churn" / "realized_quality" / f"{LIVE[0]}.parquet").iloc[0]
+    assert quality["estimated_version"] == "1" and 0.5 < quality["challenger_estimated_roc_auc"] < 1
     # The guardrail stops it on the first day's labels, with the numbers; the champion stays.
     found = _decide(defs, inst)
     assert found["state"] == "stopped", found
@@ -114,15 +116,20 @@ def test_shadow_a_worse_challenger_is_stopped_a_better_one_promoted_an_equal_one
     assert _decide(defs, inst)["state"] == "none"
     assert len(registry.champion_history()) == 3  # v1, rollback to v2, v3
 
-    # 3. The same candidates on the same data: an equal challenger. It never proves better, and at
+    # 3. The same candidates on the same data: an equal challenger. Training is reproducible: the same
+    # model fingerprint and byte-identical scores on every live row. It never proves better, and at
     # max_days the experiment stops; the champion that already serves stays.
-    _train(better, better_path, inst)
+    equal, equal_path = _spec(trained, {"mode": "shadow", "max_days": 2})
+    defs = build_definitions(equal, str(equal_path))
+    _train(equal, equal_path, inst)
     assert registry.alias_version(CHALLENGER) == "4"
-    for d in LIVE:
-        _score(defs, inst, d)
+    assert _tags(registry, "4")["model_fingerprint"] == _tags(registry, "3")["model_fingerprint"]
+    for d in LIVE[:2]:
+        day = _score(defs, inst, d)
+        assert day["challenger_score"].to_numpy().tobytes() == day["score"].to_numpy().tobytes()
         found = _decide(defs, inst)
-    assert found["state"] == "stopped" and "max_days (3) without a conclusion" in found["reason"], found
-    assert found["estimate"] == 0 and found["days"] == 3
+    assert found["state"] == "stopped" and "max_days (2) without a conclusion" in found["reason"], found
+    assert found["estimate"] == 0 and found["days"] == 2
     assert registry.alias_version(CHAMPION) == "3"
     states = [(e["version"], e["state"]) for e in registry.rollout_history()]
     assert states == [
@@ -142,8 +149,8 @@ def test_shadow_a_worse_challenger_is_stopped_a_better_one_promoted_an_equal_one
     assert pd.read_parquet(page / "experiments.parquet")["state"].tolist() == [s for _, s in states]
 
     # `ml-assets rollout` tells the story.
-    out = _cli(["rollout", "--spec", str(better_path)])
-    assert "champion: v3; challenger: v- (no experiment)" in out and "max_days (3) without a conclusion" in out
+    out = _cli(["rollout", "--spec", str(equal_path)])
+    assert "champion: v3; challenger: v- (no experiment)" in out and "max_days (2) without a conclusion" in out
 
 
 def _cli(argv: list[str], capsys=None) -> str:

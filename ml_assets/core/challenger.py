@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ml_assets.core.estimates import fit_estimator
 from ml_assets.core.evaluation import compute_metrics, predict_scores
 from ml_assets.core.profile import build_profile
 from ml_assets.core.spec import PipelineSpec
@@ -31,7 +32,11 @@ def comparable(inputs: list[str] | None, spec: PipelineSpec) -> bool:
 
 def reference_profile(pipeline, training_set: pd.DataFrame, spec: PipelineSpec) -> dict:
     """The training reference: each feature's distribution on the training rows (with which
-    features are constant within a day) and the selected model's scores on the holdout."""
-    x_train, _, x_hold, _ = split(training_set, spec)
+    features are constant within a day), the selected model's scores on the holdout, and what the
+    label-free estimates need, fitted on the holdout (`ml_assets.core.estimates`)."""
+    x_train, _, x_hold, y_hold = split(training_set, spec)
     train_days = training_set.loc[training_set[SPLIT_COLUMN] == "train", DAY_COLUMN]
-    return build_profile(x_train, spec, scores=predict_scores(pipeline, x_hold, spec), days=train_days)
+    scores = predict_scores(pipeline, x_hold, spec)
+    profile = build_profile(x_train, spec, scores=scores, days=train_days)
+    profile["estimator"] = fit_estimator(y_hold, scores, spec)
+    return profile

@@ -33,6 +33,22 @@ def baseline_scores(y_train: np.ndarray, n: int, spec: PipelineSpec) -> np.ndarr
     return np.full(n, float(np.mean(y_train)))
 
 
+def metric_value(y: np.ndarray, score: np.ndarray, spec: PipelineSpec) -> float:
+    """The spec's metric alone (as `compute_metrics` computes it), for loops that need only it."""
+    from sklearn import metrics as skm
+
+    y, metric = np.asarray(y, dtype="float64"), spec.model.metric
+    if metric in ("roc_auc", "pr_auc") and np.all(score == score[0]):
+        return compute_metrics(y, score, spec)[metric]
+    fn = {
+        "roc_auc": skm.roc_auc_score,
+        "pr_auc": skm.average_precision_score,
+        "mae": skm.mean_absolute_error,
+        "r2": skm.r2_score,
+    }.get(metric)
+    return float(fn(y, score)) if fn is not None else compute_metrics(y, score, spec)[metric]
+
+
 def compute_metrics(y: np.ndarray, score: np.ndarray, spec: PipelineSpec) -> dict[str, float]:
     from sklearn import metrics as skm  # here, not at the top: loading the definitions needs no scikit-learn
 

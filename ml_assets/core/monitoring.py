@@ -91,6 +91,11 @@ def _mark_events(ax, events: pd.DataFrame, days: pd.Series, label: bool = False)
 def _quality_panel(ax, q: pd.DataFrame, x, spec: PipelineSpec) -> None:
     """The realized metric per day (hollow where too few labels to judge), the baseline, the threshold."""
     metric = spec.model.metric
+    estimated = f"estimated_{metric}"
+    if estimated in q.columns and q[estimated].notna().any():  # from the scores alone, before labels land
+        if "estimated_low" in q.columns:
+            ax.fill_between(x, q["estimated_low"], q["estimated_high"], color="C5", alpha=0.2, step="mid")
+        ax.plot(x, q[estimated], "s--", color="C5", ms=3, lw=1, label=f"estimated {metric} (no labels; 5-95 % band)")
     if spec.labels is not None and q[metric].notna().any():
         judged = q["labeled_rows"] >= spec.labels.min_labeled_rows
         ax.plot(x[judged], q.loc[judged, metric], "o-", color="C0", label=f"realized {metric}")
@@ -122,6 +127,8 @@ def _quality_panel(ax, q: pd.DataFrame, x, spec: PipelineSpec) -> None:
             va="center",
             color="grey",
         )
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower left")
 
 
 def _timeline(quality: pd.DataFrame, events: pd.DataFrame, spec: PipelineSpec) -> bytes:
@@ -287,6 +294,7 @@ def monitoring_page(
     )
     status = _status_html(verdict, spec)
     quality_cols = ["day", "model_version", "predictions", "labeled_rows", "label_coverage", metric, "baseline"]
+    quality_cols += [f"estimated_{metric}", "estimated_low", "estimated_high"]
     quality_cols.append("mean_score")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Monitoring: {html.escape(spec.name)}</title>

@@ -176,3 +176,30 @@ def latest_judged(quality: pd.DataFrame, spec: PipelineSpec) -> dict | None:
     if enough.empty:
         return None
     return enough.sort_values("day").iloc[-1].to_dict()
+
+
+def estimated_drop(quality: pd.DataFrame, spec: PipelineSpec, after: dict | None) -> tuple[str, str] | None:
+    """("low", why) when the newest day that labels have not judged yet (newer than `after`) has a
+    label-free estimate whose whole band is worse than labels.quality_threshold; else None. What
+    `automation.retrain_on_estimated_drop` retrains on."""
+    metric = spec.model.metric
+    column = f"estimated_{metric}"
+    if spec.labels is None or spec.labels.quality_threshold is None or column not in quality.columns:
+        return None
+    rows = quality.dropna(subset=[column])
+    if after is not None:
+        rows = rows[rows["day"] > after["day"]]
+    if rows.empty:
+        return None
+    newest = rows.sort_values("day").iloc[-1]
+    value, limit = float(newest[column]), spec.labels.quality_threshold
+    low, high = (float(newest.get("estimated_low", value)), float(newest.get("estimated_high", value)))
+    best = high if spec.metric.direction == "max" else low  # the band's better end
+    if not spec.metric.better(limit, best):
+        return None
+    word = "below" if spec.metric.direction == "max" else "above"
+    return (
+        "low",
+        f"{newest['day']}: estimated {metric} {value:.4f} (band {low:.4f} .. {high:.4f}, from the scores, before "
+        f"labels) is {word} labels.quality_threshold ({limit:.4f}) (automation.retrain_on_estimated_drop)",
+    )

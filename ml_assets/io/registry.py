@@ -273,8 +273,10 @@ class Registry:
     def champion_profile(self) -> tuple[str, dict] | None:
         """(version, training reference profile) of the champion, or None without a champion."""
         version = self.alias_version(CHAMPION)
-        if version is None:
-            return None
+        return None if version is None else (version, self.profile(version))
+
+    def profile(self, version: str) -> dict:
+        """A registered version's training reference profile (`reference/profile.json` of its run)."""
         run_id = self._call("reading the model version", self.client.get_model_version, self.model_name, version).run_id
         key = (self.tracking_uri, run_id)
         if key not in _PROFILES:
@@ -287,7 +289,7 @@ class Registry:
                     tmp,
                 )
                 _PROFILES[key] = json.loads(Path(local).read_text())
-        return version, _PROFILES[key]
+        return _PROFILES[key]
 
     def set_alias(self, alias: str, version: str, reason: str, actor: str) -> str | None:
         """Point `alias` at `version`, recording who, when and why. Returns the previous version."""

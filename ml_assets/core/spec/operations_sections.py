@@ -144,6 +144,11 @@ class AutomationSpec(_Strict):
     """Retrain when the newest day with enough labels falls below labels.quality_threshold (the monitoring
     page's latest_realized_quality check fails).
     """
+    retrain_on_estimated_drop: bool = False
+    """Also retrain when the newest day without enough labels has a label-free estimate (CBPE / DLE-style,
+    from the scores) whose whole band is worse than labels.quality_threshold. Off by default: the estimate
+    cannot see a change the scores do not show (docs/monitoring.md).
+    """
     monitoring_cron: str = "0 7 * * *"
     """The monitoring page is rebuilt when its data changes, and at least once a day at this time."""
     freshness: FreshnessSpec = Field(default_factory=FreshnessSpec)

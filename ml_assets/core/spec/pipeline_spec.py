@@ -126,6 +126,11 @@ class PipelineSpec(_Strict):
                     f"(training.window_days {self.training.window_days}"
                     + (f", labels.max_delay_days {self.labels.max_delay_days} + 1)" if self.labels else ")")
                 )
+        if self.automation.retrain_on_estimated_drop and (self.labels is None or self.labels.quality_threshold is None):
+            raise ValueError(
+                "automation.retrain_on_estimated_drop: needs labels.quality_threshold, the value an estimate is "
+                "compared with"
+            )
         if self.rollout.mode != "immediate" and self.labels is None:
             raise ValueError(
                 f"rollout.mode: {self.rollout.mode!r} is decided by delayed labels; add a `labels` section, "

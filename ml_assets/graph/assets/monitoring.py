@@ -29,7 +29,7 @@ from upath import UPath
 from ml_assets.core.evaluation import HtmlReport
 from ml_assets.core.monitoring import PROMOTION_COLUMNS, monitoring_page
 from ml_assets.core.profile import DRIFT_COLUMNS
-from ml_assets.core.quality import judge, labels_for_day, latest_judged, parse_labels, realized_quality
+from ml_assets.core.quality import estimated_drop, judge, labels_for_day, latest_judged, parse_labels, realized_quality
 from ml_assets.core.rollout import EXPERIMENT, day_summary
 from ml_assets.core.spec import PipelineSpec
 from ml_assets.graph.context import Pipeline
@@ -75,6 +75,62 @@ def stored_days(base: UPath, asset_name: str) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
+def label_free_estimates(predictions: pd.DataFrame, spec: PipelineSpec, mlflow: MlflowRegistry, log) -> dict:
+    """The day's metric estimated from the scores (`ml_assets.core.estimates`), with the estimator
+    of the version that made them (the served rows' version; the challenger's too in shadow mode).
+    MLflow unreachable, or a version trained before estimates existed: left out, with a note."""
+    from ml_assets.core.estimates import estimate
+    from ml_assets.core.rollout import CHALLENGER_SCORE, CHALLENGER_VERSION
+
+    if predictions.empty:
+        return {}
+    served = predictions["model_version"].astype(str)
+    version = served.mode().iloc[0]
+    registry = mlflow.registry(spec)
+    try:
+        found = estimate(predictions.loc[served == version, "score"], registry.profile(version).get("estimator"), spec)
+        if CHALLENGER_SCORE in predictions.columns:
+            other = str(predictions[CHALLENGER_VERSION].iloc[0])
+            theirs = estimate(predictions[CHALLENGER_SCORE], registry.profile(other).get("estimator"), spec)
+            found.update({f"challenger_{k}": v for k, v in theirs.items()})
+    except RegistryError as exc:
+        log.warning(f"label-free estimates left out: {exc}")
+        return {}
+    if not found:
+        log.info(f"no label-free estimate: model v{version} has no estimator (trained before estimates existed)")
+    return {"estimated_version": version, **found} if found else {}
+
+
+def _quality_metadata(row: dict, metric: str, verdict: str, read: list, counts: dict, quarantined: list) -> dict:
+    return {
+        "labeled_rows": MetadataValue.int(row["labeled_rows"]),
+        "label_coverage": MetadataValue.float(row["label_coverage"]),
+        metric: MetadataValue.float(float(row[metric])) if pd.notna(row[metric]) else MetadataValue.text("n/a"),
+        "baseline": MetadataValue.float(float(row["baseline"]))
+        if pd.notna(row["baseline"])
+        else MetadataValue.text("n/a"),
+        "verdict": verdict,
+        "label_files": MetadataValue.json(read),
+        "duplicate_labels": MetadataValue.int(counts["duplicates"]),
+        "quarantined": MetadataValue.json(quarantined),
+        "labels_final": row["labels_final"],
+        **_estimate_metadata(row, metric),
+    }
+
+
+def _estimate_metadata(row: dict, metric: str) -> dict:
+    """`estimated_<metric>` with its band, and the estimate's error once enough labels are in."""
+    if f"estimated_{metric}" not in row:
+        return {}
+    value = row[f"estimated_{metric}"]
+    out = {f"estimated_{metric}": MetadataValue.float(float(value))}
+    if "estimated_low" in row:
+        out["estimated_band"] = f"{row['estimated_low']:.4f} .. {row['estimated_high']:.4f} (5-95 %, label draws)"
+    if pd.notna(row.get(metric)):
+        out["estimate_error"] = MetadataValue.float(float(value - row[metric]))
+    return out
+
+
 def build_monitoring(p: Pipeline):
     """The monitoring assets, and their checks when the spec has labels. The page reads the stored
     days of its inputs from the model's store folder."""
@@ -95,7 +151,12 @@ def build_realized_quality(p: Pipeline):
         group_name=p.qualified("monitoring"),
         kinds={"pandas", "parquet"},
         code_version=code_version(
-            spec, realized_quality, judge, day_summary, sections=("labels", "model", "columns", "task", "rollout")
+            spec,
+            realized_quality,
+            judge,
+            day_summary,
+            "ml_assets.core.estimates",
+            sections=("labels", "model", "columns", "task", "rollout"),
         ),
         description=(
             "One row per day: the day's batch_predictions (volume, score quantiles, the model version that served) "
@@ -104,12 +165,15 @@ def build_realized_quality(p: Pipeline):
             f"day(s) later: realized {metric} and the trivial baseline's. Re-materialized when more labels arrive."
         ),
     )
-    def realized_quality_daily(context: AssetExecutionContext, batch_predictions: pd.DataFrame) -> pd.DataFrame:
+    def realized_quality_daily(
+        context: AssetExecutionContext, batch_predictions: pd.DataFrame, mlflow: MlflowRegistry
+    ) -> pd.DataFrame:
         day = context.partition_key
         arrivals, read, quarantined = read_label_arrivals(spec, day, context.log) if labels else ({}, [], [])
         found, counts = labels_for_day(arrivals, day, spec)
         row = realized_quality(batch_predictions, found, spec, day, today=dt.date.today())
         row["label_files"] = len(read)
+        row.update(label_free_estimates(batch_predictions, spec, mlflow, context.log))
         if EXPERIMENT in batch_predictions.columns:
             row.update(day_summary(batch_predictions, found, spec))
             context.log.info(
@@ -119,21 +183,7 @@ def build_realized_quality(p: Pipeline):
             )
         verdict, why = judge(row, spec)
         context.log.info(why)
-        context.add_output_metadata(
-            {
-                "labeled_rows": MetadataValue.int(row["labeled_rows"]),
-                "label_coverage": MetadataValue.float(row["label_coverage"]),
-                metric: MetadataValue.float(float(row[metric])) if pd.notna(row[metric]) else MetadataValue.text("n/a"),
-                "baseline": MetadataValue.float(float(row["baseline"]))
-                if pd.notna(row["baseline"])
-                else MetadataValue.text("n/a"),
-                "verdict": verdict,
-                "label_files": MetadataValue.json(read),
-                "duplicate_labels": MetadataValue.int(counts["duplicates"]),
-                "quarantined": MetadataValue.json(quarantined),
-                "labels_final": row["labels_final"],
-            }
-        )
+        context.add_output_metadata(_quality_metadata(row, metric, verdict, read, counts, quarantined))
         return pd.DataFrame([row])
 
     return realized_quality_daily
@@ -151,6 +201,16 @@ def registry_history(mlflow: MlflowRegistry, spec: PipelineSpec, log) -> tuple[p
         log.warning(f"promotions and rollbacks left out: {exc}")
         return pd.DataFrame(columns=PROMOTION_COLUMNS), None, f"(Promotions unavailable: {exc})"
     return events, experiments, ""
+
+
+def page_verdict(quality: pd.DataFrame, spec: PipelineSpec) -> tuple[dict | None, tuple[str, str] | None]:
+    """(the newest judged day, its verdict); with automation.retrain_on_estimated_drop, a newer day's
+    estimated drop is the verdict when the labels' is not already low."""
+    latest = latest_judged(quality, spec)
+    verdict = judge(latest, spec) if latest else None
+    if spec.automation.retrain_on_estimated_drop and (verdict is None or verdict[0] != "low"):
+        verdict = estimated_drop(quality, spec, after=latest) or verdict
+    return latest, verdict
 
 
 def build_monitoring_report(p: Pipeline):
@@ -186,8 +246,7 @@ def build_monitoring_report(p: Pipeline):
             else quality
         )
         events, experiments, note = registry_history(mlflow, spec, context.log)
-        latest = latest_judged(quality, spec)
-        verdict = judge(latest, spec) if latest else None
+        latest, verdict = page_verdict(quality, spec)
         page = monitoring_page(
             quality, drift, events, spec, latest=latest, verdict=verdict, registry_note=note, experiments=experiments
         )

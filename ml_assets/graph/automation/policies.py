@@ -84,7 +84,8 @@ def _retrain_condition(p: Pipeline) -> AutomationCondition:
         retrain = retrain | AC.any_deps_match(drift_failed.newly_true()).allow(p.select("features")).with_label(
             "drift check failed on a window day"
         )
-    if spec.automation.retrain_on_quality_drop and spec.labels is not None:
+    auto = spec.automation
+    if (auto.retrain_on_quality_drop or auto.retrain_on_estimated_drop) and spec.labels is not None:
         # The page is unpartitioned, so its check maps to every training_set day; the newest is kept below.
         quality_failed = AC.any_checks_match(AC.check_failed()).allow(
             AssetSelection.checks(AssetCheckKey(key("monitoring_report"), "latest_realized_quality"))
