@@ -4,7 +4,9 @@ brings the endpoint back with the target's state intact.
 
 SIGUSR1 stalls it: connections are still accepted and read, but nothing is passed on either way,
 so a client waits on its request, as on an endpoint that hangs, at no CPU cost. SIGUSR2 lets the
-held bytes through again."""
+held bytes through again. A third argument stalls it the same way as soon as a client sends those
+bytes (e.g. one HTTP request line), printing "stalled on <bytes>": a process can then be killed at
+exactly that request."""
 
 import signal
 import socket
@@ -15,9 +17,15 @@ flowing = threading.Event()
 flowing.set()
 
 
-def pipe(src: socket.socket, dst: socket.socket) -> None:
+STALL_ON: bytes | None = None
+
+
+def pipe(src: socket.socket, dst: socket.socket, from_client: bool = False) -> None:
     try:
         while data := src.recv(65536):
+            if from_client and STALL_ON is not None and STALL_ON in data:
+                flowing.clear()
+                print(f"stalled on {STALL_ON.decode()}", flush=True)
             flowing.wait()
             dst.sendall(data)
     except OSError:
@@ -36,12 +44,14 @@ def handle(client: socket.socket, target_port: int) -> None:
     except OSError:
         client.close()
         return
-    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+    threading.Thread(target=pipe, args=(client, upstream, True), daemon=True).start()
     pipe(upstream, client)
 
 
 def main() -> None:
+    global STALL_ON
     listen_port, target_port = int(sys.argv[1]), int(sys.argv[2])
+    STALL_ON = sys.argv[3].encode() if len(sys.argv) > 3 else None
     signal.signal(signal.SIGUSR1, lambda *_: flowing.clear())
     signal.signal(signal.SIGUSR2, lambda *_: flowing.set())
     server = socket.create_server(("127.0.0.1", listen_port))

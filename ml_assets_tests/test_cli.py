@@ -167,28 +167,16 @@ def test_demo_then_dagster_cli_on_the_same_instance(cli_env, tmp_path):
     assert a[0] < b[1] and b[0] < a[1], f"candidate steps did not overlap: {spans}"
     assert a[2] != b[2], "candidate steps ran in the same process"
 
-    # Same data, spec and code: version 2 has the same fingerprint, is promoted, scores identically.
+    # Same data, spec and code: version 2 has the same fingerprint and is promoted (that it then scores
+    # byte for byte the same: test_rollout.py, an equal challenger scored beside its champion).
     proc = _run([str(VENV_BIN / "ml-assets"), "models", "--model", "demo_churn"], cli_env)
     assert "2  champion" in proc.stdout
-    _run(
-        [
-            dagster,
-            "asset",
-            "materialize",
-            "-m",
-            "ml_assets.definitions",
-            "--select",
-            "demo_churn/batch_predictions",
-            "--partition",
-            day,
-        ],
-        cli_env,
-    )
-    again = pd.read_parquet(store / "batch_predictions" / f"{day}.parquet")
-    assert set(again["model_version"]) == {"2"}
-    pd.testing.assert_frame_equal(preds.drop(columns="model_version"), again.drop(columns="model_version"))
+    fingerprints = {
+        line.split()[0]: line.split()[5] for line in proc.stdout.splitlines() if line.split()[:1] in (["1"], ["2"])
+    }
+    assert fingerprints["1"] == fingerprints["2"], proc.stdout
 
-    # Rollback, as documented: the next scoring run uses version 1 again.
+    # Rollback, as documented: the next scoring run uses version 1 again (v2 would serve without it).
     proc = _run([str(VENV_BIN / "ml-assets"), "rollback", "--to", "1", "--reason", "drill"], cli_env)
     assert "champion v2 -> v1" in proc.stdout
     _run(

@@ -1,5 +1,6 @@
-"""The real `dagster-daemon` against a temporary Dagster instance: a file dropped into the
-landing folder becomes predictions with nobody launching anything; a daemon restarted in the
+"""The real `dagster-daemon` against a temporary Dagster instance: a model approved by a person is
+promoted by the approval sensor's run; a file dropped into the landing folder becomes predictions
+with nobody launching anything; a daemon restarted in the
 middle skips no file and ingests none twice; a stale asset is reported and re-materialized."""
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import warnings
 import pytest
 from dagster import AssetRecordsFilter, DagsterEventType, DagsterInstance, EventRecordsFilter, RunsFilter
 
+from ml_assets.cli import main as cli_main
 from ml_assets.core.demo_data import generate_day
 from ml_assets.io.landing import write_landing_file
 from ml_assets.io.paths import landing_root
+from ml_assets.io.registry import Registry, default_tracking_uri
 from ml_assets.runner import run_days
 from ml_assets_tests.conftest import (
     LAST_DAY,
@@ -59,7 +62,7 @@ def daemon_env(home, tmp_path, monkeypatch):
     dagster_home.mkdir()
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    spec, path = small_demo_spec(tmp_path, automation=FAST)
+    spec, path = small_demo_spec(tmp_path, automation=FAST, rollout={"approval": "required"})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
     env.update({"ML_ASSETS_SPEC": str(path), "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5"})
     return spec, path, env
@@ -87,6 +90,16 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
 
     daemon = start_daemon(env, log)
     try:
+        # The spec asks for a person's approval: the first model waits. Approved from the terminal, the
+        # approval sensor sees it on a tick and its rollout_decision run (queued like any run) promotes it.
+        registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
+        assert registry.alias_version("challenger") == "1" and registry.alias_version("champion") is None
+        cli_main(["approve", "--spec", str(path), "--version", "1", "--reason", "first model reviewed"])
+        wait_for(
+            "the approved v1 to become champion", lambda: registry.alias_version("champion") == "1", 120, daemon, log
+        )
+        (decided,) = instance.get_runs(RunsFilter(tags={"dagster/sensor_name": model_job("approval_sensor")}))
+        assert decided.is_success and "approved by" in registry.champion_history()[-1]["reason"]
         landed_at = time.time()
         land_demo_days(spec, [NEW_DAY])
         # Stop the daemon as soon as the landing sensor has asked for the day (the run may be

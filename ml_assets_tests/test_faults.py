@@ -689,3 +689,99 @@ def test_runs_killed_at_several_points_are_failed_by_the_daemon_the_queue_moves_
             log,
         )
         assert not list(Path(os.environ["ML_ASSETS_HOME"]).rglob(".*.tmp"))
+
+
+# -- a live experiment's decision killed after the champion moved --------------------------------
+
+
+@pytest.mark.mlflow_server
+def test_a_decision_killed_after_the_champion_moved_is_finished_by_the_next_run_and_promotes_once(
+    trained, tmp_path, monkeypatch, started_here
+):
+    """The decision run is killed (kill -9) exactly when it asks MLflow to drop the `challenger` alias,
+    after `champion` moved: a real `mlflow server` over the trained project's store, behind a proxy
+    that stalls on that request."""
+    from ml_assets.graph.context import promotion_pool
+    from ml_assets.graph.pipeline import build_definitions
+    from ml_assets.graph.runtime.dead_runs import prepare_instance
+    from ml_assets.io.registry import CHALLENGER, CHAMPION
+    from ml_assets_tests.conftest import materialize, start_mlflow_server, write_spec
+
+    store = Path(os.environ["ML_ASSETS_HOME"]) / "mlflow"
+    server_port, proxy_port = free_port(), free_port()
+    direct, through_proxy = f"http://127.0.0.1:{server_port}", f"http://127.0.0.1:{proxy_port}"
+    proxy_log, run_log = tmp_path / "proxy.log", tmp_path / "decision.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
+    started_here.append(
+        start_mlflow_server(
+            f"sqlite:///{store / 'mlflow.db'}", str(store / "artifacts"), server_port, env, tmp_path / "mlflow.log"
+        )
+    )
+    stall_on = "DELETE /api/2.0/mlflow/registered-models/alias"
+    proxy = started_here.append(
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "tcp_proxy.py"), str(proxy_port), str(server_port), stall_on],
+            stdout=proxy_log.open("w"),
+        )
+    )
+    wait_for_port(proxy_port, proxy)
+    # A version waiting for a person (rollout.approval: required) and approved from the MLflow UI: v2,
+    # the champion's model registered again (how it was trained is not what this test is about).
+    spec, path = write_spec(
+        trained.path.parent,
+        rollout={"approval": "required"},
+        partitions=trained.spec.partitions.model_dump(mode="json"),
+    )
+    registry = Registry(direct, spec.name, spec.registered_model_name)
+    v1 = registry.client.get_model_version(spec.registered_model_name, "1")
+    registry.client.create_model_version(
+        spec.registered_model_name, v1.source, v1.run_id, model_id=v1.source.removeprefix("models:/")
+    )
+    registry.set_alias(CHALLENGER, "2", "awaiting approval", "test")
+    registry.set_version_tags(
+        "2",
+        {"rollout.state": "awaiting_approval", "rollout.champion": "1", "approval": "approved", "approval.by": "carol"},
+    )
+
+    dagster_home = Path(trained.instance.root_directory)
+    decision = started_here.append(
+        subprocess.Popen(
+            [str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions"]
+            + ["--select", f"{spec.name}/rollout_decision"],
+            cwd=PROJECT_ROOT,
+            env={
+                **env,
+                "MLFLOW_TRACKING_URI": through_proxy,
+                "ML_ASSETS_SPEC": str(path),
+                "DAGSTER_HOME": str(dagster_home),
+            },
+            stdout=run_log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    )
+    wait_until(
+        "the decision to ask for the alias removal",
+        lambda: "stalled on" in proxy_log.read_text(),
+        120,
+        decision,
+        run_log,
+    )
+    os.killpg(decision.pid, signal.SIGKILL)
+    decision.wait(timeout=30)
+    # Killed mid-decision: champion moved once; the alias and a STARTED run are left behind.
+    assert registry.alias_version(CHAMPION) == "2" and registry.alias_version(CHALLENGER) == "2"
+    moves = registry.champion_history()
+    assert [m["version"] for m in moves] == ["1", "2"] and "approved by carol" in moves[-1]["reason"]
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", direct)
+    instance = trained.instance
+    done = prepare_instance(instance, direct, [promotion_pool(spec.name)])
+    assert any("marked FAILED" in line for line in done), done  # the dead run ends; its pool slot is free
+    result = materialize(build_definitions(spec, str(path)), instance, ["rollout_decision"])
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    assert "v2 was already decided (promoted); its alias is removed" in event.materialization.metadata["reason"].value
+    assert registry.alias_version(CHAMPION) == "2" and registry.alias_version(CHALLENGER) is None
+    assert [m["version"] for m in registry.champion_history()] == ["1", "2"]  # promoted once, never again
+    assert [e["state"] for e in registry.rollout_history()] == ["promoted"]

@@ -127,7 +127,9 @@ def decide_experiment(registry: Registry, p: Pipeline, run_alive, run_id: str, l
         return {"state": "none", "reason": "no challenger: no experiment is running"}
     exp = _Experiment(registry, version, registry.version_tags(version)[1], f"dagster run {run_id}", log)
     if exp.state not in OPEN_STATES:
-        return exp.found(exp.state or "none", f"v{version} is not on trial ({exp.state})")
+        # Decided by a run that died before it removed the alias: finish that, decide nothing again.
+        registry.delete_alias(CHALLENGER)
+        return exp.found(exp.state or "none", f"v{version} was already decided ({exp.state}); its alias is removed")
     if (closed := _closed_already(exp, registry.alias_version(CHAMPION))) is not None:
         return closed
     action, said, numbers = _live_verdict(p, exp)
