@@ -98,8 +98,20 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
         wait_for(
             "the approved v1 to become champion", lambda: registry.alias_version("champion") == "1", 120, daemon, log
         )
-        (decided,) = instance.get_runs(RunsFilter(tags={"dagster/sensor_name": model_job("approval_sensor")}))
-        assert decided.is_success and "approved by" in registry.champion_history()[-1]["reason"]
+        # The alias moves inside the run, before the run ends: wait for the run itself to succeed.
+        decided = wait_for(
+            "the approval sensor's decision run to succeed",
+            lambda: [
+                r
+                for r in instance.get_runs(RunsFilter(tags={"dagster/sensor_name": model_job("approval_sensor")}))
+                if r.is_finished
+            ],
+            60,
+            daemon,
+            log,
+        )
+        assert len(decided) == 1 and decided[0].is_success
+        assert "approved by" in registry.champion_history()[-1]["reason"]
         landed_at = time.time()
         land_demo_days(spec, [NEW_DAY])
         # Stop the daemon as soon as the landing sensor has asked for the day (the run may be
@@ -180,7 +192,9 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
         assert landing_run.tags.get("dagster/sensor_name") == model_job("landing_sensor"), landing_run.tags
         runs = instance.get_runs(RunsFilter(tags={"dagster/partition": NEW_DAY}))
         launched_by = {run.tags.get("dagster/sensor_name") or "manual" for run in runs}
-        assert launched_by <= {model_job("landing_sensor"), "automation_condition_sensor", "manual"}
+        # The labels sensor may also ask for the day's realized_quality once it is scored (its labels landed too).
+        allowed = {model_job("landing_sensor"), model_job("labels_sensor"), "automation_condition_sensor", "manual"}
+        assert launched_by <= allowed, launched_by
 
         # Freshness: predictions older than the spec's one minute are reported failing, and the
         # automation condition scores the newest day again.
