@@ -4,7 +4,6 @@ the MLflow UI); the approval sensor sees it and rollout_decision applies it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import os
 
@@ -14,13 +13,13 @@ from ml_assets.cli.common import _say, model_spec
 def _open_experiment(args):
     """(registry, spec, the challenger's tags), or exit naming what is wrong."""
     from ml_assets.core.rollout import OPEN_STATES
-    from ml_assets.io.registry import CHALLENGER, Registry, RegistryError, default_tracking_uri
+    from ml_assets.io.experiments import challenger_tags
+    from ml_assets.io.registry import Registry, RegistryError, default_tracking_uri
 
     spec = model_spec(args)
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
     try:
-        challenger = registry.alias_version(CHALLENGER) if registry.exists() else None
-        tags = registry.version_tags(challenger)[1] if challenger else {}
+        challenger, tags = challenger_tags(registry) if registry.exists() else (None, {})
     except RegistryError as exc:
         raise SystemExit(f"error: {exc}") from None
     state = tags.get("rollout.state")
@@ -34,11 +33,12 @@ def _open_experiment(args):
 
 
 def _answer(args, answer: str) -> None:
+    from ml_assets.io.provenance import utc_stamp
     from ml_assets.io.registry import RegistryError
 
     registry, spec, tags = _open_experiment(args)
     who = os.environ.get("ML_ASSETS_ACTOR") or getpass.getuser()
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = utc_stamp()
     try:
         registry.set_version_tags(
             args.version,
@@ -70,7 +70,8 @@ def cmd_reject(args) -> None:
 
 def cmd_rollout(args) -> None:
     """Where the model's experiment stands, and every decision so far."""
-    from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry, RegistryError, default_tracking_uri
+    from ml_assets.io.experiments import challenger_tags
+    from ml_assets.io.registry import CHAMPION, Registry, RegistryError, default_tracking_uri
 
     spec = model_spec(args)
     registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
@@ -84,8 +85,7 @@ def cmd_rollout(args) -> None:
         if not registry.exists():
             _say("no version registered yet")
             return
-        champion, challenger = registry.alias_version(CHAMPION), registry.alias_version(CHALLENGER)
-        tags = registry.version_tags(challenger)[1] if challenger else {}
+        champion, (challenger, tags) = registry.alias_version(CHAMPION), challenger_tags(registry)
         history = registry.rollout_history()
     except RegistryError as exc:
         raise SystemExit(f"error: {exc}") from None

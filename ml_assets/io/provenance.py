@@ -12,6 +12,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 PACKAGES = ["ml-assets", "dagster", "mlflow", "scikit-learn", "pandas", "numpy", "pyarrow", "skops"]
 
 
+def utc_stamp() -> str:
+    """Now, as the registry's tags and histories record it: `2026-12-07T13:35:33Z`."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def git_commit() -> dict[str, str]:
     """The code's commit (and whether the tree had uncommitted changes). $ML_ASSETS_GIT_COMMIT wins,
     for images built without the .git folder."""

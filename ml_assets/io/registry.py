@@ -33,7 +33,7 @@ from ml_assets.io.mlflow_env import (
     quiet_pip_version_warning,
 )
 from ml_assets.io.model_cache import ModelCache
-from ml_assets.io.provenance import package_versions
+from ml_assets.io.provenance import package_versions, utc_stamp
 
 __all__ = [
     "CHALLENGER",
@@ -296,7 +296,7 @@ class Registry:
         previous = self.alias_version(alias)
         self._call(f"setting alias {alias}", self.client.set_registered_model_alias, self.model_name, alias, version)
         if alias == CHAMPION:
-            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            now = utc_stamp()
             for k, v in {"set_at": now, "set_by": actor, "reason": reason, "previous": previous or "none"}.items():
                 self._call(
                     "tagging the model version",

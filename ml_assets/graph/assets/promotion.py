@@ -146,6 +146,8 @@ def place(
     champion unless a person must approve it); one held back gets no alias, so the experiment that
     is running goes on."""
     from ml_assets.core.rollout import AWAITING, OPEN_STATES, RUNNING, SUPERSEDED, experiment_id
+    from ml_assets.io.experiments import challenger_tags, set_rollout_state
+    from ml_assets.io.provenance import utc_stamp
 
     rollout, actor = p.spec.rollout, f"dagster run {dagster_run_id}"
     first = champion is None and rollout.approval != "required"
@@ -158,12 +160,9 @@ def place(
         return "", f"{said}; the running experiment (if any) goes on"
     waiting = rollout.mode == "immediate" or champion is None
     state = AWAITING if waiting else RUNNING
-    previous = registry.alias_version(CHALLENGER)
-    if previous is not None and registry.version_tags(previous)[1].get("rollout.state") in OPEN_STATES:
-        registry.set_version_tags(
-            previous, {"rollout.state": SUPERSEDED, "rollout.reason": f"superseded by v{version}"}
-        )
-        registry.record_rollout({"version": previous, "state": SUPERSEDED, "reason": f"superseded by v{version}"})
+    previous, previous_tags = challenger_tags(registry)
+    if previous is not None and previous_tags.get("rollout.state") in OPEN_STATES:
+        set_rollout_state(registry, previous, SUPERSEDED, f"superseded by v{version}", actor)
     gate = "; ".join(r.detail for r in decision.rules)
     said = (
         f"passed the gate ({gate}); challenger v{version} awaits approval "
@@ -173,26 +172,15 @@ def place(
         f"({rollout.mode}{f', share {rollout.share:g}' if rollout.mode == 'ab' else ''})"
     )
     registry.set_alias(CHALLENGER, version, said, actor)
-    registry.set_version_tags(
-        version,
-        {
-            "rollout.state": state,
-            "rollout.mode": rollout.mode,
-            "rollout.share": f"{rollout.share:g}",
-            "rollout.champion": champion or "none",
-            "rollout.experiment": experiment_id(registry.model_name, version),
-            "rollout.started_at": _now(),
-            "rollout.reason": said,
-        },
-    )
-    registry.record_rollout({"version": version, "state": state, "at": _now(), "by": actor, "reason": said})
+    started = {
+        "rollout.mode": rollout.mode,
+        "rollout.share": f"{rollout.share:g}",
+        "rollout.champion": champion or "none",
+        "rollout.experiment": experiment_id(registry.model_name, version),
+        "rollout.started_at": utc_stamp(),
+    }
+    set_rollout_state(registry, version, state, said, actor, tags=started)
     return CHALLENGER, said
-
-
-def _now() -> str:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def select_and_register_op(p: Pipeline, guarded: list[AssetCheckKey]):

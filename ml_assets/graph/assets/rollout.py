@@ -8,7 +8,6 @@ so the CLI, the MLflow UI and every run see the same thing; each decision is als
 registered model's `rollout_history.<n>` tags.
 """
 
-import datetime as dt
 import warnings
 
 import pandas as pd
@@ -44,14 +43,12 @@ from ml_assets.graph.assets.monitoring import stored_days
 from ml_assets.graph.context import Pipeline, promotion_pool
 from ml_assets.graph.runtime.resources import MlflowRegistry, mlflow_failure
 from ml_assets.graph.runtime.versions import code_version
+from ml_assets.io.experiments import challenger_tags, set_rollout_state
+from ml_assets.io.provenance import utc_stamp
 from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry, RegistryError
 
 APPROVAL_CHECK = "rollout_approval"
 SRM_CHECK = "batch_predictions_sample_ratio"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Experiment:
@@ -75,13 +72,8 @@ class _Experiment:
 
     def finish(self, state: str, reason: str, **numbers) -> dict:
         """A new state: on the version, in the model's rollout history; a closed one drops the alias."""
-        now = _now()
-        self.registry.set_version_tags(
-            self.version, {"rollout.state": state, "rollout.reason": reason, "rollout.decided_at": now}
-        )
-        self.registry.record_rollout(
-            {"version": self.version, "state": state, "at": now, "by": self.actor, "reason": reason, **numbers}
-        )
+        decided = {"rollout.decided_at": utc_stamp()}
+        set_rollout_state(self.registry, self.version, state, reason, self.actor, tags=decided, **numbers)
         if state in (PROMOTED, STOPPED, REJECTED):
             self.registry.delete_alias(CHALLENGER)
         self.log.info(f"rollout v{self.version}: {state}: {reason}")
@@ -122,10 +114,10 @@ def decide_experiment(registry: Registry, p: Pipeline, run_alive, run_id: str, l
     """Look at the running experiment once and act on it: promote, stop, wait for a person, or
     continue. Returns what was found and done (the asset's metadata). `run_alive()` is asked right
     before the champion moves: a run already marked as ended never promotes."""
-    version = registry.alias_version(CHALLENGER)
+    version, tags = challenger_tags(registry)
     if version is None:
         return {"state": "none", "reason": "no challenger: no experiment is running"}
-    exp = _Experiment(registry, version, registry.version_tags(version)[1], f"dagster run {run_id}", log)
+    exp = _Experiment(registry, version, tags, f"dagster run {run_id}", log)
     if exp.state not in OPEN_STATES:
         # Decided by a run that died before it removed the alias: finish that, decide nothing again.
         registry.delete_alias(CHALLENGER)

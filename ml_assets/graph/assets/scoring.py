@@ -13,13 +13,14 @@ from ml_assets.graph.runtime.errors import fail
 from ml_assets.graph.runtime.instance import blocking_check_failures
 from ml_assets.graph.runtime.resources import MlflowRegistry, mlflow_failure
 from ml_assets.graph.runtime.versions import code_version
+from ml_assets.io.experiments import challenger_tags
 from ml_assets.io.parquet_parts import ParquetParts, PartStream
-from ml_assets.io.registry import CHALLENGER, RegistryError
+from ml_assets.io.registry import RegistryError
 
 
 def _awaiting_approval(registry) -> str | None:
-    version = registry.alias_version(CHALLENGER)
-    return version if version and registry.version_tags(version)[1].get("rollout.state") == AWAITING else None
+    version, tags = challenger_tags(registry)
+    return version if tags.get("rollout.state") == AWAITING else None
 
 
 def load_champion(p: Pipeline, mlflow: MlflowRegistry, day: str):
@@ -57,10 +58,9 @@ def load_challenger(p: Pipeline, mlflow: MlflowRegistry, champion, day: str):
         return None, None
     registry = mlflow.registry(p.spec)
     try:
-        version = registry.alias_version(CHALLENGER)
+        version, tags = challenger_tags(registry)
         if version is None:
             return None, None
-        tags = registry.version_tags(version)[1]
         if tags.get("rollout.state") not in OPEN_STATES or tags.get("rollout.champion") != champion.version:
             return None, None  # not on trial, or against another champion (e.g. after a rollback)
         challenger = registry.load_version(version)

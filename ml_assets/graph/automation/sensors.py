@@ -299,7 +299,8 @@ def build_approval_sensor(p: Pipeline):
     `ml-assets approve/reject` or in the MLflow UI) while its promotion waits, or a rejection comes
     while it is on trial, rollout_decision runs and applies it."""
     from ml_assets.core.rollout import AWAITING, OPEN_STATES, approval_of
-    from ml_assets.io.registry import CHALLENGER, RegistryError
+    from ml_assets.io.experiments import challenger_tags
+    from ml_assets.io.registry import RegistryError
 
     spec = p.spec
 
@@ -313,8 +314,7 @@ def build_approval_sensor(p: Pipeline):
     def approval_sensor(context: SensorEvaluationContext, mlflow: MlflowRegistry):
         registry = mlflow.registry(spec)
         try:
-            version = registry.alias_version(CHALLENGER)
-            tags = registry.version_tags(version)[1] if version else {}
+            version, tags = challenger_tags(registry)
         except RegistryError as exc:
             return SensorResult(skip_reason=f"MLflow unreachable: {exc}")
         state = tags.get("rollout.state")
