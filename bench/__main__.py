@@ -24,6 +24,7 @@ from bench import (
     models,
     orchestration,
     rollout,
+    rollout_flights,
     scoring,
     storage,
     training,
@@ -75,8 +76,8 @@ SECTIONS = {
     ),
     "models": ("9. Many models: one code location with 1, 10 and 100 models", models.__doc__),
     "rollout": (
-        "10. Live comparison of a challenger: the sequential test's error rates, in simulation",
-        rollout.__doc__,
+        "10. Live comparison of a challenger: the sequential test's error rates, in simulation and on real flights",
+        rollout.__doc__ + "\n" + rollout_flights.__doc__,
     ),
     "estimates": (
         "11. Label-free estimates (CBPE, binned error model) against the labels that landed, on real flights",
@@ -138,7 +139,11 @@ def main(argv: list[str] | None = None) -> None:
             else backfill.table(backfill.run(90, 1_000, 5, min(repeats, 3)))
         ),
         "models": lambda: models.table(models.run([1, 2] if quick else [1, 10, 100], repeats)),
-        "rollout": lambda: rollout.table(rollout.run(50 if quick else 1_000, 1_000), 1_000),
+        "rollout": lambda: (
+            rollout.table(rollout.run(50 if quick else 1_000, 1_000), 1_000)
+            + "\n\n"
+            + rollout_flights.table(rollout_flights.run(every=70 if quick else 7))
+        ),
         "estimates": lambda: estimates.table(
             estimates.run([2], resampled_days=6, calendar_days=4) if quick else estimates.run(list(range(2, 13)))
         ),

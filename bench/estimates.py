@@ -46,7 +46,8 @@ def flights() -> pd.DataFrame:
     return frame
 
 
-def _spec(task: str):
+def flights_spec(task: str, **sections):
+    """The spec of a flights model (`sections`: more top-level sections, e.g. `rollout`)."""
     from ml_assets.io.specs import spec_from_data
 
     classification = task == "classification"
@@ -67,23 +68,28 @@ def _spec(task: str):
             ],
             "metric": "roc_auc" if classification else "mae",
         },
+        **sections,
     }  # fmt: skip
-    return spec_from_data(data, f"bench/estimates.py ({task})")
+    return spec_from_data(data, f"bench ({task} on flights)")
 
 
-def _model(task: str):
+def flights_model(task: str, features=tuple(FEATURES), **params):
+    """Gradient boosting over `features` (the categorical ones ordinal-encoded); `params` go to the estimator."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OrdinalEncoder
 
-    categorical = [n for n, k in FEATURES.items() if k == "categorical"]
+    categorical = [n for n in features if FEATURES[n] == "categorical"]
+    numeric = [n for n in features if FEATURES[n] == "numeric"]
     encode = ColumnTransformer(
-        [("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), categorical)],
-        remainder="passthrough",
+        [
+            ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), categorical),
+            ("num", "passthrough", numeric),
+        ]
     )
     est = (HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor)(
-        max_iter=150, categorical_features=list(range(len(categorical))), random_state=0
+        max_iter=150, categorical_features=list(range(len(categorical))) or None, random_state=0, **params
     )
     return make_pipeline(encode, est)
 
@@ -133,13 +139,13 @@ def run(months: list[int], log=print, resampled_days: int = 60, calendar_days: i
     data = flights().dropna(subset=["arr_delay"])  # cancelled: no label
     rows = []
     for task in ("classification", "regression"):
-        spec = _spec(task)
+        spec = flights_spec(task)
         y_all = (data["arr_delay"] > 15).astype(float) if task == "classification" else data["arr_delay"].astype(float)
         x_all = data[list(FEATURES)]
         t0 = time.monotonic()
         # Calendar days: trained on January 1-21, calibrated on January 22-31, then every later day.
         train, hold = data["day_key"] <= "2013-01-21", data["day_key"].between("2013-01-22", "2013-01-31")
-        model = _model(task).fit(x_all[train], y_all[train])
+        model = flights_model(task).fit(x_all[train], y_all[train])
         fitted = fit_estimator(y_all[hold], _scores(model, x_all[hold]), spec)
         later = data[data["month"].isin(months) & ~train & ~hold]
         if calendar_days is not None:  # a smoke run: the first days only
@@ -159,7 +165,7 @@ def run(months: list[int], log=print, resampled_days: int = 60, calendar_days: i
         a, b = pool[half], pool[~half]
         a_train = a[rng.random(len(a)) < 0.75]
         a_hold = a.difference(a_train)
-        model = _model(task).fit(x_all.loc[a_train], y_all.loc[a_train])
+        model = flights_model(task).fit(x_all.loc[a_train], y_all.loc[a_train])
         fitted = fit_estimator(y_all.loc[a_hold], _scores(model, x_all.loc[a_hold]), spec)
         hour = data.loc[b, "hour"].to_numpy(dtype=float)
         z = (hour - hour.mean()) / hour.std()

@@ -37,9 +37,9 @@ def _losses(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray,
 def _experiment(rng, noise: float, share: float | None, rows: int, rules) -> tuple[str, int, bool]:
     """(final action, day it was taken, whether a one-sided z-test at alpha repeated after every day
     would have promoted at some look) of one simulated experiment."""
-    from ml_assets.core.sequential import decide_from, paired_differences, weighted_differences
+    from ml_assets.core.sequential import day_variance, decide_from, paired_differences, weighted_differences
 
-    t, total, total_sq, naive = 0, 0.0, 0.0, False
+    t, total, total_sq, naive, day_rows, day_sums = 0, 0.0, 0.0, False, [], []
     z = NormalDist().inv_cdf(1 - rules.alpha)
     for day in range(1, rules.max_days + 1):
         champion, challenger = _losses(rng, rows, noise)
@@ -49,10 +49,13 @@ def _experiment(rng, noise: float, share: float | None, rows: int, rules) -> tup
             served = rng.random(rows) < share
             x = weighted_differences(np.where(served, challenger, champion), served, share)
         t, total, total_sq = t + len(x), total + x.sum(), total_sq + (x * x).sum()
+        day_rows.append(len(x))
+        day_sums.append(x.sum())
         mean = total / t
         variance = max(0.0, (total_sq - t * mean * mean) / (t - 1))
         naive = naive or mean > z * math.sqrt(variance / t)
-        decision = decide_from(t, mean, variance, day, rules)
+        # As rollout_decision does: the days' spread may widen the interval, and min_days must pass.
+        decision = decide_from(t, mean, variance, day, rules, day_variance(day_rows, day_sums, mean), day)
         if decision.action != "continue":
             return decision.action + (" (guardrail)" if "guardrail" in decision.reason else ""), day, naive
     return "continue", rules.max_days, naive

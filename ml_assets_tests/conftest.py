@@ -182,6 +182,18 @@ def day_after_last_day():
         yield
 
 
+# Candidates of a worse model: well ranked but badly calibrated (class weights push every score toward
+# 0.5). Its ROC AUC passes the holdout gate; its per-row loss on live days is far worse than the demo's.
+MISCALIBRATED = [
+    {
+        "name": f"balanced_{int(c * 10)}",
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "params": {"C": c, "max_iter": 500, "class_weight": "balanced"},
+    }
+    for c in (0.5, 1.0)
+]
+
+
 def small_demo_spec(tmp_path: Path, **overrides) -> tuple[PipelineSpec, Path]:
     """The demo spec with a short window so the graph runs in seconds."""
     overrides.setdefault("training", {"window_days": 6, "holdout_days": 2})

@@ -72,6 +72,10 @@ def test_data_benchmarks_smoke(tmp_path):
     # The live comparison: every mode and scenario simulated, false promotions against alpha.
     assert len(re.findall(r"\| (shadow \(paired\)|A/B, \d\d % share) \| (equal|slightly worse|better) \|", text)) == 9
     assert "| shadow (paired) | equal | " in text and "(target ≤ 5%: " in text, text
+    # ... and on real flights, with the same day records and verdict as rollout_decision.
+    assert (
+        len(re.findall(r"\| (shadow \(paired\)|A/B, \d\d % share) \| (equal|worse|better) \| \d+ of \d+ \|", text)) == 9
+    )
     # Label-free estimates on real flights: calendar and resampled days, both tasks.
     assert (
         len(re.findall(r"\| (classification \(roc_auc\)|regression \(mae\)) \| (calendar|resampled) days", text)) == 6

@@ -1,11 +1,13 @@
-"""The real `dagster-daemon` against a temporary Dagster instance: a model approved by a person is
-promoted by the approval sensor's run; a file dropped into the landing folder becomes predictions
-with nobody launching anything; a daemon restarted in the
-middle skips no file and ingests none twice; a stale asset is reported and re-materialized."""
+"""The real `dagster-daemon` against a temporary Dagster instance: a file dropped into the landing
+folder becomes predictions with nobody launching anything; a daemon restarted in the middle skips no
+file and ingests none twice; a challenger on trial in shadow is judged on the delayed label files,
+waits for a person and is promoted by the approval sensor's run; a stale asset is reported and
+re-materialized."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import time
@@ -22,6 +24,7 @@ from ml_assets.io.registry import Registry, default_tracking_uri
 from ml_assets.runner import run_days
 from ml_assets_tests.conftest import (
     LAST_DAY,
+    MISCALIBRATED,
     PROJECT_ROOT,
     day_keys,
     land_demo_days,
@@ -62,7 +65,11 @@ def daemon_env(home, tmp_path, monkeypatch):
     dagster_home.mkdir()
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    spec, path = small_demo_spec(tmp_path, automation=FAST, rollout={"approval": "required"})
+    # A challenger proves itself in shadow on live days, then waits for a person (tolerance: the gate
+    # lets an equally ranked candidate through to the live test).
+    # The new day and the two old days scored again give it three days with labels; two are asked for.
+    rollout = {"mode": "shadow", "approval": "required", "min_labeled_rows": 1000, "min_days": 2}
+    spec, path = small_demo_spec(tmp_path, automation=FAST, rollout=rollout, registry={"tolerance": 0.05})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
     env.update({"ML_ASSETS_SPEC": str(path), "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5"})
     return spec, path, env
@@ -80,40 +87,26 @@ def _landing_runs(instance) -> dict[str, int]:
 def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_path):
     spec, path, env = daemon_env
     instance = DagsterInstance.get()
-    # History and a champion, in process: six days ingested, a model trained on the window that
-    # ends on the newest day (that day's data has not landed yet: the window just lacks it).
+    # History, a champion and a challenger, in process: six days ingested and two models.
     land_demo_days(spec, DAYS[:-1])
-    run_days(spec, str(path), [("ingest_job", d) for d in DAYS[:-1]] + [("training_job", NEW_DAY)], instance)
+    run_days(spec, str(path), [("ingest_job", d) for d in DAYS[:-1]], instance)
+    # The champion v1, trained by a spec that promotes at once: well ranked, badly calibrated. Then v2
+    # from the daemon's spec (the demo's candidates): it passes the gate and goes on trial in shadow.
+    # Both are trained on the window that ends on the newest day (its data has not landed yet).
+    first, first_path = small_demo_spec(tmp_path, model={"candidates": MISCALIBRATED}, registry={"tolerance": 0.05})
+    run_days(first, str(first_path), [("training_job", NEW_DAY)], instance)
+    run_days(spec, str(path), [("training_job", NEW_DAY)], instance)
+    registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
+    assert registry.alias_version("champion") == "1" and registry.alias_version("challenger") == "2"
     before = {d: len(_materializations(instance, "raw_data", d)) for d in DAYS}
     features_before = {d: len(_materializations(instance, "features", d)) for d in DAYS}
     log = tmp_path / "daemon.log"
 
     daemon = start_daemon(env, log)
     try:
-        # The spec asks for a person's approval: the first model waits. Approved from the terminal, the
-        # approval sensor sees it on a tick and its rollout_decision run (queued like any run) promotes it.
-        registry = Registry(default_tracking_uri(), spec.name, spec.registered_model_name)
-        assert registry.alias_version("challenger") == "1" and registry.alias_version("champion") is None
-        cli_main(["approve", "--spec", str(path), "--version", "1", "--reason", "first model reviewed"])
-        wait_for(
-            "the approved v1 to become champion", lambda: registry.alias_version("champion") == "1", 120, daemon, log
-        )
-        # The alias moves inside the run, before the run ends: wait for the run itself to succeed.
-        decided = wait_for(
-            "the approval sensor's decision run to succeed",
-            lambda: [
-                r
-                for r in instance.get_runs(RunsFilter(tags={"dagster/sensor_name": model_job("approval_sensor")}))
-                if r.is_finished
-            ],
-            60,
-            daemon,
-            log,
-        )
-        assert len(decided) == 1 and decided[0].is_success
-        assert "approved by" in registry.champion_history()[-1]["reason"]
         landed_at = time.time()
-        land_demo_days(spec, [NEW_DAY])
+        # The new day and its delayed label files (1 to 3 days late, all there already).
+        land_demo_days(spec, [NEW_DAY], rows=1500)
         # Stop the daemon as soon as the landing sensor has asked for the day (the run may be
         # queued, running or done): the restart must neither lose nor repeat it.
         wait_for(
@@ -163,6 +156,41 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
             daemon,
             log,
         )
+        # The labels sensor and the automation: realized_quality of the scored days, then rollout_decision:
+        # the challenger is better with confidence; the spec asks for a person, so it waits.
+        wait_for(
+            "the shadow experiment to decide and wait for approval",
+            lambda: registry.version_tags("2")[1].get("rollout.state") == "awaiting_approval",
+            180,
+            daemon,
+            log,
+        )
+        assert registry.alias_version("champion") == "1"
+        cli_main(["approve", "--spec", str(path), "--version", "2", "--reason", "live days reviewed"])
+        wait_for(
+            "the approved v2 to become champion", lambda: registry.alias_version("champion") == "2", 120, daemon, log
+        )
+        # The alias moves inside the run, before the run ends: wait for the run itself to succeed.
+        decided = wait_for(
+            "the approval sensor's decision run to succeed",
+            lambda: [
+                r
+                for r in instance.get_runs(RunsFilter(tags={"dagster/sensor_name": model_job("approval_sensor")}))
+                if r.is_finished
+            ],
+            60,
+            daemon,
+            log,
+        )
+        assert len(decided) == 1 and decided[0].is_success
+        said = [
+            e.message for e in instance.all_logs(decided[0].run_id) if e.message and "rollout v2: promoted" in e.message
+        ]
+        assert said and "rollout (shadow): promote: the challenger is better" in said[0], said
+        assert "approved by" in registry.champion_history()[-1]["reason"]
+        report = json.loads(registry.read_artifact(registry.version_tags("2")[0], "evaluation_report/experiment.json"))
+        assert report["state"] == "promoted" and report["approval"].endswith("live days reviewed")
+        assert sum(d["challenger_rows"] for d in report["days"]) >= 1000
         same_run = wait_for(
             "the landing run of the re-sent day to end",
             lambda: [

@@ -5,6 +5,7 @@ approval by a person through the CLI and the approval sensor; the default change
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -18,24 +19,22 @@ from ml_assets.graph.runtime.resources import MlflowRegistry
 from ml_assets.io.paths import storage_root
 from ml_assets.io.registry import CHALLENGER, CHAMPION, Registry, default_tracking_uri
 from ml_assets.runner import run_days
-from ml_assets_tests.conftest import LAST_DAY, land_demo_days, materialize, model_job, small_demo_spec
+from ml_assets_tests.conftest import (
+    LAST_DAY,
+    MISCALIBRATED,
+    land_demo_days,
+    materialize,
+    model_job,
+    small_demo_spec,
+)
 
 LIVE = [(LAST_DAY + dt.timedelta(days=i)).isoformat() for i in (1, 2, 3)]
-# Well ranked but badly calibrated (class weights push every score toward 0.5): its ROC AUC passes the
-# holdout gate, its per-row loss on live days is far worse than the champion's.
-MISCALIBRATED = [
-    {
-        "name": f"balanced_{int(c * 10)}",
-        "estimator": "sklearn.linear_model.LogisticRegression",
-        "params": {"C": c, "max_iter": 500, "class_weight": "balanced"},
-    }
-    for c in (0.5, 1.0)
-]
 
 
 def _spec(trained, rollout: dict, candidates=None, tolerance: float = 0.05):
     overrides = {
-        "rollout": {"min_labeled_rows": 1500, **rollout},
+        # Two live days before a promotion (the default is 3): the tests have three.
+        "rollout": {"min_labeled_rows": 1500, "min_days": 2, **rollout},
         "registry": {"tolerance": tolerance},
         "partitions": {"end_date": LIVE[-1]},
     }
@@ -112,6 +111,12 @@ def test_shadow_a_worse_challenger_is_stopped_a_better_one_promoted_an_equal_one
     assert all(d["state"] == "running" and "waiting" in d["reason"] for d in decisions[:-1])
     assert registry.alias_version(CHAMPION) == "3" and registry.alias_version(CHALLENGER) is None
     assert registry.champion_history()[-1]["reason"].startswith("rollout (shadow): promote: the challenger is better")
+    # The challenger's evaluation report in MLflow gets the experiment: its days per arm, every decision.
+    assert decisions[-1]["report"].endswith("evaluation_report/experiment.html")
+    report = json.loads(registry.read_artifact(registry.version_tags("3")[0], "evaluation_report/experiment.json"))
+    assert report["state"] == "promoted" and report["experiment"] == "demo_churn:v3"
+    assert [d["state"] for d in report["decisions"]] == ["running"] + ["promoted"]
+    assert sum(d["challenger_rows"] for d in report["days"]) == decisions[-1]["rows"]
     # Run again: nothing is promoted twice.
     assert _decide(defs, inst)["state"] == "none"
     assert len(registry.champion_history()) == 3  # v1, rollback to v2, v3
@@ -237,6 +242,8 @@ def test_approval_nothing_is_promoted_until_a_person_approves_and_a_rejection_en
     assert found["state"] == "promoted" and "approved by alice" in found["reason"]
     assert registry.alias_version(CHAMPION) == "2"
     assert "approved by alice" in registry.champion_history()[-1]["reason"]
+    report = json.loads(registry.read_artifact(registry.version_tags("2")[0], "evaluation_report/experiment.json"))
+    assert report["state"] == "promoted" and report["approval"].startswith("approved by alice at ")
 
     # The next version is rejected: its experiment ends, the champion stays, the alias is gone.
     _train(spec, path, inst)

@@ -116,6 +116,29 @@ def test_day_records_sum_to_the_same_verdict_as_all_rows_at_once():
     assert rows[0]["champion_rows"] == rows[0]["challenger_rows"] == 300
 
 
+def test_days_that_differ_more_than_their_rows_say_widen_the_interval_and_one_day_never_promotes():
+    """Real days share their conditions (a storm delays every flight of its day): the rows of one day
+    are no sample of days. A challenger that wins big on one day and loses on the others is not
+    promoted, though its rows alone would say so; and one day, however clear, waits for min_days."""
+    spec = _spec(mode="shadow", min_labeled_rows=500, max_days=14, min_days=3)
+    rng = np.random.default_rng(2)
+    means = (0.1, 0.0, 0.0, 0.0, 0.0)  # mean +0.02: the first day carries it all
+    rows = []
+    for i, m in enumerate(means):
+        x = rng.normal(m, 0.02, 1_000)
+        rows.append(
+            {"day": f"d{i}", "experiment": "m:v2", "exp_rows": 1000, "exp_sum": x.sum(), "exp_sumsq": (x**2).sum()}
+        )
+    days = pd.DataFrame(rows)
+    x_all = np.concatenate([rng.normal(m, 0.02, 1_000) for m in means])
+    assert decide(x_all, 5, rules_of(spec)).action == "promote"  # the rows alone, as if independent
+    found = verdict(days, "m:v2", spec).decision
+    assert found.action == "continue" and found.lower < 0 < found.estimate, found
+    first = verdict(days.iloc[:1], "m:v2", spec).decision  # one clear day
+    assert first.action == "continue" and first.lower > 0
+    assert first.reason.startswith("waiting: better so far, on 1 of min_days 3 days")
+
+
 def test_a_split_that_does_not_match_the_share_is_caught_and_its_day_left_out():
     assert srm_p_value(2_520, 10_000, 0.25) > 0.5  # what chance gives
     assert srm_p_value(2_800, 10_000, 0.25) < 1e-9  # rows lost from the champion's arm

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 
 import pandas as pd
 
@@ -198,6 +199,40 @@ error): estimate = champion's loss minus challenger's, positive when the challen
 {_table(decisions.iloc[::-1], EXPERIMENT_COLUMNS)}
 <h3>Per day and arm</h3>
 {_table(days.iloc[::-1], [c for c in per_day if c in days.columns])}"""
+
+
+def experiment_report(
+    quality: pd.DataFrame, decisions: pd.DataFrame, spec: PipelineSpec, version: str, experiment: str, approval: str
+) -> tuple[str, str]:
+    """(JSON, self-contained HTML) of one challenger's live experiment, logged beside its evaluation
+    report: its days with each arm's labelled rows and metric, every decision with its interval, the
+    newest state and reason, and the approval (`approval`: who, when and why, or "")."""
+    days = quality[quality["experiment"] == experiment] if "experiment" in quality.columns else quality.iloc[0:0]
+    days = days.sort_values("day") if "day" in days.columns else days
+    mine = decisions[decisions["version"].astype(str) == str(version)] if "version" in decisions.columns else decisions
+    last = mine.iloc[-1].to_dict() if len(mine) else {}
+    data = {
+        "experiment": experiment,
+        "version": str(version),
+        "mode": spec.rollout.mode,
+        "state": last.get("state", "running"),
+        "reason": last.get("reason", ""),
+        "approval": approval,
+        "decisions": json.loads(mine.to_json(orient="records")),
+        "days": json.loads(days.drop(columns=["model_version"], errors="ignore").to_json(orient="records")),
+    }
+    said = html.escape(f"{data['state']}: {data['reason']}")
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Live experiment {html.escape(experiment)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0;font-size:90%}}
+td,th{{border:1px solid #ccc;padding:3px 6px}}</style></head><body>
+<h1>Live experiment {html.escape(experiment)}: v{html.escape(str(version))} against the champion</h1>
+<p><b>{said}</b></p>
+<p>Approval: {html.escape(approval or "none recorded")}</p>
+{_experiment_html(days, mine, spec)}
+</body></html>
+"""  # noqa: E501 (a table/HTML template)
+    return json.dumps(data, indent=2, default=str), page
 
 
 def _table(frame: pd.DataFrame, columns: list[str]) -> str:

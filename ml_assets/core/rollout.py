@@ -24,6 +24,7 @@ from ml_assets.core.sequential import (
     CHAMPION_ARM,
     Decision,
     Rules,
+    day_variance,
     decide_from,
     paired_differences,
     squared_loss,
@@ -74,6 +75,7 @@ def rules_of(spec: PipelineSpec) -> Rules:
         max_days=r.max_days,
         min_improvement=r.min_improvement,
         guardrail=r.guardrail,
+        min_days=r.min_days,
     )
 
 
@@ -159,4 +161,7 @@ def verdict(days: pd.DataFrame, experiment: str, spec: PipelineSpec) -> Verdict:
     mean = total / t if t else 0.0
     variance = max(squares - t * mean * mean, 0.0) / (t - 1) if t > 1 else 0.0
     scored = len(rows) + len(excluded)
-    return Verdict(decide_from(t, mean, variance, scored, rules_of(spec)), scored, excluded)
+    n = rows["exp_rows"].to_numpy(dtype="float64") if len(rows) else np.zeros(0)
+    between = day_variance(n, rows["exp_sum"].to_numpy(dtype="float64") if len(rows) else np.zeros(0), mean)
+    labelled = int((n > 0).sum())
+    return Verdict(decide_from(t, mean, variance, scored, rules_of(spec), between, labelled), scored, excluded)

@@ -78,6 +78,21 @@ class Rules:
     min_improvement: float = 0.0  # how much lower the challenger's loss must be, with confidence
     guardrail: float = 0.0  # stop when the challenger is worse than this, with confidence
     tuned_rows: int = 5000  # where the interval is tightest (about a week of labels for a mid-sized model)
+    min_days: int = 3  # live days with labels before a promotion: one day's rows share its conditions
+
+
+def day_variance(day_rows: np.ndarray, day_sums: np.ndarray, mean: float) -> float | None:
+    """The per-row variance that the spread of the days' means implies (a cluster-robust variance of
+    the mean, times the rows), or None with fewer than two days. Rows of one day are not independent
+    (a storm delays every flight of the day; a holiday moves every basket): where days differ more
+    than their rows say, this is larger than the rows' variance, and the interval widens to match."""
+    n, sums = np.asarray(day_rows, dtype=float), np.asarray(day_sums, dtype=float)
+    keep = n > 0
+    n, sums = n[keep], sums[keep]
+    d, t = len(n), float(n.sum())
+    if d < 2:
+        return None
+    return float(d / (d - 1) * ((sums - n * mean) ** 2).sum() / t)
 
 
 @dataclass(frozen=True)
@@ -98,9 +113,21 @@ def decide(observations: np.ndarray, days: int, rules: Rules) -> Decision:
     return decide_from(t, float(x.mean()) if t else 0.0, float(x.var(ddof=1)) if t > 1 else 0.0, days, rules)
 
 
-def decide_from(t: int, mean: float, variance: float, days: int, rules: Rules) -> Decision:
-    """`decide` from the running count, mean and variance (what a day's run keeps)."""
-    width = radius(t, variance, rules.alpha, rules.tuned_rows)
+def decide_from(
+    t: int,
+    mean: float,
+    variance: float,
+    days: int,
+    rules: Rules,
+    between_days: float | None = None,
+    labelled_days: int | None = None,
+) -> Decision:
+    """`decide` from the running count, mean and variance (what a day's run keeps). `between_days`:
+    the per-row variance the days' spread implies (`day_variance`); the larger of the two sets the
+    interval. `labelled_days`: days with labels, at least `rules.min_days` for a promotion (None:
+    `days`, for observations known to be independent)."""
+    labelled = days if labelled_days is None else labelled_days
+    width = radius(t, max(variance, between_days or 0.0), rules.alpha, rules.tuned_rows)
     low, high = mean - width, mean + width
     said = (
         f"challenger's loss lower by {mean:.4g} (champion minus challenger; {1 - rules.alpha:.0%} "
@@ -113,7 +140,10 @@ def decide_from(t: int, mean: float, variance: float, days: int, rules: Rules) -
     if high < -rules.guardrail:
         return verdict("stop", f"stopped: the challenger is worse by more than the guardrail ({rules.guardrail:g})")
     if t >= rules.min_labeled_rows and low > rules.min_improvement:
-        return verdict("promote", f"promote: the challenger is better by more than {rules.min_improvement:g}")
+        if labelled >= rules.min_days:
+            return verdict("promote", f"promote: the challenger is better by more than {rules.min_improvement:g}")
+        if days < rules.max_days:
+            return verdict("continue", f"waiting: better so far, on {labelled} of min_days {rules.min_days} days")
     if days >= rules.max_days:
         return verdict("stop", f"stopped at max_days ({rules.max_days}) without a conclusion; the champion stays")
     if t < rules.min_labeled_rows:

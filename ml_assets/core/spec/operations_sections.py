@@ -232,6 +232,11 @@ class RolloutSpec(_Strict):
     """
     min_labeled_rows: int = Field(default=500, ge=1)
     """No promotion before this many labelled rows (all days of the experiment together)."""
+    min_days: int = Field(default=3, ge=1)
+    """No promotion before this many live days with labels. The rows of one day share its conditions (the
+    weather, a holiday, an outage), so one day is no sample of days; from the second day on, the spread of
+    the days' results widens the interval too.
+    """
     max_days: int = Field(default=14, ge=1)
     """Live days after which an experiment without a conclusion stops; the champion stays."""
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
@@ -255,6 +260,14 @@ class RolloutSpec(_Strict):
     """`ab`: a day whose arms' row counts are this unlikely under `share` fails the blocking sample-ratio
     check, and is not counted by the decision.
     """
+
+    @model_validator(mode="after")
+    def _days_fit(self) -> RolloutSpec:
+        if self.min_days > self.max_days:
+            raise ValueError(
+                f"min_days ({self.min_days}) is more than max_days ({self.max_days}): no experiment could promote"
+            )
+        return self
 
     @property
     def experimenting(self) -> bool:

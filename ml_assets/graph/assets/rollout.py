@@ -25,6 +25,7 @@ from dagster import (
     asset_check,
 )
 
+from ml_assets.core.monitoring import experiment_report
 from ml_assets.core.rollout import (
     ARM,
     AWAITING,
@@ -143,6 +144,32 @@ def decide_experiment(registry: Registry, p: Pipeline, run_alive, run_id: str, l
     return exp.finish(PROMOTED, why, **numbers)
 
 
+def log_experiment_report(registry: Registry, p: Pipeline, found: dict, log) -> str:
+    """The experiment as it stands, as `experiment.html`/`.json` beside the challenger's evaluation
+    report in its MLflow training run; returns where. The decision is already applied: a failure
+    here is a warning (the page and the registry's history still have it)."""
+    version = found["version"]
+    try:
+        run_id, tags = registry.version_tags(version)
+        answer, answered = approval_of(tags)
+        quality = stored_days(p.base, "realized_quality")
+        json_text, html_text = experiment_report(
+            quality if quality is not None else pd.DataFrame(),
+            pd.DataFrame(registry.rollout_history()),
+            p.spec,
+            version,
+            found["experiment"],
+            answered if answer else "",
+        )
+        registry.log_artifacts(
+            run_id, {"experiment.json": json_text.encode(), "experiment.html": html_text.encode()}, "evaluation_report"
+        )
+    except RegistryError as exc:
+        log.warning(f"rollout v{version}: the experiment report was not logged to MLflow: {exc}")
+        return f"not logged: {exc}"
+    return f"MLflow run {run_id}: evaluation_report/experiment.html"
+
+
 def build_rollout(p: Pipeline) -> tuple[list, list]:
     """(assets, checks) of the spec's rollout; none for `mode: immediate` without approval."""
     if not p.spec.rollout.experimenting:
@@ -191,25 +218,29 @@ def build_rollout_decision(p: Pipeline):
             found = decide_experiment(registry, p, run_alive, context.run_id, context.log)
         except RegistryError as exc:
             raise mlflow_failure(f"rollout_decision: MLflow failed; nothing was promoted: {exc}", exc) from None
-        waiting = found["state"] == AWAITING
-        return MaterializeResult(
-            metadata={
-                k: (MetadataValue.float(float(v)) if isinstance(v, float) else v)
-                for k, v in found.items()
-                if v is not None
-            },
-            check_results=[
-                AssetCheckResult(
-                    check_name=APPROVAL_CHECK,
-                    passed=not waiting,
-                    severity=AssetCheckSeverity.WARN,
-                    description=found["reason"],
-                    metadata={"state": found["state"]},
-                )
-            ],
-        )
+        if found.get("experiment"):
+            found["report"] = log_experiment_report(registry, p, found, context.log)
+        return _decision_result(found)
 
     return rollout_decision
+
+
+def _decision_result(found: dict) -> MaterializeResult:
+    """The decision as the asset's metadata, and its approval check (WARN while a person is awaited)."""
+    return MaterializeResult(
+        metadata={
+            k: (MetadataValue.float(float(v)) if isinstance(v, float) else v) for k, v in found.items() if v is not None
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=APPROVAL_CHECK,
+                passed=found["state"] != AWAITING,
+                severity=AssetCheckSeverity.WARN,
+                description=found["reason"],
+                metadata={"state": found["state"]},
+            )
+        ],
+    )
 
 
 def sample_ratio_check(p: Pipeline):

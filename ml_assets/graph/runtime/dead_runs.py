@@ -42,7 +42,7 @@ _TAGGED: set[str] = set()
 def record_host(context) -> None:
     """Tag the run with this machine's name, once per process and run (called where every step
     starts: the IO managers' factories)."""
-    run = getattr(context, "dagster_run", None)
+    run = getattr(context, "run", None)
     instance = getattr(context, "instance", None)
     if run is None or instance is None or run.run_id in _TAGGED:
         return
