@@ -18,6 +18,7 @@ from pathlib import Path
 from bench import (
     backfill,
     checks,
+    day100,
     estimates,
     incremental,
     latency,
@@ -45,6 +46,7 @@ NAMES = [
     "models",
     "rollout",
     "estimates",
+    "day100",
 ]
 
 
@@ -82,6 +84,10 @@ SECTIONS = {
     "estimates": (
         "11. Label-free estimates (CBPE, binned error model) against the labels that landed, on real flights",
         estimates.__doc__,
+    ),
+    "day100": (
+        "12. A day for a hundred models: landing to every model's predictions, under the daemon",
+        day100.__doc__,
     ),
 }
 
@@ -144,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
             + "\n\n"
             + rollout_flights.table(rollout_flights.run(every=70 if quick else 7))
         ),
+        "day100": lambda: day100.table([day100.measure(n) for n in ([4] if quick else [100])]),
         "estimates": lambda: estimates.table(
             estimates.run([2], resampled_days=6, calendar_days=4) if quick else estimates.run(list(range(2, 13)))
         ),

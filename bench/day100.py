@@ -1,0 +1,346 @@
+"""A day for a hundred models, under the real `dagster-daemon` with the shipped `dagster.yaml`.
+
+N models in one code location (`$ML_ASSETS_DEFS`, one folder each), generated from the demo's
+churn data but not alike: three in four are classifiers (the churn label) and one in four a
+regressor (the monthly charge, from the other columns); 500 to 5,000 rows a day; each drops one
+or two of the demo's features. Each gets a trained champion in process first (three days of
+history, a window of three days with one held out), through the same jobs `ml-assets run` uses.
+The specs' automation is as shipped (landing sensors every 30 s, automation every 30 s).
+
+Then one new day lands for all N at once and the daemon runs alone. Measured from the moment the
+last file was written: each model's first `batch_predictions` of that day (median, slowest), runs
+launched and how they ended, and per run where its wall time went: waiting in the queue (created
+to dequeued), launch (dequeued to the run's start: the code server spawns a new Python process
+that imports Dagster and loads the definitions), steps (the start to the last step's end: the
+imports paid inside steps, the work, and Dagster's own work around it), and the end. Peak
+resident memory of the code server and of the largest run process are sampled from /proc once a
+second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.project import ROOT, demo_spec_data, verdict
+
+DAY = dt.date(2025, 3, 10)  # the new day; the history is the three days before it
+HISTORY = [DAY - dt.timedelta(days=i) for i in (3, 2, 1)]
+FEATURES = ["tenure_days", "monthly_charges", "support_calls", "last_login_days", "plan", "region", "device"]
+
+
+def fleet(n: int) -> list[dict]:
+    """Each model's name, task, rows a day and features (deterministic in its index)."""
+    out = []
+    for i in range(n):
+        regression = i % 4 == 3
+        usable = [f for f in FEATURES if not (regression and f == "monthly_charges")]
+        dropped = {usable[i % len(usable)], usable[(i * 3) % len(usable)]} if i % 2 else {usable[i % len(usable)]}
+        rows = 500 + (4500 * i) // max(n - 1, 1)
+        out.append(
+            {
+                "name": f"m{i:03d}",
+                "task": "regression" if regression else "classification",
+                "rows": rows,
+                "features": [f for f in usable if f not in dropped],
+            }
+        )
+    return out
+
+
+def _spec_data(model: dict) -> dict:
+    base = demo_spec_data()
+    name = model["name"]
+    by_name = {f["name"]: f for f in base["features"]}
+    spec = {
+        **base,
+        "name": name,
+        "landing": {**base["landing"], "uri": f"landing/{name}"},
+        "partitions": {**base["partitions"], "start_date": HISTORY[0].isoformat(), "end_date": DAY.isoformat()},
+        "features": [by_name[f] for f in model["features"]],
+        "training": {"window_days": 3, "holdout_days": 1},
+        "registry": {**base.get("registry", {}), "model_name": name},
+    }
+    spec.pop("labels", None)  # no delayed labels here: the day's predictions are what is timed
+    if model["task"] == "regression":
+        spec["columns"] = {**base["columns"], "label": "monthly_charges"}
+        spec["task"] = {"type": "regression"}
+        spec["model"] = {
+            "candidates": [
+                {"name": "ridge", "estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 1.0}},
+                {
+                    "name": "gradient_boosting",
+                    "estimator": "sklearn.ensemble.HistGradientBoostingRegressor",
+                    "params": {"max_iter": 100},
+                },
+            ],
+            "metric": "rmse",
+        }
+    return spec
+
+
+def write_fleet(root: Path, n: int) -> list[dict]:
+    models = fleet(n)
+    for model in models:
+        folder = root / model["name"]
+        folder.mkdir(parents=True)
+        (folder / "spec.yaml").write_text(yaml.safe_dump(_spec_data(model), sort_keys=False))
+        (folder / "defs.yaml").write_text(
+            "type: ml_assets.graph.component.MLPipeline\nattributes:\n  spec_file: spec.yaml\n"
+        )
+        (folder / "bench.json").write_text(json.dumps(model))
+    return models
+
+
+def _land(spec, day: dt.date, rows: int, seed: int) -> None:
+    from ml_assets.core.demo_data import generate_day
+    from ml_assets.io.landing import write_landing_file
+    from ml_assets.io.paths import landing_root
+
+    write_landing_file(landing_root(spec), day, "events", generate_day(day, rows=rows, seed=seed), spec.landing.format)
+
+
+def setup(defs: Path, part: int = 0, parts: int = 1) -> None:
+    """In this process (`python -m bench.day100 setup DEFS PART PARTS`): the history and champion of
+    every `parts`-th model from the `part`-th."""
+    from dagster import DagsterInstance
+
+    from ml_assets.io.specs import load_spec
+    from ml_assets.runner import run_days
+
+    instance = DagsterInstance.get()
+    for i, folder in enumerate(sorted(p for p in defs.iterdir() if p.is_dir())):
+        if i % parts != part:
+            continue
+        spec = load_spec(folder / "spec.yaml")
+        model = json.loads((folder / "bench.json").read_text())
+        for day in HISTORY:
+            _land(spec, day, model["rows"], seed=i)
+        steps = [("ingest_job", d.isoformat()) for d in HISTORY] + [("training_job", HISTORY[-1].isoformat())]
+        run_days(spec, str(folder / "spec.yaml"), steps, instance)
+        print(f"  day100 setup: {spec.name} trained", flush=True)
+
+
+def _setup_all(defs: Path, env: dict, parts: int = 2) -> None:
+    """Every model's champion, `parts` processes side by side (one per core). The first creates the
+    MLflow store and the instance's tables alone: the others start once it has trained one model."""
+    procs: list[subprocess.Popen] = []
+    for part in range(parts):
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.day100", "setup", str(defs), str(part), str(parts)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+        if part == 0 and parts > 1:
+            assert procs[0].stdout is not None
+            procs[0].stdout.readline()
+    for proc in procs:
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"day100 setup failed:\n{err[-4000:]}")
+
+
+class _Memory:
+    """Peak resident memory (VmHWM) of the code server and of the run processes, sampled from /proc."""
+
+    def __init__(self):
+        self.code_server = 0
+        self.run = 0
+
+    def sample(self) -> None:
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                status = (proc / "status").read_text()
+            except OSError:
+                continue
+            peak = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0)
+            if "api grpc" in cmd:
+                self.code_server = max(self.code_server, peak)
+            elif "spawn_main" in cmd:  # the code server starts each run as a spawned process
+                self.run = max(self.run, peak)
+
+
+def _first_predictions(instance, names: list[str]) -> dict[str, float]:
+    from dagster import AssetKey, AssetRecordsFilter
+
+    out = {}
+    for name in names:
+        f = AssetRecordsFilter(asset_key=AssetKey([name, "batch_predictions"]), asset_partitions=[DAY.isoformat()])
+        records = instance.fetch_materializations(f, limit=1, ascending=True).records
+        if records:
+            out[name] = records[0].timestamp
+    return out
+
+
+def _run_split(instance, run) -> dict:
+    """Seconds of one run: queued (created to dequeued), launch (dequeued to the run process's start,
+    which includes loading the code location: imports and definitions), steps (start to the last
+    step's end: imports paid inside steps, the work and Dagster between them), and the end."""
+    from dagster import DagsterEventType as E
+
+    kinds = {E.RUN_ENQUEUED, E.RUN_DEQUEUED, E.RUN_START, E.STEP_SUCCESS, E.STEP_FAILURE, E.RUN_SUCCESS, E.RUN_FAILURE}
+    at: dict[str, list[float]] = {}
+    for e in instance.all_logs(run.run_id, of_type=kinds):
+        at.setdefault(e.dagster_event.event_type_value, []).append(e.timestamp)
+    created = instance.get_run_record_by_id(run.run_id).create_timestamp.timestamp()
+    dequeued = min(at.get("PIPELINE_DEQUEUED", at.get("RUN_DEQUEUED", [created])))
+    started = min(at.get("PIPELINE_START", at.get("RUN_START", [dequeued])))
+    steps_end = max(at.get("STEP_SUCCESS", []) + at.get("STEP_FAILURE", []), default=started)
+    ended = max(
+        at.get("PIPELINE_SUCCESS", []) + at.get("PIPELINE_FAILURE", []) + at.get("RUN_SUCCESS", []), default=steps_end
+    )
+    return {
+        "queued": dequeued - created,
+        "launch": started - dequeued,
+        "steps": steps_end - started,
+        "end": ended - steps_end,
+    }
+
+
+def measure(n: int, log=print, timeout: float = 3600) -> dict:
+    """The whole benchmark for `n` models in a temporary home; returns the figures."""
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"ml-assets-bench-day{n}-"))
+    try:
+        defs = tmp / "models"
+        models = write_fleet(defs, n)
+        names = [m["name"] for m in models]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_ASSETS_", "DAGSTER_", "AWS_", "MLFLOW_"))}
+        (tmp / "dagster").mkdir()
+        shutil.copyfile(ROOT / "dagster.yaml", tmp / "dagster" / "dagster.yaml")
+        env.update(
+            {"ML_ASSETS_DEFS": str(defs), "ML_ASSETS_HOME": str(tmp / "home"), "DAGSTER_HOME": str(tmp / "dagster")}
+        )
+        t0 = time.monotonic()
+        _setup_all(defs, env)
+        log(f"  day{n}: {n} champions trained in {time.monotonic() - t0:.0f} s")
+        saved = {k: os.environ.get(k) for k in ("ML_ASSETS_DEFS", "ML_ASSETS_HOME", "DAGSTER_HOME")}
+        os.environ.update({k: env[k] for k in saved})
+        instance = DagsterInstance.get()
+        before = {r.run_id for r in instance.get_runs()}
+        daemon_log = tmp / "daemon.log"
+        with daemon_log.open("w") as out:
+            daemon = subprocess.Popen(
+                [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        memory = _Memory()
+        try:
+            time.sleep(5)  # the daemon's first ticks see an empty landing folder
+            from ml_assets.io.specs import load_spec
+
+            for i, m in enumerate(models):
+                _land(load_spec(defs / m["name"] / "spec.yaml"), DAY, m["rows"], seed=i)
+            landed = time.time()
+            deadline = time.monotonic() + timeout
+            done: dict[str, float] = {}
+            while len(done) < n:
+                if daemon.poll() is not None:
+                    raise RuntimeError(f"dagster-daemon exited: {daemon_log.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"day{n}: {len(done)} of {n} models scored after {timeout} s")
+                memory.sample()
+                done.update(_first_predictions(instance, [m for m in names if m not in done]))
+                time.sleep(2)
+            # Let the runs started by then end (automation may ask for more: counted, not awaited).
+            end = time.monotonic() + 120
+            while time.monotonic() < end and any(
+                not r.is_finished for r in instance.get_runs() if r.run_id not in before
+            ):
+                memory.sample()
+                time.sleep(1)
+        finally:
+            os.killpg(daemon.pid, 15)
+            try:
+                daemon.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(daemon.pid, 9)
+            for k, v in saved.items():  # this process's environment as it was
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        runs = [r for r in instance.get_runs() if r.run_id not in before]
+        statuses: dict[str, int] = {}
+        for r in runs:
+            statuses[r.status.value] = statuses.get(r.status.value, 0) + 1
+        landing = [
+            r
+            for r in runs
+            if r.tags.get("dagster/sensor_name", "").endswith("landing_sensor") and r.status == DagsterRunStatus.SUCCESS
+        ]
+        splits = [_run_split(instance, r) for r in landing]
+        latencies = sorted(t - landed for t in done.values())
+        result = {
+            "models": n,
+            "median_s": statistics.median(latencies),
+            "last_s": latencies[-1],
+            "runs": len(runs),
+            "statuses": statuses,
+            "split": {
+                k: statistics.median(s[k] for s in splits) for k in ("queued", "start_and_imports", "steps", "end")
+            },
+            "code_server_mib": memory.code_server / 1024,
+            "run_mib": memory.run / 1024,
+            "failed": [r.job_name for r in runs if r.status == DagsterRunStatus.FAILURE],
+        }
+        log(f"  day{n}: last model scored {result['last_s']:.0f} s after landing; runs {statuses}")
+        return result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def table(results: list[dict], target_s: float = 300) -> str:
+    lines = [
+        "| models | landing → every model's predictions: median, slowest | runs launched (how they ended) "
+        "| per landing run, median s: queued / launch and code load / steps / end | peak RSS: code server, "
+        "largest run |",
+        "|---:|---:|---|---|---:|",
+    ]
+    for r in results:
+        s = r["split"]
+        ends = ", ".join(f"{k.lower()} {v}" for k, v in sorted(r["statuses"].items()))
+        lines.append(
+            f"| {r['models']} | {r['median_s']:.0f} s, **{r['last_s']:.0f} s** | {r['runs']} ({ends}) "
+            f"| {s['queued']:.1f} / {s['launch']:.1f} / {s['steps']:.1f} / {s['end']:.1f} "
+            f"| {r['code_server_mib']:.0f} MiB, {r['run_mib']:.0f} MiB |"
+        )
+    most = results[-1]
+    lines.append(
+        f"\n- {most['models']} models' predictions within {target_s / 60:.0f} minutes of landing, no failed run: "
+        f"{verdict(most['last_s'] <= target_s and not most['failed'])} ({most['last_s']:.0f} s"
+        + (f"; failed: {', '.join(sorted(set(most['failed'])))}" if most["failed"] else "")
+        + ")."
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["setup"]:
+        setup(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        sizes = [int(x) for x in sys.argv[1:]] or [100]
+        print(json.dumps([measure(n) for n in sizes], indent=2))
