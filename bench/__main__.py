@@ -54,6 +54,7 @@ UNTIMED = {
     "rollout",
     "estimates",
 }  # sections that count or measure errors, not time: "medians of N runs" does not apply
+ONCE = {"day100"}  # measured once per run of the benchmark (it takes half an hour)
 
 
 def machine() -> str:
@@ -167,7 +168,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"This section alone: `uv run python -m bench --only {name}{' --quick' if quick else ''}`, "
                 f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {(time.monotonic() - t0) / 60:.0f} min, on "
                 f"{machine()}; "
-                + ("not timed (counts and errors).\n\n" if name in UNTIMED else f"medians of {repeats} run(s).\n\n")
+                + (
+                    "not timed (counts and errors).\n\n"
+                    if name in UNTIMED
+                    else "one run (a day of the whole fleet).\n\n"
+                    if name in ONCE
+                    else f"medians of {repeats} run(s).\n\n"
+                )
             )
             if args.merge
             else ""
