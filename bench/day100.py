@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.project import ROOT, demo_spec_data, verdict
+from bench.project import ROOT, demo_spec_data, land_demo_day, restore_env, verdict
 
 DAY = dt.date(2025, 3, 10)  # the new day; the history is the three days before it
 HISTORY = [DAY - dt.timedelta(days=i) for i in (3, 2, 1)]
@@ -104,14 +104,6 @@ def write_fleet(root: Path, n: int) -> list[dict]:
     return models
 
 
-def _land(spec, day: dt.date, rows: int, seed: int) -> None:
-    from ml_assets.core.demo_data import generate_day
-    from ml_assets.io.landing import write_landing_file
-    from ml_assets.io.paths import landing_root
-
-    write_landing_file(landing_root(spec), day, "events", generate_day(day, rows=rows, seed=seed), spec.landing.format)
-
-
 def setup(defs: Path, part: int = 0, parts: int = 1) -> None:
     """In this process (`python -m bench.day100 setup DEFS PART PARTS`): the history and champion of
     every `parts`-th model from the `part`-th."""
@@ -127,7 +119,7 @@ def setup(defs: Path, part: int = 0, parts: int = 1) -> None:
         spec = load_spec(folder / "spec.yaml")
         model = json.loads((folder / "bench.json").read_text())
         for day in HISTORY:
-            _land(spec, day, model["rows"], seed=i)
+            land_demo_day(spec, day, model["rows"], seed=i)
         steps = [("ingest_job", d.isoformat()) for d in HISTORY] + [("training_job", HISTORY[-1].isoformat())]
         run_days(spec, str(folder / "spec.yaml"), steps, instance)
         print(f"  day100 setup: {spec.name} trained", flush=True)
@@ -265,7 +257,7 @@ def measure(n: int, log=print, timeout: float = 600) -> dict:
             from ml_assets.io.specs import load_spec
 
             for i, m in enumerate(models):
-                _land(load_spec(defs / m["name"] / "spec.yaml"), DAY, m["rows"], seed=i)
+                land_demo_day(load_spec(defs / m["name"] / "spec.yaml"), DAY, m["rows"], seed=i)
             landed = time.time()
             deadline = time.monotonic() + timeout
             done: dict[str, float] = {}
@@ -291,12 +283,9 @@ def measure(n: int, log=print, timeout: float = 600) -> dict:
                 daemon.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(daemon.pid, 9)
-            for k, v in saved.items():  # this process's environment as it was
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            restore_env(saved)
         runs = [r for r in instance.get_runs() if r.run_id not in before]
+        said = daemon_log.read_text()
         statuses: dict[str, int] = {}
         for r in runs:
             statuses[r.status.value] = statuses.get(r.status.value, 0) + 1
@@ -315,8 +304,8 @@ def measure(n: int, log=print, timeout: float = 600) -> dict:
             "timeout_s": timeout,
             "median_s": statistics.median(latencies) if len(done) * 2 > n else float("inf"),
             "last_s": latencies[-1] if len(done) == n else float("inf"),
-            "locked": daemon_log.read_text().count("database is locked"),
-            "code_server_restarts": daemon_log.read_text().count("No heartbeat received"),
+            "locked": said.count("database is locked"),
+            "code_server_restarts": said.count("No heartbeat received"),
             "runs": len(runs),
             "statuses": statuses,
             "split": {k: statistics.median(s[k] for s in splits) for k in ("queued", "launch", "steps", "end")},

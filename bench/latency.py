@@ -29,16 +29,10 @@ from pathlib import Path
 
 import yaml
 
+from bench.project import land_demo_day
+
 ROOT = Path(__file__).resolve().parent.parent
 INTERVAL = 5  # seconds: the daemon's sensor loop runs at most every 5 s, so shorter intervals buy nothing
-
-
-def _land(spec, day: dt.date, rows: int, seed: int) -> None:
-    from ml_assets.core.demo_data import generate_day
-    from ml_assets.io.landing import write_landing_file
-    from ml_assets.io.paths import landing_root
-
-    write_landing_file(landing_root(spec), day, "events", generate_day(day, rows=rows, seed=seed), spec.landing.format)
 
 
 def _wait(what: str, predicate, daemon, log: Path, timeout: float = 600):
@@ -109,7 +103,7 @@ def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
         history, fresh, together = days[:7], days[7 : 7 + repeats], days[7 + repeats :]
         instance = DagsterInstance.get()
         for day in history:
-            _land(spec, day, rows, seed=7)
+            land_demo_day(spec, day, rows, seed=7)
         run_days(
             spec,
             str(spec_path),
@@ -142,7 +136,7 @@ def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
         latencies, timeline = [], []
         for i, day in enumerate(fresh):
             landed = time.time()
-            _land(spec, day, rows, seed=100 + i)
+            land_demo_day(spec, day, rows, seed=100 + i)
             done = _wait(
                 f"predictions for {day}",
                 lambda d=day, landed=landed: (t := latest("batch_predictions", d)) and t > landed and t,
@@ -197,7 +191,7 @@ def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
         spinner = _spin()
         landed = time.time()
         for day in together:
-            _land(spec, day, burst_rows, seed=300)
+            land_demo_day(spec, day, burst_rows, seed=300)
         done = _wait(
             "features for every day of the burst",
             lambda: (

@@ -45,6 +45,15 @@ def restore_env(saved: dict[str, str | None]) -> None:
             os.environ[k] = v
 
 
+def land_demo_day(spec, day: dt.date, rows: int, seed: int) -> None:
+    """One demo file (`events.csv` or .parquet) for `day` in the spec's landing folder."""
+    from ml_assets.core.demo_data import generate_day
+    from ml_assets.io.landing import write_landing_file
+    from ml_assets.io.paths import landing_root
+
+    write_landing_file(landing_root(spec), day, "events", generate_day(day, rows=rows, seed=seed), spec.landing.format)
+
+
 @dataclass
 class Project:
     root: Path

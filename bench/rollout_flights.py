@@ -50,11 +50,10 @@ def _rows_alone(records: list[dict], days: int, rules):
     """The decision by the rows alone, as if independent, one day enough (the rule before days counted)."""
     from dataclasses import replace
 
+    from ml_assets.core.rollout import pooled
     from ml_assets.core.sequential import decide_from
 
-    t = sum(r["exp_rows"] for r in records)
-    mean = sum(r["exp_sum"] for r in records) / t
-    variance = max(sum(r["exp_sumsq"] for r in records) - t * mean * mean, 0.0) / (t - 1)
+    t, mean, variance = pooled(pd.DataFrame(records))
     return decide_from(t, mean, variance, days, replace(rules, min_days=1))
 
 

@@ -176,6 +176,12 @@ def _fmt(x) -> str:
     )
 
 
+# The pages' one style sheet (the monitoring page, an experiment's report).
+STYLE = (
+    "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0;"
+    "font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>"
+)
+
 EXPERIMENT_COLUMNS = ["at", "version", "state", "rows", "days", "estimate", "lower", "upper", "by", "reason"]
 
 
@@ -224,8 +230,7 @@ def experiment_report(
     said = html.escape(f"{data['state']}: {data['reason']}")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Live experiment {html.escape(experiment)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0;font-size:90%}}
-td,th{{border:1px solid #ccc;padding:3px 6px}}</style></head><body>
+{STYLE}</head><body>
 <h1>Live experiment {html.escape(experiment)}: v{html.escape(str(version))} against the champion</h1>
 <p><b>{said}</b></p>
 <p>Approval: {html.escape(approval or "none recorded")}</p>
@@ -333,8 +338,7 @@ def monitoring_page(
     quality_cols.append("mean_score")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Monitoring: {html.escape(spec.name)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0;font-size:90%}}
-td,th{{border:1px solid #ccc;padding:3px 6px}}img{{max-width:100%}}</style></head><body>
+{STYLE}</head><body>
 <h1>Monitoring: {html.escape(spec.name)}</h1>
 {status}
 <p>{len(quality)} day(s) of predictions, {data["days"]} day(s) of drift figures. Realized quality uses labels that

@@ -134,6 +134,16 @@ def day_summary(predictions: pd.DataFrame, labels: pd.DataFrame, spec: PipelineS
     return row
 
 
+def pooled(rows: pd.DataFrame) -> tuple[int, float, float]:
+    """(count, mean, variance) of every observation of the day records `rows` (their three sums)."""
+    if not len(rows):
+        return 0, 0.0, 0.0
+    t = int(rows["exp_rows"].sum())
+    mean = float(rows["exp_sum"].sum()) / t if t else 0.0
+    variance = max(float(rows["exp_sumsq"].sum()) - t * mean * mean, 0.0) / (t - 1) if t > 1 else 0.0
+    return t, mean, variance
+
+
 @dataclass(frozen=True)
 class Verdict:
     decision: Decision
@@ -155,11 +165,7 @@ def verdict(days: pd.DataFrame, experiment: str, spec: PipelineSpec) -> Verdict:
             for _, r in bad.iterrows()
         ]
         rows = rows[~(p < spec.rollout.srm_p_value)]
-    t = int(rows["exp_rows"].sum()) if len(rows) else 0
-    total = float(rows["exp_sum"].sum()) if len(rows) else 0.0
-    squares = float(rows["exp_sumsq"].sum()) if len(rows) else 0.0
-    mean = total / t if t else 0.0
-    variance = max(squares - t * mean * mean, 0.0) / (t - 1) if t > 1 else 0.0
+    t, mean, variance = pooled(rows)
     scored = len(rows) + len(excluded)
     n = rows["exp_rows"].to_numpy(dtype="float64") if len(rows) else np.zeros(0)
     between = day_variance(n, rows["exp_sum"].to_numpy(dtype="float64") if len(rows) else np.zeros(0), mean)
