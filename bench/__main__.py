@@ -151,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
             + "\n\n"
             + rollout_flights.table(rollout_flights.run(every=70 if quick else 7))
         ),
-        "day100": lambda: day100.table([day100.measure(n) for n in ([4] if quick else [100])]),
+        "day100": lambda: day100.table(
+            [day100.measure(4)] if quick else [day100.measure(100, topology=t) for t in day100.TOPOLOGIES]
+        ),
         "estimates": lambda: estimates.table(
             estimates.run([2], resampled_days=6, calendar_days=4) if quick else estimates.run(list(range(2, 13)))
         ),

@@ -53,7 +53,7 @@ def _timeline(instance, model: str, day: dt.date, landed: float, scored: float) 
     from dagster import RunsFilter
 
     record = instance.get_run_records(
-        RunsFilter(tags={"dagster/partition": day.isoformat(), "dagster/sensor_name": f"{model}__landing_sensor"}),
+        RunsFilter(tags={"dagster/partition": day.isoformat(), "dagster/sensor_name": "landing_sensor"}),
         limit=1,
     )[0]
     stats = instance.get_run_stats(record.dagster_run.run_id)
@@ -155,9 +155,7 @@ def run(repeats: int, rows: int, burst: int = 6, burst_rows: int = 300) -> dict:
         rewritten = time.time()
         path.unlink()
         path.write_bytes(content)
-        by_sensor = RunsFilter(
-            tags={"dagster/partition": day.isoformat(), "dagster/sensor_name": f"{spec.name}__landing_sensor"}
-        )
+        by_sensor = RunsFilter(tags={"dagster/partition": day.isoformat(), "dagster/sensor_name": "landing_sensor"})
         run = _wait(
             "the landing run of the identical file",
             lambda: [

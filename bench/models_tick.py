@@ -31,7 +31,7 @@ def main() -> None:
     with DagsterInstance.get() as instance:
         # A first tick sets every sensor's cursor; then one model's new day lands.
         cursors = {}
-        sensors = [s for s in repo.sensor_defs if s.name.endswith(("__landing_sensor", "__labels_sensor"))]
+        sensors = [s for s in repo.sensor_defs if s.name == "landing_sensor" or s.name.endswith("__labels_sensor")]
         for s in sensors:
             cursors[s.name] = s(build_sensor_context(instance=instance, definitions=defs)).cursor
         spec = load_spec(models_root() / first / "spec.yaml")
@@ -42,8 +42,9 @@ def main() -> None:
         requesting = set()
         for s in sensors:
             result = s(build_sensor_context(instance=instance, definitions=defs, cursor=cursors[s.name]))
-            if result.run_requests:
-                requesting.add(model_of(s.name))
+            for request in result.run_requests or []:
+                # The landing sensor's runs name their models; a labels sensor is one model's.
+                requesting |= set(request.tags.get("ml_assets/models", model_of(s.name) or "").split(","))
         automation = [s for s in repo.sensor_defs if isinstance(s, AutomationConditionSensorDefinition)]
         for s in automation:
             evaluated = evaluate_automation_conditions(defs, instance, asset_selection=s.asset_selection)

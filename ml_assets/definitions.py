@@ -12,6 +12,7 @@ share the IO managers, the MLflow resource, the executor and the run-failure ale
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 import warnings
@@ -36,9 +37,42 @@ def _defs_module(folder: Path) -> types.ModuleType:
     return module
 
 
+# The definitions this process built, by what they were built from. A process that executes the steps
+# of many runs (a Celery worker) is asked for them once per run, and building a hundred models takes
+# seconds; the same settings and unchanged spec files give the same definitions.
+_BUILT: dict[tuple, Definitions] = {}
+_SETTINGS = ("ML_ASSETS_", "MLFLOW_", "AWS_", "DAGSTER_")
+
+
+def _built_from() -> tuple:
+    """The environment's settings, and the name, modification time and size of every file of the
+    spec or of every model folder."""
+    from ml_assets.io.specs import models_root, spec_path_from_env
+
+    path = spec_path_from_env()
+    files = [path] if path is not None else sorted(models_root().glob("*/*"))
+    stats = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            continue  # gone between the listing and now: the load says so
+        stats.append((str(f), st.st_mtime_ns, st.st_size))
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_SETTINGS))), tuple(stats)
+
+
 @definitions
 def defs() -> Definitions:
-    """Loaded lazily by Dagster's tools, so importing this module reads no spec."""
+    """Loaded lazily by Dagster's tools, so importing this module reads no spec. Built once per
+    process for the same settings and spec files."""
+    key = _built_from()
+    if key not in _BUILT:
+        _BUILT.clear()
+        _BUILT[key] = _build()
+    return _BUILT[key]
+
+
+def _build() -> Definitions:
     from ml_assets.graph.pipeline import build_definitions, shared_definitions
     from ml_assets.io.specs import model_folders, models_root, spec_path_from_env
 
@@ -59,5 +93,8 @@ def defs() -> Definitions:
         # The component loader's own use of its beta/preview parts, on every load: not actionable.
         warnings.simplefilter("ignore", BetaWarning)
         warnings.simplefilter("ignore", PreviewWarning)
-        models = Definitions.merge(*(tree.build_defs(defs_yaml.parent) for defs_yaml in model_folders(folder)))
-    return Definitions.merge(models, shared_definitions(models))
+        folders = [defs_yaml.parent for defs_yaml in model_folders(folder)]
+        models = Definitions.merge(*(tree.build_defs(f) for f in folders))
+    # The models as built (a broken spec has none), for the sensor they share.
+    pipelines = [c.pipeline for c in (tree.load_component(f) for f in folders) if getattr(c, "pipeline", None)]
+    return Definitions.merge(models, shared_definitions(models, pipelines))

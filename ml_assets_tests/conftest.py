@@ -474,6 +474,7 @@ SLOWEST = {
     "test_bench.py::test_data_benchmarks_smoke": 180,
     "test_cli.py::test_demo_then_dagster_cli": 160,
     "test_daemon.py::test_landed_file_becomes_predictions": 123,
+    "test_fleet.py::test_a_day_of_many_models": 75,
     "test_bench.py::test_checks_and_latency_benchmarks_smoke": 95,
     "test_celery.py::test_full_pipeline_steps_run_on_a_celery_worker": 58,
     "test_bench.py::test_backfill_and_models_benchmarks_smoke": 50,

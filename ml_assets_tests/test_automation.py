@@ -45,7 +45,7 @@ DAYS = day_keys(6)
 
 
 def _tick(defs, instance, cursor=None):
-    sensor = defs.resolve_sensor_def(model_job("landing_sensor"))
+    sensor = defs.resolve_sensor_def("landing_sensor")
     result = sensor(build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
     requests = {r.partition_key: r.run_key for r in (result.run_requests or [])}
     return requests, result.cursor
@@ -97,7 +97,7 @@ def test_landing_sensor_requests_each_changed_day_once(home, tmp_path, instance,
     _touch_later(landing / today / "events.csv")
     early, cursor4 = _tick(defs, instance, cursor3)
     assert early == {}
-    assert Cursor.from_json(cursor4).pending == (today,)
+    assert Cursor.from_json(json.loads(cursor4)[spec.name]).pending == (today,)
     # Before the start date: ignored, not an error.
     land_demo_days(spec, ["2024-12-31"], rows=20)
     _touch_later(landing / "2024-12-31" / "events.csv")
@@ -117,9 +117,7 @@ def test_landing_sensor_first_look_skips_days_already_ingested(home, tmp_path, i
 def _missing_landing_reason(tmp_path, instance):
     spec, path = small_demo_spec(tmp_path, landing={"uri": str(tmp_path / "nowhere"), "format": "csv"})
     defs = build_definitions(spec, str(path))
-    result = defs.resolve_sensor_def(model_job("landing_sensor"))(
-        build_sensor_context(instance=instance, definitions=defs)
-    )
+    result = defs.resolve_sensor_def("landing_sensor")(build_sensor_context(instance=instance, definitions=defs))
     return result.skip_reason
 
 
@@ -143,9 +141,7 @@ def test_landing_sensor_on_s3(home, tmp_path, instance, s3_env):
 
     missing, path2 = small_demo_spec(tmp_path, landing={"uri": "s3://no-such-bucket-here/landing", "format": "parquet"})
     defs2 = build_definitions(missing, str(path2))
-    result = defs2.resolve_sensor_def(model_job("landing_sensor"))(
-        build_sensor_context(instance=instance, definitions=defs2)
-    )
+    result = defs2.resolve_sensor_def("landing_sensor")(build_sensor_context(instance=instance, definitions=defs2))
     assert "no-such-bucket-here does not exist" in str(result.skip_reason)
 
 
@@ -266,9 +262,9 @@ def test_policies_and_default_statuses_come_from_the_spec(home, tmp_path):
         "monitoring_report",
     ):
         assert graph.get(model_key(name)).automation_condition is not None, name
-    for name in (model_job("landing_sensor"), "automation_condition_sensor", "run_failure_alert_sensor"):
+    for name in ("landing_sensor", "automation_condition_sensor", "run_failure_alert_sensor"):
         assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING
-    assert defs.resolve_sensor_def(model_job("landing_sensor")).minimum_interval_seconds == 30
+    assert defs.resolve_sensor_def("landing_sensor").minimum_interval_seconds == 30
     for name in ("retraining_schedule", "scoring_schedule"):
         assert defs.resolve_schedule_def(model_job(name)).default_status == DefaultScheduleStatus.STOPPED
     retry = defs.resolve_assets_def(model_key("raw_data")).op.retry_policy
@@ -391,3 +387,42 @@ def test_mlflow_outage_is_retried_but_bad_data_is_not(home, tmp_path, instance, 
     (folder / "events.csv").write_text("customer_id,event_time\n1,not-a-time\n")
     result = materialize(defs, instance, ["raw_data"], DAYS[-1])
     assert not result.success and _retries(result) == []
+
+
+def test_one_landing_sensor_groups_the_models_of_a_day_into_few_runs(home, tmp_path, instance, monkeypatch):
+    """Five models land the same day: those with the same partitions share runs of at most
+    $ML_ASSETS_MODELS_PER_RUN models; one with another start date runs apart; a model with
+    automation off is not watched. Each run selects its models' own assets only."""
+    from ml_assets.graph.automation.landing import MODELS_TAG, build_landing_sensor
+    from ml_assets.graph.pipeline import pipeline_context
+
+    monkeypatch.setenv("ML_ASSETS_MODELS_PER_RUN", "3")
+    later = {"start_date": DAYS[1]}
+    specs = [
+        small_demo_spec(tmp_path, name=name, landing={"uri": f"landing/{name}"}, **extra)
+        for name, extra in [("m_a", {}), ("m_b", {}), ("m_c", {}), ("m_d", {}), ("m_late", {"partitions": later})]
+    ]
+    off = small_demo_spec(tmp_path, name="m_off", landing={"uri": "landing/m_off"}, automation={"enabled": False})
+    for spec, _ in [*specs, off]:
+        land_demo_days(spec, DAYS[-1:], rows=50)
+    sensor = build_landing_sensor([pipeline_context(s, str(p)) for s, p in [*specs, off]])
+    result = sensor(build_sensor_context(instance=instance))
+    runs = {r.tags[MODELS_TAG]: r for r in result.run_requests}
+    assert set(runs) == {"m_a,m_b,m_c", "m_d", "m_late"}, runs
+    assert all(r.partition_key == DAYS[-1] for r in runs.values())
+    shared = runs["m_a,m_b,m_c"]
+    assert {k.path[0] for k in shared.asset_selection} == {"m_a", "m_b", "m_c"}
+    assert {k.path[1] for k in shared.asset_selection} == {"raw_data", "features", "feature_drift"}
+    assert "ml_assets/model" not in shared.tags and runs["m_d"].tags["ml_assets/model"] == "m_d"
+    assert set(json.loads(result.cursor)) == {"m_a", "m_b", "m_c", "m_d", "m_late"}
+    again = sensor(build_sensor_context(instance=instance, cursor=result.cursor))
+    assert not again.run_requests, "files already seen are not requested again"
+    # One model that cannot be read (here its cursor) does not stall the others' new files.
+    broken = json.dumps({**json.loads(result.cursor), "m_a": "{not json"})
+    land_demo_days(specs[1][0], DAYS[-2:-1], rows=50)
+    _touch_later(landing_root(specs[1][0]) / DAYS[-2] / "events.csv")
+    later = sensor(build_sensor_context(instance=instance, cursor=broken))
+    assert [r.tags[MODELS_TAG] for r in later.run_requests] == ["m_b"]
+    with pytest.raises(ValueError, match="ML_ASSETS_MODELS_PER_RUN"):
+        monkeypatch.setenv("ML_ASSETS_MODELS_PER_RUN", "0")
+        build_landing_sensor([pipeline_context(s, str(p)) for s, p in specs])

@@ -76,7 +76,7 @@ def daemon_env(home, tmp_path, monkeypatch):
 
 
 def _landing_runs(instance) -> dict[str, int]:
-    runs = instance.get_runs(RunsFilter(tags={"dagster/sensor_name": model_job("landing_sensor")}))
+    runs = instance.get_runs(RunsFilter(tags={"dagster/sensor_name": "landing_sensor"}))
     counts: dict[str, int] = {}
     for run in runs:
         day = run.tags["dagster/partition"]
@@ -196,7 +196,7 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
             lambda: [
                 r
                 for r in instance.get_runs(
-                    RunsFilter(tags={"dagster/partition": same, "dagster/sensor_name": model_job("landing_sensor")})
+                    RunsFilter(tags={"dagster/partition": same, "dagster/sensor_name": "landing_sensor"})
                 )
                 if r.is_finished
             ],
@@ -217,11 +217,11 @@ def test_landed_file_becomes_predictions_with_no_manual_launch(daemon_env, tmp_p
         assert len(_materializations(instance, "features", same)) == features_before[same]
         # One hop: the new day's predictions came from the landing sensor's own run.
         landing_run = instance.get_run_by_id(preds[0].run_id)
-        assert landing_run.tags.get("dagster/sensor_name") == model_job("landing_sensor"), landing_run.tags
+        assert landing_run.tags.get("dagster/sensor_name") == "landing_sensor", landing_run.tags
         runs = instance.get_runs(RunsFilter(tags={"dagster/partition": NEW_DAY}))
         launched_by = {run.tags.get("dagster/sensor_name") or "manual" for run in runs}
         # The labels sensor may also ask for the day's realized_quality once it is scored (its labels landed too).
-        allowed = {model_job("landing_sensor"), model_job("labels_sensor"), "automation_condition_sensor", "manual"}
+        allowed = {"landing_sensor", model_job("labels_sensor"), "automation_condition_sensor", "manual"}
         assert launched_by <= allowed, launched_by
 
         # Freshness: predictions older than the spec's one minute are reported failing, and the

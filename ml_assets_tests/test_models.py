@@ -66,8 +66,8 @@ def test_a_fourth_model_folder_adds_a_model_with_no_code_change(home, tmp_path, 
     assert {"churn_eu__training_job", "churn_us__training_job", "demo_churn__training_job"} <= jobs
     # Each model its own landing, storage prefix and registered model.
     sensors = {s.name: s for s in defs.get_repository_def().sensor_defs}
-    assert "landing/churn_eu" in sensors["churn_eu__landing_sensor"].description
-    assert "landing/demo_churn" in sensors["demo_churn__landing_sensor"].description
+    assert "churn_eu (landing/churn_eu)" in sensors["landing_sensor"].description
+    assert "demo_churn (landing/demo_churn)" in sensors["landing_sensor"].description
 
 
 def test_a_broken_spec_breaks_only_its_own_model(home, tmp_path, monkeypatch):

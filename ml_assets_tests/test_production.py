@@ -244,7 +244,7 @@ def test_full_pipeline_through_the_queue_on_the_production_topology(postgres_dat
         # Runs are in Postgres: the landing sensor's, automation's and the one launched here; all
         # went through the queue, and the coordinator's limit held.
         launched_by = {tags.get("dagster/sensor_name", "cli") for _, _, tags in runs}
-        assert launched_by == {model_job("landing_sensor"), "automation_condition_sensor", "cli"}, runs
+        assert launched_by == {"landing_sensor", "automation_condition_sensor", "cli"}, runs
         full = [tags for job, _, tags in runs if job == model_job("full_pipeline_job")]
         assert len(full) == 1 and full[0]["ml_assets/trains"] == DEMO and full[0]["dagster/partition"] == DAYS[-1]
         assert {status for _, status, _ in runs} == {"SUCCESS"}

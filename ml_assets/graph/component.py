@@ -31,10 +31,11 @@ from dagster import (
     ScaffoldRequest,
     scaffold_with,
 )
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from ml_assets.core.spec import SpecError
 from ml_assets.graph.automation.sensors import build_spec_error_sensor
+from ml_assets.graph.context import Pipeline
 from ml_assets.graph.pipeline import build_pipeline, pipeline_context
 from ml_assets.io.specs import shipped_spec, spec_of_instance
 
@@ -66,6 +67,13 @@ class MLPipeline(Component, Model, Resolvable):
 
     spec_file: str | None = Field(default=None, description="Path of the spec, relative to this defs.yaml.")
     spec: dict[str, Any] | None = Field(default=None, description="The spec inline, instead of spec_file.")
+    # The model as built, for what the code location shares across its models (the landing sensor).
+    _pipeline: Pipeline | None = PrivateAttr(default=None)
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        """The model once `build_defs` has run; None for a broken spec."""
+        return self._pipeline
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         try:
@@ -73,7 +81,8 @@ class MLPipeline(Component, Model, Resolvable):
         except SpecError as exc:
             log.error("model %s not loaded: %s", context.path.name, exc)
             return spec_error_definitions(context.path.name, str(exc))
-        return build_pipeline(pipeline_context(spec, where))
+        self._pipeline = pipeline_context(spec, where)
+        return build_pipeline(self._pipeline)
 
 
 def spec_error_definitions(name: str, message: str) -> Definitions:

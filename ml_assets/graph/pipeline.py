@@ -18,6 +18,7 @@ from ml_assets.graph.assets.scoring import build_scoring
 from ml_assets.graph.assets.training import build_training
 from ml_assets.graph.automation.alerts import build_alert_sensor
 from ml_assets.graph.automation.jobs import build_jobs
+from ml_assets.graph.automation.landing import build_landing_sensor
 from ml_assets.graph.automation.policies import apply_policies
 from ml_assets.graph.automation.reproduce import build_reproduce_job
 from ml_assets.graph.automation.retention import build_retention
@@ -28,7 +29,6 @@ from ml_assets.graph.automation.sensors import (
     build_automation_sensor,
     build_dead_run_sensor,
     build_labels_sensor,
-    build_landing_sensor,
     model_names,
 )
 from ml_assets.graph.context import Pipeline, promotion_pool
@@ -61,7 +61,6 @@ def build_pipeline(p: Pipeline) -> Definitions:
         asset_checks=[*checks, *monitoring_checks, *rollout_checks],
         jobs=[*build_jobs(p, training_executor), retention_job, build_reproduce_job(p)],
         sensors=[
-            build_landing_sensor(p),
             *([build_labels_sensor(p)] if p.spec.labels is not None else []),
             *([build_approval_sensor(p)] if p.spec.rollout.approval == "required" else []),
         ],
@@ -72,17 +71,23 @@ def build_pipeline(p: Pipeline) -> Definitions:
 
 def shared_definitions(
     models: Definitions,
+    pipelines: list[Pipeline],
     storage_uri: str | None = None,
     tracking_uri: str | None = None,
-    alerts_on: bool = True,
-    alert_interval_seconds: int = 30,
 ) -> Definitions:
     """What every model of the code location uses: one asset store (each model under its own
     prefix), one MLflow server (each model its experiment and registered model), one executor, one
-    automation condition sensor over every model's assets, one run-failure alert sensor."""
+    automation condition sensor over every model's assets, one landing sensor over every model's
+    landing location (`pipelines`), one run-failure alert sensor. The alerts are on unless every
+    model turns automation off, and look as often as the most eager model's automation."""
     daily_executor, _ = executors_from_env()
+    landing = build_landing_sensor(pipelines)
+    automated = [p.spec.automation for p in pipelines if p.spec.automation.enabled]
+    alerts_on = bool(automated) or not pipelines
+    alert_interval_seconds = min((a.automation_interval_seconds for a in automated), default=30)
     return Definitions(
         sensors=[
+            *([landing] if landing is not None else []),
             build_automation_sensor(models.metadata or {}),
             build_alert_sensor(alerts_on, alert_interval_seconds),
             build_dead_run_sensor(
@@ -114,15 +119,5 @@ def build_definitions(
 ) -> Definitions:
     """A code location of one model (tests, `ML_ASSETS_SPEC`): its pipeline plus the shared parts."""
     p = pipeline_context(spec, spec_path, storage_uri, asset_checks or ())
-    auto = spec.automation
     model = build_pipeline(p)
-    return Definitions.merge(
-        model,
-        shared_definitions(
-            model,
-            storage_uri,
-            tracking_uri,
-            alerts_on=auto.enabled,
-            alert_interval_seconds=auto.automation_interval_seconds,
-        ),
-    )
+    return Definitions.merge(model, shared_definitions(model, [p], storage_uri, tracking_uri))

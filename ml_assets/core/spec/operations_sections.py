@@ -115,14 +115,16 @@ class RetrySpec(_Strict):
 
 class AutomationSpec(_Strict):
     enabled: bool = True
-    """Start the landing sensor, the automation-condition sensor and the run-failure alert sensor as
-    RUNNING when the code location first loads (they can be toggled in the UI).
+    """Watch this model's landing location (the code location's landing sensor), give its assets
+    automation conditions, and start the labels and approval sensors as RUNNING when the code location
+    first loads (they can be toggled in the UI). The shared landing, automation and alert sensors
+    start STOPPED only when every model of the location turns this off.
     """
     schedules_enabled: bool = False
     """Start the fallback schedules (retraining_schedule, scoring_schedule) as RUNNING."""
     landing_sensor_interval_seconds: int = Field(default=30, ge=1)
-    """How often the landing sensor lists the landing location, and how far before the newest file it still
-    looks for files it has not seen (slow uploads, clock skew, moved-in files).
+    """How often the landing sensor lists the landing location (the code location's one landing sensor
+    looks as often as its most eager model asks).
     """
     landing_lookback_seconds: int = Field(default=3600, ge=1)
     """How far before its watermark the landing sensor still looks for files it has not seen (late uploads,

@@ -8,7 +8,7 @@ from dagster import AssetCheckKey, DagsterRunStatus, In, MetadataValue, OpExecut
 from ml_assets.core.challenger import comparable, holdout_inputs, holdout_metric, reference_profile
 from ml_assets.core.gate import Decision, decide, fenced
 from ml_assets.core.training import DAY_COLUMN, ModelBundle, assemble_bundle
-from ml_assets.graph.context import Pipeline, promotion_pool
+from ml_assets.graph.context import Pipeline, promotion_pool, qualified_name
 from ml_assets.graph.runtime.instance import blocking_check_failures
 from ml_assets.graph.runtime.io_managers import RUN_DAY
 from ml_assets.graph.runtime.resources import mlflow_failure
@@ -110,10 +110,18 @@ def model_metadata(bundle: ModelBundle, version: str, alias: str, said: str, run
 
 
 def _remove_candidates(p: Pipeline, context: OpExecutionContext) -> None:
-    """The candidates were carried between this run's steps; the chosen one is registered now."""
+    """The candidates were carried between this run's steps; the chosen one is registered now. Only
+    this model's steps' files go (`<model>__model.<step>`): a run may train several models."""
     folder = p.base.parent / "_runs" / context.run_id
-    if remove_tree(folder) is False:
-        context.log.warning(f"could not remove this run's candidate files under {folder}")
+    try:  # best effort: the model is registered; leftovers go with the run's folder a day later
+        mine = [f for f in folder.iterdir() if f.name.startswith(qualified_name(p.name, "model."))]
+        failed = [str(f) for f in mine if remove_tree(f) is False]
+        if failed:
+            context.log.warning(f"could not remove this run's candidate files: {', '.join(failed)}")
+        if not any(True for _ in folder.iterdir()):
+            remove_tree(folder)  # the last model of the run: nothing else of it is here
+    except OSError:  # gone already (an S3 prefix with nothing left under it is no folder at all)
+        pass
 
 
 def _registration_info(

@@ -1,6 +1,6 @@
-"""The run-failure alert sensor: every failed run of any model, as a log line naming the model,
-the step and the reason (failed blocking checks by name), and a JSON POST to
-$ML_ASSETS_ALERT_WEBHOOK when set."""
+"""The run-failure alert sensor: every failed run of any model, as a log line naming the model
+(each failed model of a landing run that several models share), the step and the reason (failed
+blocking checks by name), and a JSON POST to $ML_ASSETS_ALERT_WEBHOOK when set."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from dagster import (
     run_failure_sensor,
 )
 
+from ml_assets.graph.automation.landing import MODELS_TAG
 from ml_assets.graph.automation.sensors import sensor_status
 from ml_assets.graph.context import MODEL_TAG, TRIGGER_TAG, model_of
 
@@ -54,7 +55,8 @@ def failure_text(data) -> str:
 
 
 def model_of_run(run) -> str:
-    """The model a run belongs to: its tag, else its job's name, else its assets' prefix."""
+    """The model a run belongs to: its tag, else its job's name, else its assets' prefix (several,
+    comma-separated, for a landing run of several models)."""
     if run.tags.get(MODEL_TAG):
         return run.tags[MODEL_TAG]
     if model := model_of(run.job_name):
@@ -87,6 +89,35 @@ def failed_check_lines(events) -> list[str]:
     return lines
 
 
+def _one_model(payload: dict, model: str) -> dict:
+    """A landing run's alert for one of its models: its failed steps and checks only."""
+    steps = [s for s in payload["failed_steps"] if model_of(s["step"]) == model]
+    checks = [c for c in payload["failed_checks"] if c.startswith(f"check {model}/")]
+    first = checks[0] if checks else (steps[0]["error"].splitlines()[0] if steps and steps[0]["error"] else "")
+    where = f" for {payload['partition']}" if payload["partition"] else ""
+    shared = f"shared with {len(payload['models']) - 1} other model(s), whose days are not affected"
+    return {
+        **payload,
+        "text": f"[ml-assets {model}] run {payload['run_id'][:8]} ({shared}){where} failed: {first}",
+        "pipeline": model,
+        "assets": [a for a in payload["assets"] if a.startswith(f"{model}/")],
+        "failed_steps": steps,
+        "failed_checks": checks,
+    }
+
+
+def alert_payloads(context: RunFailureSensorContext) -> list[dict]:
+    """One alert per failed model: a landing run of several models (landing.py) that failed is an
+    alert for each model whose steps or checks failed, naming that model only."""
+    payload = alert_payload(context)
+    if len(payload["models"]) < 2:
+        return [payload]
+    failed = {model_of(s["step"]) for s in payload["failed_steps"]}
+    failed |= {m for m in payload["models"] if any(c.startswith(f"check {m}/") for c in payload["failed_checks"])}
+    failed.discard(None)
+    return [_one_model(payload, m) for m in sorted(failed)] or [payload]
+
+
 def alert_payload(context: RunFailureSensorContext) -> dict:
     run = context.dagster_run
     steps = [
@@ -105,6 +136,7 @@ def alert_payload(context: RunFailureSensorContext) -> dict:
     return {
         "text": f"[ml-assets {model}] run {run.run_id[:8]} of {run.job_name}{where} failed: {first}",
         "pipeline": model,
+        "models": [m for m in run.tags.get(MODELS_TAG, "").split(",") if m],
         "job": run.job_name,
         "run_id": run.run_id,
         "partition": partition,
@@ -130,11 +162,12 @@ def build_alert_sensor(on: bool = True, interval_seconds: int = 30):
         f"to ${ALERT_WEBHOOK_ENV} when set.",
     )
     def run_failure_alert_sensor(context: RunFailureSensorContext):
-        payload = alert_payload(context)
-        alert_log.error(payload["text"])
-        context.log.error(payload["text"])
         url = os.environ.get(ALERT_WEBHOOK_ENV)
-        if url:
+        for payload in alert_payloads(context):
+            alert_log.error(payload["text"])
+            context.log.error(payload["text"])
+            if not url:
+                continue
             error = post_alert(url, payload)
             if error:
                 # The alert is still in this log; a dead webhook must not stop later alerts.

@@ -1,14 +1,12 @@
-"""Sensors: the landing sensor (new files -> raw_data runs), the labels sensor (late labels ->
-realized_quality runs), the automation-condition sensor that evaluates `policies.py`, the dead-run
-sensor and a broken spec's error sensor. The run-failure alert sensor is in `alerts.py`."""
+"""Sensors: the labels sensor (late labels -> realized_quality runs), the automation-condition
+sensor that evaluates `policies.py`, the dead-run sensor and a broken spec's error sensor. The
+landing sensor is in `landing.py`, the run-failure alert sensor in `alerts.py`."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from dagster import (
-    AssetKey,
-    AssetRecordsFilter,
     AssetSelection,
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
@@ -26,114 +24,13 @@ from ml_assets.core.spec import PipelineSpec, SpecError
 from ml_assets.graph.context import TRIGGER_TAG, Pipeline, qualified_name
 from ml_assets.graph.runtime.dead_runs import prepare_instance
 from ml_assets.graph.runtime.resources import MlflowRegistry
-from ml_assets.io.arrivals import Cursor, LandedFile, by_day, list_landed, listing_since, new_files, run_key
+from ml_assets.io.arrivals import Cursor, list_landed, listing_since, new_files, run_key
 from ml_assets.io.landing import LandingError, read_landing_file
-from ml_assets.io.paths import labels_root, landing_root
+from ml_assets.io.paths import labels_root
 
 
 def sensor_status(on: bool) -> DefaultSensorStatus:
     return DefaultSensorStatus.RUNNING if on else DefaultSensorStatus.STOPPED
-
-
-def _ingested_after(instance, raw_data: AssetKey, day: str, files: list[LandedFile]) -> bool:
-    """raw_data for the day was materialized after its newest file appeared (already ingested)."""
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=raw_data, asset_partitions=[day]), limit=1
-    ).records
-    return bool(records) and records[0].timestamp > max(f.modified for f in files)
-
-
-# What a landing run materializes, in one run: the day from its files to its predictions, so a new
-# day is scored without waiting for automation ticks between the steps. The checks of these assets
-# run in it too, and a failed blocking check stops the steps below it in the same run.
-INGEST_ASSETS = ("raw_data", "features", "feature_drift")
-SCORING_ASSETS = ("batch_predictions", "realized_quality")
-
-
-def landing_assets(p: Pipeline, instance) -> list[AssetKey]:
-    """INGEST_ASSETS, and SCORING_ASSETS once a model has been trained (before that there is no
-    champion to score with; automation scores the day once a model exists, see policies.py)."""
-    trained = instance.get_latest_materialization_event(p.key("model")) is not None
-    return [p.key(a) for a in INGEST_ASSETS + (SCORING_ASSETS if trained else ())]
-
-
-def day_requests(
-    p: Pipeline, days: dict, pending: set, last_day: str | None, ingested, assets: list[AssetKey] | None = None
-) -> tuple[list, list[str]]:
-    """One run request per complete day with new files (a day not complete yet waits in `pending`);
-    and a note per day. `ingested(day, files)`: already ingested after those files landed. `assets`:
-    what each run materializes (default: the sensor's whole target)."""
-    first_day = p.spec.partitions.start_date.isoformat()
-    requests, notes = [], []
-    for day, files in sorted(days.items()):
-        if day < first_day:
-            notes.append(f"{day}: before partitions.start_date {first_day}, ignored ({len(files)} file(s))")
-            continue
-        if last_day is None or day > last_day:
-            pending.add(day)
-            notes.append(f"{day}: the day is not complete yet; requested once it is ({len(files)} file(s))")
-            continue
-        pending.discard(day)
-        if not files or ingested(day, files):
-            continue  # first look (or a reset cursor): this day was already ingested after its files landed
-        tags = {TRIGGER_TAG: "landing_sensor", "ml_assets/new_files": str(len(files)), **p.tags}
-        requests.append(RunRequest(run_key=run_key(day, files), partition_key=day, tags=tags, asset_selection=assets))
-        notes.append(
-            f"{day}: {len(files)} new or rewritten file(s): {', '.join(f.key for f in files[:5])}"
-            + (" ..." if len(files) > 5 else "")
-        )
-    return requests, notes
-
-
-def build_landing_sensor(p: Pipeline):
-    spec, daily = p.spec, p.daily
-    auto = spec.automation
-    lookback = auto.landing_lookback_seconds
-
-    @sensor(
-        name=p.qualified("landing_sensor"),
-        target=p.select(*INGEST_ASSETS, *SCORING_ASSETS),
-        minimum_interval_seconds=auto.landing_sensor_interval_seconds,
-        default_status=sensor_status(auto.enabled),
-        description=(
-            f"Watches {spec.landing.uri} (<YYYY-MM-DD>/*.{spec.landing.format}) and requests one run per day "
-            "that received new or rewritten files: raw_data, features and feature_drift with their checks, and once "
-            "a model is trained batch_predictions and realized_quality too (one hop from a file to predictions). The "
-            "cursor (a watermark and the files seen near it) is kept by "
-            "Dagster, so a restarted daemon neither misses nor re-ingests a file; run keys make each request "
-            "idempotent."
-        ),
-    )
-    def landing_sensor(context: SensorEvaluationContext):
-        landing = landing_root(spec)
-        cursor = Cursor.from_json(context.cursor)
-        try:
-            listed = list_landed(landing, spec.landing.format, since=listing_since(cursor, lookback))
-        except FileNotFoundError as exc:
-            return SensorResult(skip_reason=SkipReason(f"{exc}: nothing to watch yet"), cursor=context.cursor)
-        fresh, next_cursor = new_files(listed, cursor, lookback)
-        last_day = daily.get_last_partition_key()
-        pending = set(cursor.pending)
-        days = by_day(fresh)
-        # A day that was not complete yet when its files landed is requested once its partition exists.
-        for day in sorted(pending):
-            if last_day is not None and day <= last_day and day not in days:
-                days[day] = list_landed(landing, spec.landing.format, day=day)
-        first_look = context.cursor is None
-        ingested = lambda d, f: first_look and _ingested_after(context.instance, p.key("raw_data"), d, f)  # noqa: E731
-        requests, notes = day_requests(
-            p, days, pending, last_day, ingested, landing_assets(p, context.instance) if days else None
-        )
-        for note in notes:
-            context.log.info(note)
-        next_cursor = Cursor(next_cursor.watermark, next_cursor.recent, tuple(sorted(pending)))
-        if not requests:
-            return SensorResult(
-                skip_reason=SkipReason("; ".join(notes) or "no new landing files"), cursor=next_cursor.to_json()
-            )
-        return SensorResult(run_requests=requests, cursor=next_cursor.to_json())
-
-    return landing_sensor
 
 
 AUTOMATION_KEY = "ml_assets/automation_interval_seconds"  # per model, in its Definitions' metadata
