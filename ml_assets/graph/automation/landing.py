@@ -190,13 +190,11 @@ def build_landing_sensor(pipelines: list[Pipeline]):
             model_days += [ModelDay(p, day, tuple(files)) for day, files in due.items()]
         for note in notes:
             context.log.info(note)
-        trained: dict[str, list[AssetKey]] = {}
-        assets_of = lambda p: trained.setdefault(p.name, landing_assets(p, context.instance))  # noqa: E731
-        requests = group_runs(model_days, per_run, assets_of)
+        requests = group_runs(model_days, per_run, lambda p: landing_assets(p, context.instance))
         cursor = json.dumps(next_cursors, sort_keys=True)
         if not requests:
-            shown = "; ".join(notes[:20]) + (f" (and {len(notes) - 20} more)" if len(notes) > 20 else "")
-            return SensorResult(skip_reason=SkipReason(shown or "no new landing files"), cursor=cursor)
+            said = "; ".join(notes[:20]) + (f" (and {len(notes) - 20} more)" if len(notes) > 20 else "")
+            return SensorResult(skip_reason=SkipReason(said or "no new landing files"), cursor=cursor)
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return landing_sensor
