@@ -21,8 +21,9 @@ locked` (SQLite under concurrent writers) and for the code server shutting down 
 daemon's heartbeat came late.
 
 Two shapes: the embedded default (SQLite instance, steps in the run's process) and the production
-shape on loopback (`--production`: the instance in Postgres with deploy/dagster.yaml, every step a
-task of two `dagster-celery` workers on Redis).
+shape on loopback (`--production`: the instance in Postgres with deploy/dagster.yaml and
+`ML_ASSETS_EXECUTOR=celery`: training steps are tasks of two `dagster-celery` workers on Redis, a
+day's steps run in their run's process).
 """
 
 from __future__ import annotations
@@ -236,7 +237,7 @@ def _failure(instance, run) -> str:
     return "no error recorded"
 
 
-EMBEDDED, PRODUCTION = "SQLite, in-process steps", "Postgres, Celery (2 workers)"
+EMBEDDED, PRODUCTION = "SQLite, in-process steps", "Postgres, in-process daily steps, training on Celery (2 workers)"
 TOPOLOGIES = (EMBEDDED, PRODUCTION)
 
 
@@ -391,7 +392,8 @@ def measure(n: int, log=print, timeout: float = 600, topology: str = EMBEDDED) -
         runs = [r for r in instance.get_runs() if r.run_id not in before]
         said = daemon_log.read_text()
         if keep := os.environ.get("ML_ASSETS_BENCH_KEEP_LOGS"):  # a folder to keep the daemon's log in
-            shutil.copyfile(daemon_log, Path(keep) / f"day{n}-daemon.log")
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(daemon_log, Path(keep) / f"day{n}-{topology.split(',')[0].lower()}-daemon.log")
         statuses: dict[str, int] = {}
         for r in runs:
             status = "cut off by the benchmark's end" if r.run_id in cut_off else r.status.value

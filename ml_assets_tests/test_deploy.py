@@ -127,13 +127,11 @@ def test_secrets_come_from_the_env_file_and_uis_listen_on_localhost():
 def test_executor_setting_errors_name_the_variable():
     daily, training = executors_from_env({})
     assert daily.name == "in_process" and training.name == "parallel_steps"
-    daily, training = executors_from_env(
-        {
-            "ML_ASSETS_EXECUTOR": "celery",
-            "ML_ASSETS_CELERY_BROKER": "redis://x:6379/0",
-            "ML_ASSETS_CELERY_BACKEND": "redis://x:6379/0",
-        }
-    )
+    urls = {"ML_ASSETS_CELERY_BROKER": "redis://x:6379/0", "ML_ASSETS_CELERY_BACKEND": "redis://x:6379/0"}
+    # `celery`: training steps on the workers, daily steps in their run's process; `celery_all`: every step.
+    daily, training = executors_from_env({"ML_ASSETS_EXECUTOR": "celery", **urls})
+    assert daily.name == "in_process" and training.name == "celery"
+    daily, training = executors_from_env({"ML_ASSETS_EXECUTOR": "celery_all", **urls})
     assert daily.name == training.name == "celery"
     with pytest.raises(
         ExecutorConfigError,

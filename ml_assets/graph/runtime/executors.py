@@ -2,9 +2,16 @@
 
 * `default`: daily runs (ingest, features, scoring, checks) in the run's own process (one set of
   imports per run); training runs in a forkserver process pool, so candidates train in parallel.
-* `celery`: every step is a Celery task, executed by `dagster-celery` workers on any number of
-  machines (dagster-celery's executor; see docs/production.md, "Scale-out"). Needs a persistent
-  Dagster instance (Postgres) and storage every worker reaches (S3), like any multi-machine setup.
+* `celery`: the steps of training runs (and of `full_pipeline_job`) are Celery tasks, executed by
+  `dagster-celery` workers on any number of machines (dagster-celery's executor; see
+  docs/production.md, "Scale-out"); daily runs keep their steps in the run's own process. A daily
+  step is small (about a second for a model-day) and a Celery task costs about 3 s of hand-off: a
+  day of 100 models with every step on Celery scored 10 of them in 10 minutes, with a day's steps
+  in process all 100 in 343 s (BENCHMARKS.md, section 12).
+* `celery_all`: every step of every run is a Celery task, daily ones included: for days whose
+  steps outgrow the machine that runs the run processes.
+Both need a persistent Dagster instance (Postgres) and storage every worker reaches (S3), like any
+multi-machine setup.
 """
 
 import os
@@ -44,11 +51,11 @@ def executors_from_env(env=os.environ) -> tuple[ExecutorDefinition, ExecutorDefi
     name = env.get(EXECUTOR_ENV, "default").strip().lower() or "default"
     if name == "default":
         return in_process_executor, PARALLEL
-    if name == "celery":
+    if name in ("celery", "celery_all"):
         missing = [var for var in (CELERY_BROKER_ENV, CELERY_BACKEND_ENV) if not env.get(var)]
         if missing:
             raise ExecutorConfigError(
-                f"{EXECUTOR_ENV}=celery needs {' and '.join(missing)} (e.g. redis://host:6379/0 for both; "
+                f"{EXECUTOR_ENV}={name} needs {' and '.join(missing)} (e.g. redis://host:6379/0 for both; "
                 "the same values as the workers' deploy/celery.yaml reads)"
             )
         from dagster_celery import celery_executor
@@ -58,5 +65,5 @@ def executors_from_env(env=os.environ) -> tuple[ExecutorDefinition, ExecutorDefi
         celery = celery_executor.configured(
             {"broker": {"env": CELERY_BROKER_ENV}, "backend": {"env": CELERY_BACKEND_ENV}}, name="celery"
         )
-        return celery, celery
-    raise ExecutorConfigError(f"{EXECUTOR_ENV}={name!r} is not an executor: use 'default' or 'celery'")
+        return (celery if name == "celery_all" else in_process_executor), celery
+    raise ExecutorConfigError(f"{EXECUTOR_ENV}={name!r} is not an executor: use 'default', 'celery' or 'celery_all'")
