@@ -33,6 +33,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -237,6 +238,19 @@ def _failure(instance, run) -> str:
     return "no error recorded"
 
 
+def _stop_group(leader: subprocess.Popen) -> None:
+    """Stop the process group this benchmark started `leader` in: SIGTERM, then SIGKILL for whatever
+    is left once the leader has ended (a code server the daemon started while it was stopping
+    outlived it once, loading all 100 models beside the next measurement)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        leader.wait(30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader.pid, signal.SIGKILL)
+    leader.wait()
+
+
 EMBEDDED, PRODUCTION = "SQLite, in-process steps", "Postgres, in-process daily steps, training on Celery (2 workers)"
 TOPOLOGIES = (EMBEDDED, PRODUCTION)
 
@@ -304,13 +318,7 @@ def _production(tmp: Path, env: dict, log) -> Callable[[], None]:
 
     def stop() -> None:
         for w in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(w.pid, 15)
-        for w in workers:
-            try:
-                w.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(w.pid, 9)
+            _stop_group(w)
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         admin.close()
@@ -383,11 +391,7 @@ def measure(n: int, log=print, timeout: float = 600, topology: str = EMBEDDED) -
         finally:
             # Runs still going now are stopped with the daemon's process group: not the system's failures.
             cut_off = {r.run_id for r in instance.get_runs() if r.run_id not in before and not r.is_finished}
-            os.killpg(daemon.pid, 15)
-            try:
-                daemon.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, 9)
+            _stop_group(daemon)
             restore_env(saved)
         runs = [r for r in instance.get_runs() if r.run_id not in before]
         said = daemon_log.read_text()
