@@ -97,4 +97,4 @@ def _build() -> Definitions:
         models = Definitions.merge(*(tree.build_defs(f) for f in folders))
     # The models as built (a broken spec has none), for the sensor they share.
     pipelines = [c.pipeline for c in (tree.load_component(f) for f in folders) if getattr(c, "pipeline", None)]
-    return Definitions.merge(models, shared_definitions(models, pipelines))
+    return Definitions.merge(models, shared_definitions(pipelines))

@@ -24,12 +24,10 @@ from ml_assets.graph.automation.reproduce import build_reproduce_job
 from ml_assets.graph.automation.retention import build_retention
 from ml_assets.graph.automation.schedules import build_schedules
 from ml_assets.graph.automation.sensors import (
-    automation_metadata,
     build_approval_sensor,
     build_automation_sensor,
     build_dead_run_sensor,
     build_labels_sensor,
-    model_names,
 )
 from ml_assets.graph.context import Pipeline, promotion_pool
 from ml_assets.graph.runtime.executors import executors_from_env
@@ -65,12 +63,10 @@ def build_pipeline(p: Pipeline) -> Definitions:
             *([build_approval_sensor(p)] if p.spec.rollout.approval == "required" else []),
         ],
         schedules=[*build_schedules(p), retention_schedule],
-        metadata=automation_metadata(p),
     )
 
 
 def shared_definitions(
-    models: Definitions,
     pipelines: list[Pipeline],
     storage_uri: str | None = None,
     tracking_uri: str | None = None,
@@ -88,18 +84,18 @@ def shared_definitions(
     return Definitions(
         sensors=[
             *([landing] if landing is not None else []),
-            build_automation_sensor(models.metadata or {}),
+            build_automation_sensor(pipelines),
             build_alert_sensor(alerts_on, alert_interval_seconds),
             build_dead_run_sensor(
-                [promotion_pool(name) for name in model_names(models.metadata or {})],
+                sorted(promotion_pool(p.name) for p in pipelines),
                 alert_interval_seconds,
                 runs_folder=ParquetStore(base_uri=storage_uri).base_path() / "_runs",
             ),
         ],
         # By default daily runs (ingest, features, scoring, checks) run in one process: a run then
         # costs one set of imports, not one per step; training_job and full_pipeline_job train the
-        # candidates in parallel processes. ML_ASSETS_EXECUTOR=celery sends every step to Celery
-        # workers instead (see executors.py).
+        # candidates in parallel processes. ML_ASSETS_EXECUTOR=celery sends training steps to Celery
+        # workers, celery_all every step (see executors.py).
         executor=daily_executor,
         resources={
             "io_manager": ParquetStore(base_uri=storage_uri),
@@ -120,4 +116,4 @@ def build_definitions(
     """A code location of one model (tests, `ML_ASSETS_SPEC`): its pipeline plus the shared parts."""
     p = pipeline_context(spec, spec_path, storage_uri, asset_checks or ())
     model = build_pipeline(p)
-    return Definitions.merge(model, shared_definitions(model, [p], storage_uri, tracking_uri))
+    return Definitions.merge(model, shared_definitions([p], storage_uri, tracking_uri))

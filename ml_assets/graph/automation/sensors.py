@@ -33,32 +33,12 @@ def sensor_status(on: bool) -> DefaultSensorStatus:
     return DefaultSensorStatus.RUNNING if on else DefaultSensorStatus.STOPPED
 
 
-AUTOMATION_KEY = "ml_assets/automation_interval_seconds"  # per model, in its Definitions' metadata
-
-
-def automation_metadata(p: Pipeline) -> dict:
-    """What the shared automation sensor needs of a model: its interval, or None when its spec turns
-    automation off (its assets then carry no automation conditions at all)."""
-    auto = p.spec.automation
-    return {f"{AUTOMATION_KEY}/{p.name}": auto.automation_interval_seconds if auto.enabled else None}
-
-
-def model_names(metadata: dict) -> list[str]:
-    """The models of a code location, from the metadata each one adds (automation_metadata)."""
-    return sorted(k.removeprefix(f"{AUTOMATION_KEY}/") for k in metadata if k.startswith(f"{AUTOMATION_KEY}/"))
-
-
-def build_automation_sensor(metadata: dict):
+def build_automation_sensor(pipelines: list[Pipeline]):
     """One for the code location: a tick evaluates every model's conditions at once, which takes half
     the time of one sensor per model (BENCHMARKS.md, "Many models"). A model whose spec turns
     automation off has no conditions to evaluate; the interval is the shortest any model asks for."""
-    # Definitions store metadata as MetadataValue objects: the number (or None) is their `.value`.
-    intervals = {
-        k.removeprefix(f"{AUTOMATION_KEY}/"): getattr(v, "value", v)
-        for k, v in metadata.items()
-        if k.startswith(f"{AUTOMATION_KEY}/")
-    }
-    on = [v for v in intervals.values() if v is not None]
+    intervals = {p.name: p.spec.automation.automation_interval_seconds for p in pipelines if p.spec.automation.enabled}
+    on = list(intervals.values())
     return AutomationConditionSensorDefinition(
         "automation_condition_sensor",
         target=AssetSelection.all(),  # raw_data has no condition: the landing sensor starts it
@@ -69,7 +49,7 @@ def build_automation_sensor(metadata: dict):
         description=(
             "Evaluates every model's automation conditions (see docs/automation.md) and launches the runs. "
             "Models with automation on: "
-            f"{', '.join(sorted(m for m, v in intervals.items() if v is not None)) or 'none'}."
+            f"{', '.join(sorted(intervals)) or 'none'}."
         ),
     )
 
